@@ -1,1 +1,64 @@
-//! placeholder
+//! leakscope: find the tokio tasks that leak, and why, in a running app.
+//!
+//! Link it and call [`init`] first thing in `main`; the agent serves task, resource, long-poll and
+//! task-dump data over gRPC on loopback for the `leakscope` CLI:
+//!
+//! ```no_run
+//! #[tokio::main]
+//! async fn main() {
+//!     leakscope::init();
+//!     // ... the app ...
+//! }
+//! ```
+//!
+//! Or configure it in code and learn the bound address:
+//!
+//! ```
+//! # #[tokio::main] async fn main() {
+//! let agent = leakscope::Builder::new()
+//!     .bind("127.0.0.1:0".parse().unwrap())
+//!     .try_init()
+//!     .expect("the agent starts");
+//! assert!(agent.local_addr().ip().is_loopback());
+//! # }
+//! ```
+//!
+//! # Environment
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `LEAKSCOPE_BIND` | address the gRPC service listens on | `127.0.0.1:6669` |
+//! | `LEAKSCOPE_ALLOW_REMOTE` | `1` allows a non-loopback `LEAKSCOPE_BIND` | off |
+//! | `LEAKSCOPE_LONG_POLL_MS` | a poll longer than this is recorded as blocking | `10` |
+//! | `LEAKSCOPE_RETAIN_FINISHED` | finished tasks kept for clients, at most | `4096` |
+//! | `LEAKSCOPE_RETAIN_SECS` | how long a finished task is kept | `60` |
+//! | `LEAKSCOPE_WATCH_INTERVAL_MS` | period of `Watch` updates | `500` |
+//! | `LEAKSCOPE_DISABLE` | `1` makes [`init`] do nothing | off |
+//!
+//! # What it needs from the build
+//!
+//! Per-task data, resources and lock waits come from tokio's own instrumentation, which exists only
+//! with `--cfg tokio_unstable` (and tokio's `tracing` feature, which this crate turns on). Task
+//! dumps also need `--cfg tokio_taskdump` on Linux. Without them the crate still builds and serves
+//! runtime metrics, and `Hello` lists what is missing. Release builds should keep line tables
+//! (`debug = "line-tables-only"`) so dumps can name the frames tokio inlined.
+
+mod builder;
+mod clock;
+mod collect;
+mod dump;
+mod error;
+mod intern;
+mod runtime;
+mod server;
+
+#[cfg(tokio_unstable)]
+mod arena;
+#[cfg(tokio_unstable)]
+mod registry;
+#[cfg(tokio_unstable)]
+mod subscriber;
+
+pub use builder::{AgentHandle, Builder, init, try_init};
+pub use error::Error;
+pub use runtime::register_runtime;
