@@ -10,7 +10,8 @@ const GENERATED: &[&str] = &["src/generated/leakscope.v1.rs"];
 pub(crate) fn run(check: bool) -> Result<()> {
     let crate_dir = crate::workspace_root().join("crates/leakscope-proto");
     let out = tempdir()?;
-    let protoc = protoc_bin_vendored::protoc_bin_path().context("failed to find the vendored protoc")?;
+    let protoc =
+        protoc_bin_vendored::protoc_bin_path().context("failed to find the vendored protoc")?;
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc);
     tonic_prost_build::configure()

@@ -57,7 +57,8 @@ impl Builder {
             config.allow_remote = flag("LEAKSCOPE_ALLOW_REMOTE", &v)?;
         }
         if let Some(v) = env("LEAKSCOPE_LONG_POLL_MS") {
-            config.long_poll_threshold = Duration::from_millis(number("LEAKSCOPE_LONG_POLL_MS", &v)?);
+            config.long_poll_threshold =
+                Duration::from_millis(number("LEAKSCOPE_LONG_POLL_MS", &v)?);
         }
         if let Some(v) = env("LEAKSCOPE_RETAIN_FINISHED") {
             config.retain_finished_max = number("LEAKSCOPE_RETAIN_FINISHED", &v)? as usize;

@@ -39,7 +39,7 @@
 //!
 //! Per-task data, resources and lock waits come from tokio's own instrumentation, which exists only
 //! with `--cfg tokio_unstable` (and tokio's `tracing` feature, which this crate turns on). Task
-//! dumps also need `--cfg tokio_taskdump` on Linux. Without them the crate still builds and serves
+//! dumps work on Linux (x86, x86_64, aarch64, s390x), where this crate turns on tokio's `taskdump`. Without them the crate still builds and serves
 //! runtime metrics, and `Hello` lists what is missing. Release builds should keep line tables
 //! (`debug = "line-tables-only"`) so dumps can name the frames tokio inlined.
 

@@ -1,0 +1,338 @@
+//! A lock-free arena of type-stable slots: the store behind every span the agent tracks.
+//!
+//! Why not `sharded-slab`: the agent must iterate every live record while the app keeps spawning,
+//! and a slab hands out no shared iterator. Here memory is allocated in pages that are never freed
+//! or moved, so a reader can always look at any slot; a slot's generation says whether it is live
+//! and whose it is. Insert and remove are one CAS on a tagged free list (the tag defeats ABA), so
+//! the app's spawn path never waits on a lock or on the agent.
+//!
+//! **Invariant:** every field of `T` is an atomic. Readers race with writers by design; atomics keep
+//! that defined, and [`Arena::read`] discards a record whose generation changed while it was read.
+
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+/// Slots in the first page; page `k` holds `FIRST_PAGE << k`.
+const FIRST_PAGE: usize = 256;
+/// Enough pages for 2^32 slots.
+const PAGES: usize = 24;
+
+/// One slot: bookkeeping plus the record.
+pub(crate) struct Slot<T> {
+    /// Odd while the slot holds a record; bumped on insert and on remove.
+    generation: AtomicU32,
+    /// Free-list link: index + 1 of the next free slot, 0 for none.
+    next_free: AtomicU32,
+    pub(crate) value: T,
+}
+
+/// Where a record lives: its slot index and the generation it was inserted with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Key {
+    pub(crate) index: u32,
+    pub(crate) generation: u32,
+}
+
+impl Key {
+    /// Packs the key into 63 bits (the top bit is left to the caller), never zero.
+    pub(crate) fn to_u64(self) -> u64 {
+        (u64::from(self.generation & 0x7fff_ffff) << 32) | (u64::from(self.index) + 1)
+    }
+
+    pub(crate) fn from_u64(raw: u64) -> Option<Self> {
+        let low = (raw & 0xffff_ffff) as u32;
+        let index = low.checked_sub(1)?;
+        Some(Self { index, generation: ((raw >> 32) & 0x7fff_ffff) as u32 })
+    }
+}
+
+pub(crate) struct Arena<T> {
+    pages: [AtomicPtr<Slot<T>>; PAGES],
+    /// Tagged head of the free list: tag in the high 32 bits, index + 1 in the low.
+    free_head: AtomicU64,
+    /// Slots ever handed out from fresh pages.
+    next_unused: AtomicU32,
+    live: AtomicUsize,
+    allocated_slots: AtomicUsize,
+}
+
+impl<T: Default> Arena<T> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            pages: [const { AtomicPtr::new(std::ptr::null_mut()) }; PAGES],
+            free_head: AtomicU64::new(0),
+            next_unused: AtomicU32::new(0),
+            live: AtomicUsize::new(0),
+            allocated_slots: AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes a free slot and lets `init` fill it before it becomes visible to readers. `None` when
+    /// the arena is full (2^32 slots) or memory for a new page cannot be had.
+    pub(crate) fn insert(&self, init: impl FnOnce(&T)) -> Option<Key> {
+        let index = self.pop_free().or_else(|| self.fresh())?;
+        let slot = self.slot(index)?;
+        init(&slot.value);
+        // Even -> odd: the record is published.
+        let generation = slot.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+        self.live.fetch_add(1, Ordering::Relaxed);
+        Some(Key { index, generation })
+    }
+
+    /// The live record under `key`, or `None` if it was removed (and maybe reused) since.
+    pub(crate) fn get(&self, key: Key) -> Option<&T> {
+        let slot = self.slot_if_allocated(key.index)?;
+        let generation = slot.generation.load(Ordering::Acquire);
+        (generation & 0x7fff_ffff == key.generation & 0x7fff_ffff && generation & 1 == 1)
+            .then_some(&slot.value)
+    }
+
+    /// Removes the record under `key`; `false` if it was already removed.
+    pub(crate) fn remove(&self, key: Key) -> bool {
+        let Some(slot) = self.slot_if_allocated(key.index) else { return false };
+        let current = slot.generation.load(Ordering::Acquire);
+        if current & 1 == 0 || current & 0x7fff_ffff != key.generation & 0x7fff_ffff {
+            return false;
+        }
+        if slot
+            .generation
+            .compare_exchange(current, current.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        self.live.fetch_sub(1, Ordering::Relaxed);
+        self.push_free(key.index, slot);
+        true
+    }
+
+    /// Calls `visit` for every live record. `visit` returns a copy of what it needs; the copy is
+    /// kept only if the slot was not removed or reused while it was being read.
+    pub(crate) fn for_each<R>(
+        &self,
+        mut visit: impl FnMut(Key, &T) -> Option<R>,
+        mut keep: impl FnMut(R),
+    ) {
+        let end = self.next_unused.load(Ordering::Acquire);
+        for index in 0..end {
+            let Some(slot) = self.slot_if_allocated(index) else { continue };
+            let before = slot.generation.load(Ordering::Acquire);
+            if before & 1 == 0 {
+                continue;
+            }
+            let key = Key { index, generation: before };
+            let Some(copy) = visit(key, &slot.value) else { continue };
+            if slot.generation.load(Ordering::Acquire) == before {
+                keep(copy);
+            }
+        }
+    }
+
+    pub(crate) fn live(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// Bytes held by allocated pages.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.allocated_slots.load(Ordering::Relaxed) * std::mem::size_of::<Slot<T>>()
+    }
+
+    fn pop_free(&self) -> Option<u32> {
+        let mut head = self.free_head.load(Ordering::Acquire);
+        loop {
+            let index = (head as u32).checked_sub(1)?;
+            let slot = self.slot_if_allocated(index)?;
+            // The slot may be popped and reused by another thread meanwhile: then `next` is stale,
+            // but the tag has moved on too and the CAS below fails.
+            let next = slot.next_free.load(Ordering::Acquire);
+            let tag = (head >> 32).wrapping_add(1);
+            match self.free_head.compare_exchange_weak(
+                head,
+                (tag << 32) | u64::from(next),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(index),
+                Err(actual) => head = actual,
+            }
+        }
+    }
+
+    fn push_free(&self, index: u32, slot: &Slot<T>) {
+        let mut head = self.free_head.load(Ordering::Acquire);
+        loop {
+            slot.next_free.store(head as u32, Ordering::Release);
+            let tag = (head >> 32).wrapping_add(1);
+            match self.free_head.compare_exchange_weak(
+                head,
+                (tag << 32) | (u64::from(index) + 1),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(actual) => head = actual,
+            }
+        }
+    }
+
+    fn fresh(&self) -> Option<u32> {
+        let index = self.next_unused.fetch_add(1, Ordering::AcqRel);
+        if index == u32::MAX {
+            self.next_unused.store(u32::MAX, Ordering::Release);
+            return None;
+        }
+        self.ensure_page(index)?;
+        Some(index)
+    }
+
+    fn slot(&self, index: u32) -> Option<&Slot<T>> {
+        self.ensure_page(index)?;
+        self.slot_if_allocated(index)
+    }
+
+    fn slot_if_allocated(&self, index: u32) -> Option<&Slot<T>> {
+        let (page, offset) = locate(index)?;
+        let base = self.pages[page].load(Ordering::Acquire);
+        if base.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null page pointer comes from `ensure_page`, which allocated
+        // `page_len(page)` initialised slots and never frees or moves them while `self` lives;
+        // `offset < page_len(page)` by `locate`.
+        Some(unsafe { &*base.add(offset) })
+    }
+
+    fn ensure_page(&self, index: u32) -> Option<()> {
+        let (page, _) = locate(index)?;
+        if !self.pages[page].load(Ordering::Acquire).is_null() {
+            return Some(());
+        }
+        let len = page_len(page);
+        let mut slots = Vec::new();
+        slots.try_reserve_exact(len).ok()?;
+        slots.extend((0..len).map(|_| Slot {
+            generation: AtomicU32::new(0),
+            next_free: AtomicU32::new(0),
+            value: T::default(),
+        }));
+        let fresh = Box::into_raw(slots.into_boxed_slice()).cast::<Slot<T>>();
+        match self.pages[page].compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {
+                self.allocated_slots.fetch_add(len, Ordering::Relaxed);
+            }
+            Err(_) => {
+                // Another thread installed this page first; ours was never shared.
+                // SAFETY: `fresh` came from `Box::into_raw` of a slice of `len` slots just above.
+                drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(fresh, len)) });
+            }
+        }
+        Some(())
+    }
+}
+
+impl<T> Drop for Arena<T> {
+    fn drop(&mut self) {
+        for (page, ptr) in self.pages.iter_mut().enumerate() {
+            let ptr = *ptr.get_mut();
+            if !ptr.is_null() {
+                // SAFETY: installed by `ensure_page` from a boxed slice of `page_len(page)` slots;
+                // `&mut self` means no reader remains.
+                drop(unsafe {
+                    Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, page_len(page)))
+                });
+            }
+        }
+    }
+}
+
+fn page_len(page: usize) -> usize {
+    FIRST_PAGE << page
+}
+
+/// Page and offset of a slot index: page `k` starts at `FIRST_PAGE * (2^k - 1)`.
+fn locate(index: u32) -> Option<(usize, usize)> {
+    let scaled = index as usize / FIRST_PAGE + 1;
+    let page = (usize::BITS - 1 - scaled.leading_zeros()) as usize;
+    if page >= PAGES {
+        return None;
+    }
+    let start = FIRST_PAGE * ((1 << page) - 1);
+    Some((page, index as usize - start))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[derive(Default)]
+    struct Cell(AtomicU64);
+
+    #[test]
+    fn locate_maps_indices_to_pages() {
+        let check =
+            |index: u32, expected: (usize, usize)| assert_eq!(locate(index), Some(expected));
+        check(0, (0, 0));
+        check(255, (0, 255));
+        check(256, (1, 0));
+        check(767, (1, 511));
+        check(768, (2, 0));
+    }
+
+    #[test]
+    fn keys_round_trip_and_are_never_zero() {
+        for key in [Key { index: 0, generation: 1 }, Key { index: 77, generation: 0x7fff_ffff }] {
+            assert_ne!(key.to_u64(), 0);
+            assert_eq!(Key::from_u64(key.to_u64()), Some(key));
+        }
+        assert_eq!(Key::from_u64(0), None);
+    }
+
+    #[test]
+    fn removed_keys_stop_resolving_even_when_the_slot_is_reused() {
+        let arena = Arena::<Cell>::new();
+        let a = arena.insert(|c| c.0.store(1, Ordering::Relaxed)).unwrap();
+        assert!(arena.remove(a));
+        assert!(!arena.remove(a), "a second remove of the same key must fail");
+        let b = arena.insert(|c| c.0.store(2, Ordering::Relaxed)).unwrap();
+        assert_eq!(a.index, b.index, "the freed slot is reused");
+        assert!(arena.get(a).is_none());
+        assert_eq!(arena.get(b).unwrap().0.load(Ordering::Relaxed), 2);
+        assert_eq!(arena.live(), 1);
+    }
+
+    #[test]
+    fn concurrent_insert_remove_keeps_every_record() {
+        let arena = Arc::new(Arena::<Cell>::new());
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let arena = arena.clone();
+                std::thread::spawn(move || {
+                    let mut kept = Vec::new();
+                    for i in 0..20_000u64 {
+                        let key =
+                            arena.insert(|c| c.0.store(t << 32 | i, Ordering::Relaxed)).unwrap();
+                        if i % 2 == 0 {
+                            assert!(arena.remove(key));
+                        } else {
+                            kept.push((key, t << 32 | i));
+                        }
+                    }
+                    kept
+                })
+            })
+            .collect();
+        let kept: Vec<_> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        assert_eq!(arena.live(), kept.len());
+        for (key, value) in &kept {
+            assert_eq!(arena.get(*key).unwrap().0.load(Ordering::Relaxed), *value);
+        }
+        let mut seen = 0;
+        arena.for_each(|_, c| Some(c.0.load(Ordering::Relaxed)), |_| seen += 1);
+        assert_eq!(seen, kept.len());
+    }
+}

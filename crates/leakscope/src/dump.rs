@@ -1,0 +1,263 @@
+//! Task dumps: each task's await chain down to the tokio leaf it is parked in.
+//!
+//! tokio's `Handle::dump` re-polls every task in a tracing mode and cannot finish while a worker
+//! thread is blocked, so it always runs under a timeout and a blocked runtime comes back as
+//! `DUMP_STATUS_TIMED_OUT`, never as a hang. At most one dump is in flight: one stuck behind a
+//! blocked worker keeps running in the background (tokio would queue the next one behind it
+//! anyway), and later requests are answered at once until it finishes.
+
+use std::time::Duration;
+
+/// Default timeout when the request leaves it at 0.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_millis(2000);
+
+#[cfg(all(
+    tokio_unstable,
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "x86",
+        target_arch = "s390x"
+    )
+))]
+pub(crate) const SUPPORTED: bool = true;
+#[cfg(not(all(
+    tokio_unstable,
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "x86",
+        target_arch = "s390x"
+    )
+)))]
+pub(crate) const SUPPORTED: bool = false;
+
+#[cfg(not(all(
+    tokio_unstable,
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "x86",
+        target_arch = "s390x"
+    )
+)))]
+pub(crate) async fn take(_timeout: Duration) -> leakscope_proto::v1::TaskDumpResponse {
+    use leakscope_proto::v1::{DumpStatus, TaskDumpResponse};
+    TaskDumpResponse {
+        status: DumpStatus::Unsupported as i32,
+        message: "task dumps need the app built with --cfg tokio_unstable, on Linux \
+                  (x86, x86_64, aarch64, s390x)"
+            .into(),
+        ..TaskDumpResponse::default()
+    }
+}
+
+#[cfg(all(
+    tokio_unstable,
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "x86",
+        target_arch = "s390x"
+    )
+))]
+pub(crate) use imp::take;
+
+#[cfg(all(
+    tokio_unstable,
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "x86",
+        target_arch = "s390x"
+    )
+))]
+mod imp {
+    use crate::clock;
+    use leakscope_proto::v1::{Backtrace, DumpStatus, Frame, TaskDumpResponse, TaskTrace};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+    use tokio::runtime::{Dump, Handle, RuntimeFlavor};
+
+    static IN_FLIGHT: AtomicBool = AtomicBool::new(false);
+
+    /// Clears [`IN_FLIGHT`] when the background dump ends, however it ends.
+    struct InFlight;
+
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            IN_FLIGHT.store(false, Ordering::Release);
+        }
+    }
+
+    pub(crate) async fn take(timeout: Duration) -> TaskDumpResponse {
+        let Some((runtime_id, handle)) = crate::runtime::runtimes().into_iter().next() else {
+            return status(DumpStatus::NoRuntime, "no tokio runtime is registered with the agent");
+        };
+        if IN_FLIGHT.swap(true, Ordering::AcqRel) {
+            return status(
+                DumpStatus::TimedOut,
+                "an earlier dump is still waiting: a runtime worker is blocked or busy-looping",
+            );
+        }
+        // Created before the spawn so that a future dropped unpolled (a runtime shutting down) still
+        // clears the flag.
+        let guard = InFlight;
+        let started = clock::now();
+        let (tx, rx) = tokio::sync::oneshot::channel::<(Dump, Option<u64>)>();
+        match handle.runtime_flavor() {
+            RuntimeFlavor::CurrentThread => {
+                // A current-thread runtime can only be dumped from inside itself. The task is
+                // spawned from the agent thread, so the agent does not record it, and it is left
+                // out of the dump by id.
+                let (id_tx, id_rx) = tokio::sync::oneshot::channel::<u64>();
+                let join = handle.spawn(async move {
+                    let guard = guard;
+                    let own_id = id_rx.await.ok();
+                    let dump = Handle::current().dump().await;
+                    let _ = tx.send((dump, own_id));
+                    drop(guard);
+                });
+                let _ = id_tx.send(task_id(&join.id()));
+            }
+            _ => {
+                tokio::spawn(async move {
+                    let guard = guard;
+                    let dump = handle.dump().await;
+                    let _ = tx.send((dump, None));
+                    drop(guard);
+                });
+            }
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok((dump, own_id))) => TaskDumpResponse {
+                status: DumpStatus::Ok as i32,
+                message: String::new(),
+                taken_at_nanos: started,
+                duration_nanos: clock::now().saturating_sub(started),
+                traces: traces(&dump, own_id),
+                runtime_id,
+            },
+            Ok(Err(_)) => status(DumpStatus::NoRuntime, "the runtime shut down during the dump"),
+            Err(_) => TaskDumpResponse {
+                status: DumpStatus::TimedOut as i32,
+                message: format!(
+                    "no dump within {} ms: a runtime worker is blocked (a long synchronous call or \
+                     busy loop in async code)",
+                    timeout.as_millis()
+                ),
+                taken_at_nanos: started,
+                duration_nanos: clock::now().saturating_sub(started),
+                traces: Vec::new(),
+                runtime_id,
+            },
+        }
+    }
+
+    fn status(status: DumpStatus, message: &str) -> TaskDumpResponse {
+        TaskDumpResponse {
+            status: status as i32,
+            message: message.into(),
+            ..TaskDumpResponse::default()
+        }
+    }
+
+    fn task_id(id: &tokio::task::Id) -> u64 {
+        // tokio offers no public accessor; its Display is the number.
+        id.to_string().parse().unwrap_or(0)
+    }
+
+    fn traces(dump: &Dump, own_id: Option<u64>) -> Vec<TaskTrace> {
+        dump.tasks()
+            .iter()
+            .filter_map(|task| {
+                let id = task_id(&task.id());
+                if Some(id) == own_id {
+                    return None;
+                }
+                let backtraces = task
+                    .trace()
+                    .resolve_backtraces()
+                    .iter()
+                    .map(|bt| Backtrace { frames: frames(bt) })
+                    .collect();
+                Some(TaskTrace { task_id: id, backtraces })
+            })
+            .collect()
+    }
+
+    /// Frames root first, without the dump machinery at the leaf end.
+    fn frames(bt: &tokio::runtime::dump::Backtrace) -> Vec<Frame> {
+        let mut out: Vec<Frame> = bt
+            .frames()
+            .flat_map(|frame| {
+                // One machine frame may hold several inlined functions, innermost first.
+                frame
+                    .symbols()
+                    .map(|sym| Frame {
+                        function: sym.name_demangled().map(strip_hash).unwrap_or_default(),
+                        file: sym.filename().map(|p| p.display().to_string()).unwrap_or_default(),
+                        line: sym.lineno().unwrap_or(0),
+                        col: sym.colno().unwrap_or(0),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        // Captured leaf first; the first frames are tokio's capture itself.
+        let machinery = out.iter().position(|f| !is_machinery(&f.function)).unwrap_or(out.len());
+        out.drain(..machinery);
+        out.reverse();
+        out
+    }
+
+    fn is_machinery(function: &str) -> bool {
+        function.is_empty()
+            || function.starts_with("backtrace::")
+            || function.starts_with("tokio::runtime::task::trace::")
+            || function.starts_with("<tokio::runtime::task::trace::")
+    }
+
+    /// Drops the `::h0123abcd...` hash rustc appends to legacy-mangled names.
+    fn strip_hash(name: &str) -> String {
+        match name.rfind("::h") {
+            Some(at)
+                if name.len() - at == 19
+                    && name[at + 3..].bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                name[..at].to_owned()
+            }
+            _ => name.to_owned(),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn hashes_are_stripped_and_other_names_kept() {
+            let check = |input: &str, expected: &str| assert_eq!(strip_hash(input), expected);
+            check(
+                "tokio::sync::notify::Notified::poll_notified::h0123456789abcdef",
+                "tokio::sync::notify::Notified::poll_notified",
+            );
+            check(
+                "zoo::send_blocked::producer::{{closure}}",
+                "zoo::send_blocked::producer::{{closure}}",
+            );
+            check("a::hash", "a::hash");
+        }
+
+        #[test]
+        fn machinery_frames_are_recognised() {
+            assert!(is_machinery("tokio::runtime::task::trace::trace_leaf"));
+            assert!(is_machinery("backtrace::backtrace::trace"));
+            assert!(!is_machinery("tokio::sync::mpsc::chan::Rx<T,S>::recv"));
+        }
+    }
+}

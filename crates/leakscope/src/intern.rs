@@ -1,0 +1,157 @@
+//! Interning of file paths, source locations and names into small ids, so that a record holds a
+//! `u32` and 100k tasks spawned at one line cost one string.
+//!
+//! The global tables sit behind locks, but the hot path rarely reaches them: each thread keeps
+//! caches in front. Files are cached by the string's address and checked against its content
+//! (tokio passes `Location::file()`, a `&'static str`, so the address is stable in practice; the
+//! content check keeps a reused address from ever aliasing).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError, RwLock};
+
+/// Id 0 is "unknown"; real entries start at 1.
+pub(crate) struct Table<K> {
+    ids: Mutex<HashMap<K, u32>>,
+    entries: RwLock<Vec<K>>,
+}
+
+impl<K: Clone + Eq + std::hash::Hash> Table<K> {
+    fn new() -> Self {
+        Self { ids: Mutex::new(HashMap::new()), entries: RwLock::new(Vec::new()) }
+    }
+
+    fn intern(&self, key: &K) -> u32 {
+        let mut ids = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(id) = ids.get(key) {
+            return *id;
+        }
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        entries.push(key.clone());
+        let id = entries.len() as u32;
+        ids.insert(key.clone(), id);
+        id
+    }
+
+    /// The entry behind `id`, if any.
+    pub(crate) fn get(&self, id: u32) -> Option<K> {
+        let index = id.checked_sub(1)? as usize;
+        self.entries.read().unwrap_or_else(PoisonError::into_inner).get(index).cloned()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.read().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+pub(crate) struct Interner {
+    files: Table<Box<str>>,
+    locations: Table<(u32, u32, u32)>,
+    pub(crate) names: Table<Box<str>>,
+}
+
+thread_local! {
+    static FILE_CACHE: RefCell<HashMap<(usize, usize), (u32, Box<str>)>> =
+        RefCell::new(HashMap::new());
+    static LOCATION_CACHE: RefCell<HashMap<(u32, u32, u32), u32>> = RefCell::new(HashMap::new());
+    static NAME_CACHE: RefCell<HashMap<Box<str>, u32>> = RefCell::new(HashMap::new());
+}
+
+impl Interner {
+    pub(crate) fn new() -> Self {
+        Self { files: Table::new(), locations: Table::new(), names: Table::new() }
+    }
+
+    pub(crate) fn file(&self, file: &str) -> u32 {
+        if file.is_empty() {
+            return 0;
+        }
+        let key = (file.as_ptr() as usize, file.len());
+        let cached = FILE_CACHE
+            .try_with(|c| c.borrow().get(&key).filter(|(_, f)| &**f == file).map(|(id, _)| *id))
+            .ok()
+            .flatten();
+        if let Some(id) = cached {
+            return id;
+        }
+        let id = self.files.intern(&file.into());
+        let _ = FILE_CACHE.try_with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                c.insert(key, (id, file.into()));
+            }
+        });
+        id
+    }
+
+    pub(crate) fn location(&self, file_id: u32, line: u32, col: u32) -> u32 {
+        if file_id == 0 {
+            return 0;
+        }
+        let key = (file_id, line, col);
+        let cached = LOCATION_CACHE.try_with(|c| c.borrow().get(&key).copied()).ok().flatten();
+        if let Some(id) = cached {
+            return id;
+        }
+        let id = self.locations.intern(&key);
+        let _ = LOCATION_CACHE.try_with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                c.insert(key, id);
+            }
+        });
+        id
+    }
+
+    pub(crate) fn name(&self, name: &str) -> u32 {
+        if name.is_empty() {
+            return 0;
+        }
+        let cached = NAME_CACHE.try_with(|c| c.borrow().get(name).copied()).ok().flatten();
+        if let Some(id) = cached {
+            return id;
+        }
+        let id = self.names.intern(&name.into());
+        let _ = NAME_CACHE.try_with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                c.insert(name.into(), id);
+            }
+        });
+        id
+    }
+
+    /// File, line and column of a location id.
+    pub(crate) fn resolve(&self, location_id: u32) -> Option<(Box<str>, u32, u32)> {
+        let (file, line, col) = self.locations.get(location_id)?;
+        Some((self.files.get(file)?, line, col))
+    }
+
+    pub(crate) fn name_of(&self, id: u32) -> Option<Box<str>> {
+        self.names.get(id)
+    }
+
+    /// How many locations exist; ids run from 1 to this.
+    pub(crate) fn location_count(&self) -> usize {
+        self.locations.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_locations_share_an_id_and_distinct_ones_do_not() {
+        let interner = Interner::new();
+        let file = interner.file("src/a.rs");
+        let a = interner.location(file, 1, 2);
+        assert_eq!(interner.location(interner.file("src/a.rs"), 1, 2), a);
+        let owned = String::from("src/a.rs");
+        assert_eq!(interner.file(&owned), file, "content, not address, decides");
+        assert_ne!(interner.location(file, 1, 3), a);
+        assert_eq!(interner.file(""), 0);
+        assert_eq!(interner.location(0, 1, 1), 0);
+        assert_eq!(interner.resolve(a).unwrap(), ("src/a.rs".into(), 1, 2));
+        assert_eq!(interner.name("worker"), interner.name("worker"));
+        assert_eq!(interner.name(""), 0);
+        assert_eq!(interner.name_of(interner.name("worker")).unwrap().as_ref(), "worker");
+    }
+}

@@ -1,0 +1,412 @@
+//! The agent's live records: one slot per task, one per other span (resources, async operations,
+//! the app's own spans), plus the bounded hand-off queues the agent thread drains.
+//!
+//! Everything here runs on the app's threads inside tokio's spawn, poll and wake paths, so it
+//! never blocks, never allocates per poll, and drops (and counts) rather than grows without bound.
+
+use crate::arena::{Arena, Key};
+use crate::clock;
+use crate::intern::Interner;
+use crossbeam_queue::ArrayQueue;
+use std::sync::OnceLock;
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering,
+};
+use tracing_core::Metadata;
+
+/// Top bit of a span id: set for non-task spans, whose slots live in [`Registry::spans`].
+pub(crate) const SPAN_BIT: u64 = 1 << 63;
+/// Id handed out for spans the agent does not track (its own, or when an arena is full).
+pub(crate) const UNTRACKED: u64 = 1 << 62;
+
+/// Task kinds, as stored in [`TaskSlot::kind`]; the wire enum's values.
+pub(crate) mod kind {
+    pub(crate) const ASYNC: u8 = 1;
+    pub(crate) const BLOCKING: u8 = 2;
+    pub(crate) const BLOCK_ON: u8 = 3;
+    pub(crate) const LOCAL: u8 = 4;
+}
+
+/// Bits of [`TaskSlot::state`].
+pub(crate) mod state {
+    /// Inside a poll.
+    pub(crate) const RUNNING: u8 = 1;
+    /// Woken since its last poll started.
+    pub(crate) const NOTIFIED: u8 = 2;
+}
+
+/// What a non-task span stands for.
+pub(crate) mod span_kind {
+    pub(crate) const USER: u8 = 1;
+    pub(crate) const RESOURCE: u8 = 2;
+    pub(crate) const ASYNC_OP: u8 = 3;
+}
+
+/// Per-task record. About 150 bytes; see docs/benchmarks.md for what a live task costs in all.
+#[derive(Default)]
+pub(crate) struct TaskSlot {
+    pub(crate) refs: AtomicU32,
+    /// Bumped on every change a client may want to see; `Watch` sends a task when it moved.
+    pub(crate) version: AtomicU32,
+    pub(crate) task_id: AtomicU64,
+    pub(crate) location_id: AtomicU32,
+    pub(crate) name_id: AtomicU32,
+    pub(crate) kind: AtomicU8,
+    pub(crate) state: AtomicU8,
+    pub(crate) parent_task_id: AtomicU64,
+    /// Span id (with [`SPAN_BIT`]) of the app span current at spawn; 0 for none.
+    pub(crate) spawner_span: AtomicU64,
+    pub(crate) spawner_meta: AtomicPtr<Metadata<'static>>,
+    pub(crate) created: AtomicU64,
+    pub(crate) polls: AtomicU64,
+    pub(crate) busy: AtomicU64,
+    pub(crate) last_poll_start: AtomicU64,
+    pub(crate) last_poll_end: AtomicU64,
+    pub(crate) wakes: AtomicU64,
+    pub(crate) self_wakes: AtomicU64,
+    pub(crate) last_wake: AtomicU64,
+    /// Live wakers, packed with the slot generation they belong to (high 32 bits) so that a
+    /// waker event for a finished task can never touch the task that reused its slot.
+    pub(crate) wakers: AtomicU64,
+    pub(crate) size_bytes: AtomicU32,
+    pub(crate) long_polls: AtomicU32,
+}
+
+/// Per-span record for resources, async operations and the app's own spans. Fields are used
+/// according to `kind`.
+#[derive(Default)]
+pub(crate) struct SpanSlot {
+    pub(crate) refs: AtomicU32,
+    pub(crate) kind: AtomicU8,
+    pub(crate) meta: AtomicPtr<Metadata<'static>>,
+    pub(crate) created: AtomicU64,
+    // Resources.
+    pub(crate) resource_kind: AtomicU8,
+    pub(crate) internal: AtomicBool,
+    pub(crate) location_id: AtomicU32,
+    /// Bits: locked, value_sent, value_received, tx_dropped, rx_dropped (see [`flag`]).
+    pub(crate) flags: AtomicU8,
+    pub(crate) holder_task_id: AtomicU64,
+    pub(crate) permits: AtomicI64,
+    pub(crate) readers: AtomicU64,
+    pub(crate) barrier_size: AtomicU64,
+    pub(crate) barrier_arrived: AtomicU64,
+    pub(crate) duration_nanos: AtomicU64,
+    // Async operations.
+    pub(crate) op_name_id: AtomicU32,
+    /// Span id of the resource this operation is on.
+    pub(crate) resource_span: AtomicU64,
+    pub(crate) waiter_task_id: AtomicU64,
+    pub(crate) since: AtomicU64,
+}
+
+/// Bits of [`SpanSlot::flags`].
+pub(crate) mod flag {
+    pub(crate) const LOCKED: u8 = 1;
+    pub(crate) const VALUE_SENT: u8 = 2;
+    pub(crate) const VALUE_RECEIVED: u8 = 4;
+    pub(crate) const TX_DROPPED: u8 = 8;
+    pub(crate) const RX_DROPPED: u8 = 16;
+}
+
+/// A finished task, copied out of its slot for the agent thread.
+#[derive(Debug, Clone)]
+pub(crate) struct Finished {
+    pub(crate) record: TaskRecord,
+}
+
+/// A plain copy of a task slot.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TaskRecord {
+    pub(crate) task_id: u64,
+    pub(crate) location_id: u32,
+    pub(crate) name_id: u32,
+    pub(crate) kind: u8,
+    pub(crate) state: u8,
+    pub(crate) parent_task_id: u64,
+    pub(crate) spawner_span: u64,
+    pub(crate) spawner_meta: Option<&'static Metadata<'static>>,
+    pub(crate) created: u64,
+    pub(crate) dropped: u64,
+    pub(crate) polls: u64,
+    pub(crate) busy: u64,
+    pub(crate) last_poll_start: u64,
+    pub(crate) last_poll_end: u64,
+    pub(crate) wakes: u64,
+    pub(crate) self_wakes: u64,
+    pub(crate) last_wake: u64,
+    pub(crate) wakers: i64,
+    pub(crate) size_bytes: u32,
+    pub(crate) long_polls: u32,
+}
+
+/// One poll over the threshold.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LongPollRecord {
+    pub(crate) task_id: u64,
+    pub(crate) location_id: u32,
+    pub(crate) start: u64,
+    pub(crate) duration: u64,
+}
+
+/// Counters the agent serves as `AgentStats`.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) spawned: AtomicU64,
+    pub(crate) finished: AtomicU64,
+    pub(crate) finished_evicted: AtomicU64,
+    pub(crate) spans_dropped: AtomicU64,
+    pub(crate) long_polls: AtomicU64,
+    pub(crate) long_polls_evicted: AtomicU64,
+    pub(crate) watch_lagged: AtomicU64,
+}
+
+pub(crate) struct Registry {
+    pub(crate) tasks: Arena<TaskSlot>,
+    pub(crate) spans: Arena<SpanSlot>,
+    pub(crate) interner: Interner,
+    pub(crate) finished: ArrayQueue<Finished>,
+    pub(crate) long_polls: ArrayQueue<LongPollRecord>,
+    pub(crate) counters: Counters,
+    pub(crate) long_poll_threshold: u64,
+}
+
+static REGISTRY: OnceLock<Registry> = OnceLock::new();
+
+/// The registry, created once with the first configuration that asks for it.
+pub(crate) fn install(long_poll_threshold: u64, retain_finished: usize) -> &'static Registry {
+    REGISTRY.get_or_init(|| Registry {
+        tasks: Arena::new(),
+        spans: Arena::new(),
+        interner: Interner::new(),
+        finished: ArrayQueue::new(retain_finished.max(16)),
+        long_polls: ArrayQueue::new(1024),
+        counters: Counters::default(),
+        long_poll_threshold,
+    })
+}
+
+pub(crate) fn get() -> Option<&'static Registry> {
+    REGISTRY.get()
+}
+
+impl TaskSlot {
+    pub(crate) fn record(&self) -> TaskRecord {
+        let wakers = self.wakers.load(Ordering::Acquire);
+        TaskRecord {
+            task_id: self.task_id.load(Ordering::Relaxed),
+            location_id: self.location_id.load(Ordering::Relaxed),
+            name_id: self.name_id.load(Ordering::Relaxed),
+            kind: self.kind.load(Ordering::Relaxed),
+            state: self.state.load(Ordering::Relaxed),
+            parent_task_id: self.parent_task_id.load(Ordering::Relaxed),
+            spawner_span: self.spawner_span.load(Ordering::Relaxed),
+            // SAFETY: only ever stored from a `&'static Metadata<'static>` (or null).
+            spawner_meta: unsafe { self.spawner_meta.load(Ordering::Relaxed).as_ref() },
+            created: self.created.load(Ordering::Relaxed),
+            dropped: 0,
+            polls: self.polls.load(Ordering::Relaxed),
+            busy: self.busy.load(Ordering::Relaxed),
+            last_poll_start: self.last_poll_start.load(Ordering::Relaxed),
+            last_poll_end: self.last_poll_end.load(Ordering::Relaxed),
+            wakes: self.wakes.load(Ordering::Relaxed),
+            self_wakes: self.self_wakes.load(Ordering::Relaxed),
+            last_wake: self.last_wake.load(Ordering::Relaxed),
+            wakers: i64::from(wakers as u32 as i32),
+            size_bytes: self.size_bytes.load(Ordering::Relaxed),
+            long_polls: self.long_polls.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What the subscriber learned from a task span's fields.
+#[derive(Default)]
+pub(crate) struct NewTask {
+    pub(crate) task_id: u64,
+    pub(crate) kind: u8,
+    pub(crate) name_id: u32,
+    pub(crate) location_id: u32,
+    pub(crate) size_bytes: u64,
+    pub(crate) parent_task_id: u64,
+    pub(crate) spawner_span: u64,
+    pub(crate) spawner_meta: Option<&'static Metadata<'static>>,
+}
+
+impl Registry {
+    pub(crate) fn new_task(&self, task: &NewTask) -> u64 {
+        let (location_id, name_id) = (task.location_id, task.name_id);
+        let now = clock::now();
+        let inserted = self.tasks.insert(|slot| {
+            slot.refs.store(1, Ordering::Relaxed);
+            slot.task_id.store(task.task_id, Ordering::Relaxed);
+            slot.location_id.store(location_id, Ordering::Relaxed);
+            slot.name_id.store(name_id, Ordering::Relaxed);
+            slot.kind.store(task.kind, Ordering::Relaxed);
+            slot.state.store(0, Ordering::Relaxed);
+            slot.parent_task_id.store(task.parent_task_id, Ordering::Relaxed);
+            slot.spawner_span.store(task.spawner_span, Ordering::Relaxed);
+            let meta = task
+                .spawner_meta
+                .map_or(std::ptr::null_mut(), |m| std::ptr::from_ref(m).cast_mut());
+            slot.spawner_meta.store(meta, Ordering::Relaxed);
+            slot.created.store(now, Ordering::Relaxed);
+            for field in [
+                &slot.polls,
+                &slot.busy,
+                &slot.last_poll_start,
+                &slot.last_poll_end,
+                &slot.wakes,
+                &slot.self_wakes,
+                &slot.last_wake,
+            ] {
+                field.store(0, Ordering::Relaxed);
+            }
+            slot.size_bytes
+                .store(task.size_bytes.min(u64::from(u32::MAX)) as u32, Ordering::Relaxed);
+            slot.long_polls.store(0, Ordering::Relaxed);
+        });
+        let Some(key) = inserted else {
+            self.counters.spans_dropped.fetch_add(1, Ordering::Relaxed);
+            return UNTRACKED;
+        };
+        // The waker word carries the generation the slot now has; set it after publication so
+        // that the generation is known.
+        if let Some(slot) = self.tasks.get(key) {
+            slot.wakers.store(u64::from(key.generation) << 32, Ordering::Release);
+        }
+        self.counters.spawned.fetch_add(1, Ordering::Relaxed);
+        key.to_u64()
+    }
+
+    pub(crate) fn task(&self, id: u64) -> Option<(Key, &TaskSlot)> {
+        if id & (SPAN_BIT | UNTRACKED) != 0 {
+            return None;
+        }
+        let key = Key::from_u64(id)?;
+        Some((key, self.tasks.get(key)?))
+    }
+
+    pub(crate) fn span(&self, id: u64) -> Option<(Key, &SpanSlot)> {
+        if id & SPAN_BIT == 0 || id & UNTRACKED != 0 {
+            return None;
+        }
+        let key = Key::from_u64(id & !SPAN_BIT)?;
+        Some((key, self.spans.get(key)?))
+    }
+
+    /// A poll starts.
+    #[inline]
+    pub(crate) fn enter_task(slot: &TaskSlot) {
+        let now = clock::now();
+        slot.last_poll_start.store(now, Ordering::Relaxed);
+        // Only the polling thread writes `polls`, so a load and a store suffice.
+        slot.polls.store(slot.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        // A new poll consumes any earlier notification.
+        slot.state.store(state::RUNNING, Ordering::Release);
+    }
+
+    /// A poll ends.
+    #[inline]
+    pub(crate) fn exit_task(&self, slot: &TaskSlot) {
+        let now = clock::now();
+        let start = slot.last_poll_start.load(Ordering::Relaxed);
+        let elapsed = now.saturating_sub(start);
+        slot.busy.store(slot.busy.load(Ordering::Relaxed) + elapsed, Ordering::Relaxed);
+        slot.last_poll_end.store(now, Ordering::Relaxed);
+        slot.state.fetch_and(!state::RUNNING, Ordering::AcqRel);
+        slot.version.fetch_add(1, Ordering::Release);
+        if elapsed >= self.long_poll_threshold
+            && slot.kind.load(Ordering::Relaxed) != kind::BLOCKING
+        {
+            self.long_poll(slot, start, elapsed);
+        }
+    }
+
+    #[cold]
+    fn long_poll(&self, slot: &TaskSlot, start: u64, duration: u64) {
+        slot.long_polls.fetch_add(1, Ordering::Relaxed);
+        self.counters.long_polls.fetch_add(1, Ordering::Relaxed);
+        let record = LongPollRecord {
+            task_id: slot.task_id.load(Ordering::Relaxed),
+            location_id: slot.location_id.load(Ordering::Relaxed),
+            start,
+            duration,
+        };
+        if self.long_polls.force_push(record).is_some() {
+            self.counters.long_polls_evicted.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A waker event for the task span `id`: `delta` live wakers, `wake` whether it woke the task.
+    #[inline]
+    pub(crate) fn waker(&self, id: u64, delta: i32, wake: bool, current_task: u64) {
+        if id & (SPAN_BIT | UNTRACKED) != 0 {
+            return;
+        }
+        let Some(key) = Key::from_u64(id) else { return };
+        let Some(slot) = self.tasks.get(key) else { return };
+        if delta != 0 {
+            let generation = u64::from(key.generation) << 32;
+            let _ = slot.wakers.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+                // Generations differ: the slot was reused since the check above.
+                (word & 0xffff_ffff_0000_0000 == generation).then(|| {
+                    generation | u64::from((word as u32 as i32).wrapping_add(delta) as u32)
+                })
+            });
+        }
+        if wake {
+            slot.wakes.fetch_add(1, Ordering::Relaxed);
+            slot.last_wake.store(clock::now(), Ordering::Relaxed);
+            slot.state.fetch_or(state::NOTIFIED, Ordering::AcqRel);
+            if current_task != 0 && current_task == slot.task_id.load(Ordering::Relaxed) {
+                slot.self_wakes.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        slot.version.fetch_add(1, Ordering::Release);
+    }
+
+    /// The task span's last handle is gone: the task finished (or was cancelled and dropped).
+    pub(crate) fn close_task(&self, key: Key, slot: &TaskSlot) {
+        let mut record = slot.record();
+        record.dropped = clock::now();
+        record.state = 0;
+        if self.tasks.remove(key) {
+            self.counters.finished.fetch_add(1, Ordering::Relaxed);
+            if self.finished.force_push(Finished { record }).is_some() {
+                self.counters.finished_evicted.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub(crate) fn new_span(&self, init: impl FnOnce(&SpanSlot)) -> u64 {
+        match self.spans.insert(|slot| {
+            slot.refs.store(1, Ordering::Relaxed);
+            slot.created.store(clock::now(), Ordering::Relaxed);
+            slot.flags.store(0, Ordering::Relaxed);
+            slot.holder_task_id.store(0, Ordering::Relaxed);
+            slot.permits.store(0, Ordering::Relaxed);
+            slot.readers.store(0, Ordering::Relaxed);
+            slot.barrier_size.store(0, Ordering::Relaxed);
+            slot.barrier_arrived.store(0, Ordering::Relaxed);
+            slot.duration_nanos.store(0, Ordering::Relaxed);
+            slot.waiter_task_id.store(0, Ordering::Relaxed);
+            slot.since.store(0, Ordering::Relaxed);
+            slot.location_id.store(0, Ordering::Relaxed);
+            slot.internal.store(false, Ordering::Relaxed);
+            slot.resource_span.store(0, Ordering::Relaxed);
+            slot.op_name_id.store(0, Ordering::Relaxed);
+            init(slot);
+        }) {
+            Some(key) => key.to_u64() | SPAN_BIT,
+            None => {
+                self.counters.spans_dropped.fetch_add(1, Ordering::Relaxed);
+                UNTRACKED
+            }
+        }
+    }
+
+    /// Whether the app span `id` (with [`SPAN_BIT`]) is still open.
+    pub(crate) fn span_open(&self, id: u64) -> bool {
+        self.span(id).is_some()
+    }
+}

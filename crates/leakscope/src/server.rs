@@ -1,0 +1,202 @@
+//! The gRPC service, on the agent's own thread and current-thread runtime, which never appear in
+//! the agent's data.
+
+use crate::builder::Config;
+use crate::collect::{self, Collector, WatchState};
+use crate::{Error, clock, dump};
+use leakscope_proto::v1::agent_server::{Agent, AgentServer};
+use leakscope_proto::v1::{
+    AgentConfig, HelloRequest, HelloResponse, PROTOCOL_VERSION, Snapshot, SnapshotRequest,
+    TaskDumpRequest, TaskDumpResponse, Update, WatchRequest,
+};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tonic::{Request, Response, Status};
+
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Largest message the agent sends: a snapshot of a few hundred thousand tasks.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 512 << 20;
+
+/// Installs the collector, binds, and starts the agent thread. Returns the bound address.
+pub(crate) fn start(config: Config) -> Result<SocketAddr, Error> {
+    if STARTED.swap(true, Ordering::AcqRel) {
+        return Err(Error::AlreadyRunning);
+    }
+    let result = start_once(config);
+    if result.is_err() {
+        STARTED.store(false, Ordering::Release);
+    }
+    result
+}
+
+fn start_once(config: Config) -> Result<SocketAddr, Error> {
+    let listener = std::net::TcpListener::bind(config.bind)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|source| Error::Bind { addr: config.bind, source })?;
+    let local_addr =
+        listener.local_addr().map_err(|source| Error::Bind { addr: config.bind, source })?;
+    install_collector(&config)?;
+    clock::now();
+    let collector = Arc::new(Mutex::new(Collector::new(config)));
+    std::thread::Builder::new()
+        .name("leakscope-agent".into())
+        .spawn(move || serve(listener, collector))
+        .map_err(Error::Thread)?;
+    Ok(local_addr)
+}
+
+#[cfg(tokio_unstable)]
+fn install_collector(config: &Config) -> Result<(), Error> {
+    let registry = crate::registry::install(
+        config.long_poll_threshold.as_nanos() as u64,
+        config.retain_finished_max,
+    );
+    let subscriber = crate::subscriber::Collector::new(registry);
+    tracing_core::dispatcher::set_global_default(tracing_core::Dispatch::new(subscriber))
+        .map_err(|_| Error::SubscriberTaken)
+}
+
+#[cfg(not(tokio_unstable))]
+fn install_collector(_: &Config) -> Result<(), Error> {
+    Ok(())
+}
+
+fn serve(listener: std::net::TcpListener, collector: Arc<Mutex<Collector>>) {
+    #[cfg(tokio_unstable)]
+    crate::subscriber::mark_agent_thread();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!(
+                "leakscope: failed to start the agent runtime: {err}; no data will be served"
+            );
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(err) => {
+                eprintln!("leakscope: failed to listen: {err}; no data will be served");
+                return;
+            }
+        };
+        let service = AgentServer::new(Service { collector })
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+            .max_decoding_message_size(1 << 20);
+        let served = tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(TcpListenerStream::new(listener))
+            .await;
+        if let Err(err) = served {
+            eprintln!("leakscope: the agent's server stopped: {err}");
+        }
+    });
+}
+
+struct Service {
+    collector: Arc<Mutex<Collector>>,
+}
+
+impl Service {
+    fn with<R>(&self, f: impl FnOnce(&mut Collector) -> R) -> R {
+        f(&mut self.collector.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+#[tonic::async_trait]
+impl Agent for Service {
+    async fn hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
+        let (capabilities, missing) = collect::capabilities();
+        let config = self.with(|c| c.config().clone());
+        Ok(Response::new(HelloResponse {
+            protocol_version: PROTOCOL_VERSION,
+            agent_version: env!("CARGO_PKG_VERSION").into(),
+            pid: std::process::id(),
+            process_name: process_name(),
+            origin_unix_nanos: clock::origin_unix_nanos(),
+            capabilities: Some(capabilities),
+            missing,
+            config: Some(AgentConfig {
+                long_poll_threshold_nanos: config.long_poll_threshold.as_nanos() as u64,
+                retain_finished_max: config.retain_finished_max as u32,
+                retain_finished_nanos: config.retain_finished_for.as_nanos() as u64,
+                watch_interval_nanos: config.watch_interval.as_nanos() as u64,
+            }),
+        }))
+    }
+
+    async fn get_snapshot(
+        &self,
+        request: Request<SnapshotRequest>,
+    ) -> Result<Response<Snapshot>, Status> {
+        let include_finished = request.into_inner().include_finished;
+        Ok(Response::new(self.with(|c| c.snapshot(include_finished))))
+    }
+
+    type WatchStream = ReceiverStream<Result<Update, Status>>;
+
+    async fn watch(
+        &self,
+        request: Request<WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let asked = request.into_inner().interval_nanos;
+        let interval = match asked {
+            0 => self.with(|c| c.config().watch_interval),
+            n => Duration::from_nanos(n).max(Duration::from_millis(10)),
+        };
+        // A small buffer: a client that cannot keep up gets a full snapshot when it catches up,
+        // rather than an ever-growing queue in the app.
+        let (tx, rx) = mpsc::channel(2);
+        let collector = self.collector.clone();
+        tokio::spawn(async move {
+            let mut state = WatchState::default();
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut lagged = false;
+            loop {
+                ticker.tick().await;
+                let permit = match tx.try_reserve() {
+                    Ok(permit) => permit,
+                    Err(mpsc::error::TrySendError::Full(())) => {
+                        if !lagged {
+                            collect::note_lagged();
+                        }
+                        lagged = true;
+                        continue;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(())) => return,
+                };
+                let update = collector
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .update(&mut state, lagged);
+                lagged = false;
+                permit.send(Ok(update));
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn task_dump(
+        &self,
+        request: Request<TaskDumpRequest>,
+    ) -> Result<Response<TaskDumpResponse>, Status> {
+        let millis = request.into_inner().timeout_millis;
+        let timeout =
+            if millis == 0 { dump::DEFAULT_TIMEOUT } else { Duration::from_millis(millis) };
+        Ok(Response::new(dump::take(timeout).await))
+    }
+}
+
+fn process_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default()
+}

@@ -1,0 +1,621 @@
+//! The tracing `Subscriber` that turns tokio's own instrumentation into registry records.
+//!
+//! With `--cfg tokio_unstable` and its `tracing` feature, tokio opens a `runtime.spawn` span per
+//! task (entered on every poll), emits `tokio::task::waker` events for every waker operation, and
+//! describes its sync primitives and timers as `runtime.resource` spans with
+//! `runtime.resource.async_op` children and `state_update` events. This subscriber listens to just
+//! those (everything else is `Interest::never`, so it costs tokio nothing) plus the app's own spans,
+//! which it needs to know which request a task was spawned under.
+//!
+//! It is a plain `Subscriber`, not a `tracing-subscriber` layer stack: a registry would allocate
+//! per span and look spans up in a sharded map on every poll; here a poll is a slot lookup, two
+//! clock reads and a few relaxed stores.
+
+use crate::intern::Interner;
+use crate::registry::{self, NewTask, Registry, SPAN_BIT, UNTRACKED, flag, kind, span_kind};
+use std::cell::{Cell, RefCell};
+use std::fmt::{self, Write as _};
+use std::sync::atomic::Ordering;
+use tracing_core::field::{Field, Visit};
+use tracing_core::span::{Attributes, Current, Id, Record};
+use tracing_core::subscriber::{Interest, Subscriber};
+use tracing_core::{Event, LevelFilter, Metadata};
+
+/// One entered span on this thread.
+#[derive(Clone, Copy)]
+struct Frame {
+    id: u64,
+    /// tokio's task id when this frame is a task span, else 0.
+    task_id: u64,
+    /// 0 for a task, else a [`span_kind`].
+    kind: u8,
+    meta: Option<&'static Metadata<'static>>,
+}
+
+thread_local! {
+    static STACK: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+    /// Set on the agent's own thread, whose tasks and spans are never recorded.
+    static AGENT_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calling thread as the agent's: nothing it spawns or enters is recorded.
+pub(crate) fn mark_agent_thread() {
+    AGENT_THREAD.with(|flag| flag.set(true));
+}
+
+pub(crate) struct Collector {
+    registry: &'static Registry,
+}
+
+impl Collector {
+    pub(crate) fn new(registry: &'static Registry) -> Self {
+        Self { registry }
+    }
+}
+
+/// The context an event or a new span sees: innermost task, app span and resource.
+#[derive(Default, Clone, Copy)]
+struct Context {
+    task_id: u64,
+    user_span: Option<(u64, &'static Metadata<'static>)>,
+    resource_span: u64,
+}
+
+fn context() -> Context {
+    STACK
+        .try_with(|stack| {
+            let mut cx = Context::default();
+            for frame in stack.borrow().iter().rev() {
+                match frame.kind {
+                    0 if cx.task_id == 0 => cx.task_id = frame.task_id,
+                    span_kind::USER if cx.user_span.is_none() => {
+                        cx.user_span = frame.meta.map(|m| (frame.id, m));
+                    }
+                    span_kind::RESOURCE if cx.resource_span == 0 => cx.resource_span = frame.id,
+                    _ => {}
+                }
+            }
+            cx
+        })
+        .unwrap_or_default()
+}
+
+fn push(frame: Frame) {
+    let _ = STACK.try_with(|stack| {
+        if let Ok(mut stack) = stack.try_borrow_mut() {
+            stack.push(frame);
+        }
+    });
+}
+
+/// Pops `id` (normally the top; exits may come out of order).
+fn pop(id: u64) -> Option<Frame> {
+    STACK
+        .try_with(|stack| {
+            let mut stack = stack.try_borrow_mut().ok()?;
+            let at = stack.iter().rposition(|f| f.id == id)?;
+            Some(stack.remove(at))
+        })
+        .ok()
+        .flatten()
+}
+
+fn is_agent_thread() -> bool {
+    AGENT_THREAD.try_with(Cell::get).unwrap_or(false)
+}
+
+impl Subscriber for Collector {
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        if meta.is_span() {
+            if meta.name() == "runtime.resource.async_op.poll" {
+                Interest::never()
+            } else {
+                Interest::always()
+            }
+        } else {
+            match meta.target() {
+                "tokio::task::waker" | "runtime::resource::state_update" => Interest::always(),
+                _ => Interest::never(),
+            }
+        }
+    }
+
+    fn enabled(&self, meta: &Metadata<'_>) -> bool {
+        meta.is_span()
+            || matches!(meta.target(), "tokio::task::waker" | "runtime::resource::state_update")
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::TRACE)
+    }
+
+    fn new_span(&self, attrs: &Attributes<'_>) -> Id {
+        if is_agent_thread() {
+            return Id::from_u64(UNTRACKED);
+        }
+        let meta = attrs.metadata();
+        let id = match meta.name() {
+            "runtime.spawn" => self.new_task(attrs),
+            "runtime.resource" => self.new_resource(attrs),
+            "runtime.resource.async_op" => self.new_async_op(attrs),
+            _ => self.registry.new_span(|slot| {
+                slot.kind.store(span_kind::USER, Ordering::Relaxed);
+                slot.meta.store(std::ptr::from_ref(meta).cast_mut(), Ordering::Relaxed);
+            }),
+        };
+        Id::from_u64(id)
+    }
+
+    fn record(&self, _span: &Id, _values: &Record<'_>) {}
+
+    fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        match event.metadata().target() {
+            "tokio::task::waker" => {
+                let mut v = WakerVisitor::default();
+                event.record(&mut v);
+                let (delta, wake) = match v.op {
+                    Some(WakerOp::Clone) => (1, false),
+                    Some(WakerOp::Drop) => (-1, false),
+                    Some(WakerOp::Wake) => (-1, true),
+                    Some(WakerOp::WakeByRef) => (0, true),
+                    None => return,
+                };
+                let current = if wake { context().task_id } else { 0 };
+                self.registry.waker(v.span_id, delta, wake, current);
+            }
+            "runtime::resource::state_update" => {
+                let cx = context();
+                let Some((_, slot)) = self.registry.span(cx.resource_span) else { return };
+                let mut v = StateVisitor::default();
+                event.record(&mut v);
+                v.apply(slot, cx.task_id);
+            }
+            _ => {}
+        }
+    }
+
+    fn enter(&self, span: &Id) {
+        let id = span.into_u64();
+        if id & UNTRACKED != 0 {
+            return;
+        }
+        if id & SPAN_BIT == 0 {
+            if let Some((_, slot)) = self.registry.task(id) {
+                Registry::enter_task(slot);
+                let task_id = slot.task_id.load(Ordering::Relaxed);
+                push(Frame { id, task_id, kind: 0, meta: None });
+            }
+            return;
+        }
+        let Some((_, slot)) = self.registry.span(id) else { return };
+        let kind = slot.kind.load(Ordering::Relaxed);
+        if kind == span_kind::ASYNC_OP {
+            let task = context().task_id;
+            if task != 0 {
+                slot.waiter_task_id.store(task, Ordering::Relaxed);
+                if slot.since.load(Ordering::Relaxed) == 0 {
+                    slot.since.store(crate::clock::now(), Ordering::Relaxed);
+                }
+            }
+        }
+        // SAFETY: `meta` is only ever stored from a `&'static Metadata<'static>`.
+        let meta = unsafe { slot.meta.load(Ordering::Relaxed).as_ref() };
+        push(Frame { id, task_id: 0, kind, meta });
+    }
+
+    fn exit(&self, span: &Id) {
+        let id = span.into_u64();
+        if id & UNTRACKED != 0 {
+            return;
+        }
+        let Some(frame) = pop(id) else { return };
+        if frame.kind == 0 {
+            if let Some((_, slot)) = self.registry.task(id) {
+                self.registry.exit_task(slot);
+            }
+        }
+    }
+
+    fn clone_span(&self, span: &Id) -> Id {
+        let id = span.into_u64();
+        if let Some((_, slot)) = self.registry.task(id) {
+            slot.refs.fetch_add(1, Ordering::Relaxed);
+        } else if let Some((_, slot)) = self.registry.span(id) {
+            slot.refs.fetch_add(1, Ordering::Relaxed);
+        }
+        span.clone()
+    }
+
+    fn try_close(&self, span: Id) -> bool {
+        let id = span.into_u64();
+        if let Some((key, slot)) = self.registry.task(id) {
+            if slot.refs.fetch_sub(1, Ordering::AcqRel) == 1 {
+                self.registry.close_task(key, slot);
+                return true;
+            }
+        } else if let Some((key, slot)) = self.registry.span(id) {
+            if slot.refs.fetch_sub(1, Ordering::AcqRel) == 1 {
+                self.registry.spans.remove(key);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn current_span(&self) -> Current {
+        let top = STACK.try_with(|stack| stack.borrow().last().copied()).ok().flatten();
+        match top {
+            Some(Frame { id, meta: Some(meta), .. }) => Current::new(Id::from_u64(id), meta),
+            _ => Current::none(),
+        }
+    }
+}
+
+impl Collector {
+    fn new_task(&self, attrs: &Attributes<'_>) -> u64 {
+        let interner = &self.registry.interner;
+        let mut v = TaskVisitor {
+            interner,
+            kind: SmallStr::default(),
+            name: SmallStr::default(),
+            file_id: 0,
+            from_tokio_handle: false,
+            task_id: 0,
+            size_bytes: 0,
+            line: 0,
+            col: 0,
+        };
+        attrs.record(&mut v);
+        let kind = match v.kind.as_str() {
+            "task" => kind::ASYNC,
+            "blocking" => kind::BLOCKING,
+            "block_on" => kind::BLOCK_ON,
+            "local" => kind::LOCAL,
+            _ => kind::ASYNC,
+        };
+        // `Handle::dump` on a multi-thread runtime runs on a throwaway thread inside a `block_on`
+        // that tokio starts from its own source; that is the agent at work, not the app.
+        if kind == kind::BLOCK_ON && v.from_tokio_handle {
+            return UNTRACKED;
+        }
+        let cx = context();
+        let (spawner_span, spawner_meta) = cx.user_span.map_or((0, None), |(id, m)| (id, Some(m)));
+        self.registry.new_task(&NewTask {
+            task_id: v.task_id,
+            kind,
+            name_id: interner.name(v.name.as_str()),
+            location_id: interner.location(v.file_id, v.line, v.col),
+            size_bytes: v.size_bytes,
+            parent_task_id: cx.task_id,
+            spawner_span,
+            spawner_meta,
+        })
+    }
+
+    fn new_resource(&self, attrs: &Attributes<'_>) -> u64 {
+        let interner = &self.registry.interner;
+        let mut v = ResourceVisitor {
+            interner,
+            resource_kind: 0,
+            internal: false,
+            file_id: 0,
+            line: 0,
+            col: 0,
+        };
+        attrs.record(&mut v);
+        let location_id = interner.location(v.file_id, v.line, v.col);
+        let meta = attrs.metadata();
+        self.registry.new_span(|slot| {
+            slot.kind.store(span_kind::RESOURCE, Ordering::Relaxed);
+            slot.meta.store(std::ptr::from_ref(meta).cast_mut(), Ordering::Relaxed);
+            slot.resource_kind.store(v.resource_kind, Ordering::Relaxed);
+            slot.internal.store(v.internal, Ordering::Relaxed);
+            slot.location_id.store(location_id, Ordering::Relaxed);
+        })
+    }
+
+    fn new_async_op(&self, attrs: &Attributes<'_>) -> u64 {
+        let mut v = AsyncOpVisitor::default();
+        attrs.record(&mut v);
+        let op_name_id = self.registry.interner.name(v.source.as_str());
+        let cx = context();
+        let meta = attrs.metadata();
+        self.registry.new_span(|slot| {
+            slot.kind.store(span_kind::ASYNC_OP, Ordering::Relaxed);
+            slot.meta.store(std::ptr::from_ref(meta).cast_mut(), Ordering::Relaxed);
+            slot.op_name_id.store(op_name_id, Ordering::Relaxed);
+            slot.resource_span.store(cx.resource_span, Ordering::Relaxed);
+        })
+    }
+}
+
+/// A stack buffer for field values, so that a spawn copies its kind, name and file without
+/// allocating. Longer values are truncated at a character boundary.
+struct StackStr<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+type SmallStr = StackStr<96>;
+
+impl<const N: usize> Default for StackStr<N> {
+    fn default() -> Self {
+        Self { buf: [0; N], len: 0 }
+    }
+}
+
+impl<const N: usize> StackStr<N> {
+    fn as_str(&self) -> &str {
+        // Only whole `str` pieces cut at char boundaries are copied in.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+
+    fn set(&mut self, value: &dyn fmt::Debug) {
+        self.len = 0;
+        let _ = write!(self, "{value:?}");
+    }
+
+    fn set_str(&mut self, value: &str) {
+        self.len = 0;
+        let _ = self.write_str(value);
+    }
+}
+
+impl<const N: usize> fmt::Write for StackStr<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = N - self.len;
+        let mut take = s.len().min(room);
+        while !s.is_char_boundary(take) {
+            take -= 1;
+        }
+        self.buf[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.len += take;
+        Ok(())
+    }
+}
+
+/// Fields of a `runtime.spawn` span. Strings are copied into stack buffers: the visit only
+/// lends them.
+struct TaskVisitor {
+    interner: &'static Interner,
+    kind: SmallStr,
+    name: SmallStr,
+    file_id: u32,
+    /// Checked against tokio's own dump thread (see `new_task`).
+    from_tokio_handle: bool,
+    task_id: u64,
+    size_bytes: u64,
+    line: u32,
+    col: u32,
+}
+
+impl Visit for TaskVisitor {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match field.name() {
+            "task.id" => self.task_id = value,
+            "size.bytes" => self.size_bytes = value,
+            "loc.line" => self.line = value as u32,
+            "loc.col" => self.col = value as u32,
+            _ => {}
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "loc.file" {
+            // Interned while tokio's `&'static str` is in hand, so the per-thread cache can key
+            // on its address.
+            self.file_id = self.interner.file(value);
+            self.from_tokio_handle =
+                value.contains("tokio") && value.ends_with("runtime/handle.rs");
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        match field.name() {
+            "kind" => self.kind.set(value),
+            "task.name" => self.name.set(value),
+            _ => {}
+        }
+    }
+}
+
+/// Fields of a `runtime.resource` span.
+struct ResourceVisitor {
+    interner: &'static Interner,
+    resource_kind: u8,
+    internal: bool,
+    file_id: u32,
+    line: u32,
+    col: u32,
+}
+
+impl Visit for ResourceVisitor {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match field.name() {
+            "loc.line" => self.line = value as u32,
+            "loc.col" => self.col = value as u32,
+            _ => {}
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if field.name() == "is_internal" {
+            self.internal = value;
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "loc.file" => self.file_id = self.interner.file(value),
+            "concrete_type" => {
+                self.resource_kind = match value {
+                    "Mutex" => 1,
+                    "RwLock" => 2,
+                    "Semaphore" => 3,
+                    "Barrier" => 4,
+                    "Sender|Receiver" => 5,
+                    "Sleep" => 6,
+                    _ => 7,
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, _field: &Field, _value: &dyn fmt::Debug) {}
+}
+
+/// Fields of a `runtime.resource.async_op` span.
+#[derive(Default)]
+struct AsyncOpVisitor {
+    source: SmallStr,
+}
+
+impl Visit for AsyncOpVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "source" {
+            self.source.set_str(value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "source" {
+            self.source.set(value);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum WakerOp {
+    Clone,
+    Drop,
+    Wake,
+    WakeByRef,
+}
+
+#[derive(Default)]
+struct WakerVisitor {
+    op: Option<WakerOp>,
+    span_id: u64,
+}
+
+impl Visit for WakerVisitor {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == "task.id" {
+            self.span_id = value;
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "op" {
+            self.op = match value {
+                "waker.clone" => Some(WakerOp::Clone),
+                "waker.drop" => Some(WakerOp::Drop),
+                "waker.wake" => Some(WakerOp::Wake),
+                "waker.wake_by_ref" => Some(WakerOp::WakeByRef),
+                _ => None,
+            };
+        }
+    }
+
+    fn record_debug(&mut self, _field: &Field, _value: &dyn fmt::Debug) {}
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Override,
+    Add,
+    Sub,
+}
+
+/// One `state_update` event: a value and how to apply it.
+#[derive(Default)]
+struct StateVisitor {
+    bools: Vec<(&'static str, bool)>,
+    number: Option<(&'static str, u64)>,
+    op: Option<Op>,
+}
+
+impl Visit for StateVisitor {
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.bools.push((field.name(), value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.number = Some((field.name(), value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.number = Some((field.name(), value.max(0) as u64));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name().ends_with(".op") {
+            self.op = match value {
+                "add" => Some(Op::Add),
+                "sub" => Some(Op::Sub),
+                _ => Some(Op::Override),
+            };
+        }
+    }
+
+    fn record_debug(&mut self, _field: &Field, _value: &dyn fmt::Debug) {}
+}
+
+impl StateVisitor {
+    fn apply(&self, slot: &registry::SpanSlot, current_task: u64) {
+        for &(name, value) in &self.bools {
+            let bit = match name {
+                "locked" | "write_locked" => {
+                    let holder = if value { current_task } else { 0 };
+                    slot.holder_task_id.store(holder, Ordering::Relaxed);
+                    flag::LOCKED
+                }
+                "value_sent" => flag::VALUE_SENT,
+                "value_received" => flag::VALUE_RECEIVED,
+                "tx_dropped" => flag::TX_DROPPED,
+                "rx_dropped" => flag::RX_DROPPED,
+                _ => continue,
+            };
+            if value {
+                slot.flags.fetch_or(bit, Ordering::Relaxed);
+            } else {
+                slot.flags.fetch_and(!bit, Ordering::Relaxed);
+            }
+        }
+        let Some((name, value)) = self.number else { return };
+        let op = self.op.unwrap_or(Op::Override);
+        match name {
+            "permits" => {
+                let v = value.min(i64::MAX as u64) as i64;
+                match op {
+                    Op::Override => slot.permits.store(v, Ordering::Relaxed),
+                    Op::Add => drop(slot.permits.fetch_add(v, Ordering::Relaxed)),
+                    Op::Sub => drop(slot.permits.fetch_sub(v, Ordering::Relaxed)),
+                }
+            }
+            "current_readers" => apply_u64(&slot.readers, op, value),
+            "size" => apply_u64(&slot.barrier_size, op, value),
+            "arrived" => apply_u64(&slot.barrier_arrived, op, value),
+            // tokio reports timer durations in milliseconds.
+            "duration" => {
+                slot.duration_nanos.store(value.saturating_mul(1_000_000), Ordering::Relaxed)
+            }
+            _ => {}
+        }
+    }
+}
+
+fn apply_u64(field: &std::sync::atomic::AtomicU64, op: Op, value: u64) {
+    match op {
+        Op::Override => field.store(value, Ordering::Relaxed),
+        Op::Add => drop(field.fetch_add(value, Ordering::Relaxed)),
+        Op::Sub => {
+            let _ = field.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(value))
+            });
+        }
+    }
+}
