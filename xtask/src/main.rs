@@ -1,5 +1,6 @@
 //! The project's own chores, run as `cargo xtask <command>` (matklad's cargo-xtask pattern).
 
+mod ci;
 mod codegen;
 
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
+  ci                  every check and test CI runs (what .ci/run calls)
   codegen [--check]   regenerate leakscope-proto's Rust code from its .proto files;
                       --check fails if the committed code is stale
 ";
@@ -17,6 +19,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
+        ["ci"] => ci::run(),
         ["codegen"] => codegen::run(false),
         ["codegen", "--check"] => codegen::run(true),
         ["-h" | "--help" | "help"] => {

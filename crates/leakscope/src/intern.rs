@@ -38,10 +38,6 @@ impl<K: Clone + Eq + std::hash::Hash> Table<K> {
         let index = id.checked_sub(1)? as usize;
         self.entries.read().unwrap_or_else(PoisonError::into_inner).get(index).cloned()
     }
-
-    pub(crate) fn len(&self) -> usize {
-        self.entries.read().unwrap_or_else(PoisonError::into_inner).len()
-    }
 }
 
 pub(crate) struct Interner {
@@ -130,7 +126,7 @@ impl Interner {
 
     /// How many locations exist; ids run from 1 to this.
     pub(crate) fn location_count(&self) -> usize {
-        self.locations.len()
+        self.locations.entries.read().unwrap_or_else(PoisonError::into_inner).len()
     }
 }
 

@@ -48,12 +48,13 @@ mod clock;
 mod collect;
 mod dump;
 mod error;
-mod intern;
 mod runtime;
 mod server;
 
 #[cfg(tokio_unstable)]
 mod arena;
+#[cfg(tokio_unstable)]
+mod intern;
 #[cfg(tokio_unstable)]
 mod registry;
 #[cfg(tokio_unstable)]

@@ -1,143 +1,207 @@
 //! The agent end to end inside one process: a real runtime, real tasks, the real gRPC service
 //! over loopback, read back through the generated client.
+//!
+//! CI runs this file twice: with `--cfg tokio_unstable` (full data) and without it (runtime
+//! metrics only, and `Hello` says what is missing). Each build compiles the test for its mode.
 
-use leakscope_proto::v1::agent_client::AgentClient;
-use leakscope_proto::v1::{
-    DumpStatus, HelloRequest, Snapshot, SnapshotRequest, Task, TaskDumpRequest, TaskState,
-};
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
+#[cfg(not(tokio_unstable))]
+mod stable {
+    use leakscope_proto::v1::agent_client::AgentClient;
+    use leakscope_proto::v1::{DumpStatus, HelloRequest, SnapshotRequest, TaskDumpRequest};
 
-/// Returns `Pending` without keeping the waker: nothing can ever wake it.
-struct LostWaker;
-
-impl Future for LostWaker {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        Poll::Pending
+    #[test]
+    fn without_tokio_unstable_the_agent_serves_metrics_and_says_what_is_missing() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let agent =
+                leakscope::Builder::new().bind("127.0.0.1:0".parse().unwrap()).try_init().unwrap();
+            let parked: Vec<_> =
+                (0..5).map(|_| tokio::spawn(std::future::pending::<()>())).collect();
+            let mut client =
+                AgentClient::connect(format!("http://{}", agent.local_addr())).await.unwrap();
+            let hello = client.hello(HelloRequest::default()).await.unwrap().into_inner();
+            let caps = hello.capabilities.unwrap();
+            assert!(!caps.tasks && !caps.task_dump && caps.runtime_metrics, "{caps:?}");
+            assert!(
+                hello.missing.iter().any(|m| m.contains("tokio_unstable")),
+                "{:?}",
+                hello.missing
+            );
+            let snap = client.get_snapshot(SnapshotRequest::default()).await.unwrap().into_inner();
+            assert!(snap.tasks.is_empty());
+            assert!(
+                snap.runtimes.iter().any(|r| r.workers == 2 && r.alive_tasks >= 5),
+                "{:?}",
+                snap.runtimes
+            );
+            let dump = client.task_dump(TaskDumpRequest::default()).await.unwrap().into_inner();
+            assert_eq!(dump.status, DumpStatus::Unsupported as i32);
+            drop(parked);
+        });
     }
 }
 
-fn location<'a>(snapshot: &'a Snapshot, task: &Task) -> Option<&'a leakscope_proto::v1::Location> {
-    snapshot.locations.iter().find(|l| l.id == task.location_id)
-}
+#[cfg(tokio_unstable)]
+mod unstable {
+    use leakscope_proto::v1::agent_client::AgentClient;
+    use leakscope_proto::v1::{
+        DumpStatus, HelloRequest, Snapshot, SnapshotRequest, Task, TaskDumpRequest, TaskState,
+    };
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
 
-fn tasks_at<'a>(snapshot: &'a Snapshot, line: u32) -> Vec<&'a Task> {
-    snapshot
-        .tasks
-        .iter()
-        .filter(|t| {
-            t.dropped_nanos == 0
-                && location(snapshot, t)
-                    .is_some_and(|l| l.line == line && l.file.ends_with("agent.rs"))
-        })
-        .collect()
-}
+    /// Returns `Pending` without keeping the waker: nothing can ever wake it.
+    struct LostWaker;
 
-#[test]
-fn agent_reports_tasks_wakers_waits_long_polls_and_dumps() {
-    let rt =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    rt.block_on(async {
-        let agent = leakscope::Builder::new()
-            .bind("127.0.0.1:0".parse().unwrap())
-            .long_poll_threshold(Duration::from_millis(20))
-            .try_init()
-            .expect("agent starts");
-        let addr = agent.local_addr();
-
-        // Tasks parked on a channel nobody sends to.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<u32>(1);
-        tx.send(0).await.unwrap();
-        let mut senders = Vec::new();
-        let send_line = line!() + 3;
-        for _ in 0..3 {
-            let tx = tx.clone();
-            senders.push(tokio::spawn(async move { tx.send(1).await }));
+    impl Future for LostWaker {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            Poll::Pending
         }
-        // A task nothing can wake.
-        let lost = tokio::spawn(LostWaker);
-        let lost_line = line!();
-        // Two tasks queued on a mutex held by a third.
-        let mutex = Arc::new(tokio::sync::Mutex::new(()));
-        let held = mutex.clone().lock_owned().await;
-        let holder = tokio::spawn(async move {
-            let _held = held;
-            std::future::pending::<()>().await;
-        });
-        let waiters: Vec<_> = (0..2)
-            .map(|_| {
-                let m = mutex.clone();
-                tokio::spawn(async move { drop(m.lock().await) })
-            })
-            .collect();
-        // A poll that blocks its worker.
-        tokio::spawn(async { std::thread::sleep(Duration::from_millis(60)) }).await.unwrap();
-        let block_line = line!();
-        // Finished tasks are retained.
-        tokio::spawn(async {}).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
-        let mut client = AgentClient::connect(format!("http://{addr}")).await.unwrap();
-        let hello = client.hello(HelloRequest::default()).await.unwrap().into_inner();
-        assert_eq!(hello.protocol_version, leakscope_proto::v1::PROTOCOL_VERSION);
-        let caps = hello.capabilities.unwrap();
-        assert!(caps.tasks && caps.task_dump && caps.runtime_metrics, "{caps:?}");
-        assert!(hello.missing.is_empty(), "{:?}", hello.missing);
+    fn location<'a>(
+        snapshot: &'a Snapshot,
+        task: &Task,
+    ) -> Option<&'a leakscope_proto::v1::Location> {
+        snapshot.locations.iter().find(|l| l.id == task.location_id)
+    }
 
-        let snap = client
-            .get_snapshot(SnapshotRequest { include_finished: true })
-            .await
-            .unwrap()
-            .into_inner();
-        let senders_seen = tasks_at(&snap, send_line);
-        assert_eq!(senders_seen.len(), 3, "three blocked senders at line {send_line}");
-        for t in &senders_seen {
-            assert_eq!(t.state, TaskState::Idle as i32);
-            assert!(t.waker_count >= 1, "a parked sender's waker is held by the channel: {t:?}");
-        }
-        let lost_seen = tasks_at(&snap, lost_line);
-        assert_eq!(lost_seen.len(), 1);
-        assert_eq!(lost_seen[0].waker_count, 0, "{:?}", lost_seen[0]);
-        assert_eq!(lost_seen[0].state, TaskState::Idle as i32);
-        assert!(lost_seen[0].polls >= 1);
-
-        let mutex_res = snap.resources.iter().find(|r| r.concrete_type == "Mutex" && r.locked);
-        let mutex_res = mutex_res.expect("the held mutex is reported");
-        let waits: Vec<_> = snap.waits.iter().filter(|w| w.resource_id == mutex_res.id).collect();
-        assert_eq!(waits.len(), 2, "two waiters on the mutex: {:?}", snap.waits);
-        assert!(waits.iter().all(|w| w.op == "Mutex::lock"));
-
-        let long = snap
-            .long_polls
+    fn tasks_at<'a>(snapshot: &'a Snapshot, line: u32) -> Vec<&'a Task> {
+        snapshot
+            .tasks
             .iter()
-            .find(|p| snap.locations.iter().any(|l| l.id == p.location_id && l.line == block_line));
-        let long = long.expect("the blocking poll is recorded");
-        assert!(long.duration_nanos >= 60_000_000);
+            .filter(|t| {
+                t.dropped_nanos == 0
+                    && location(snapshot, t)
+                        .is_some_and(|l| l.line == line && l.file.ends_with("agent.rs"))
+            })
+            .collect()
+    }
 
-        assert!(
-            snap.tasks.iter().any(|t| t.dropped_nanos != 0 && t.state == TaskState::Done as i32)
-        );
-        let stats = snap.stats.unwrap();
-        assert_eq!(stats.spans_dropped_total, 0);
-        assert!(snap.runtimes.iter().any(|r| r.workers == 2 && r.alive_tasks >= 7));
+    #[test]
+    fn agent_reports_tasks_wakers_waits_long_polls_and_dumps() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let agent = leakscope::Builder::new()
+                .bind("127.0.0.1:0".parse().unwrap())
+                .long_poll_threshold(Duration::from_millis(20))
+                .try_init()
+                .expect("agent starts");
+            let addr = agent.local_addr();
 
-        let dump =
-            client.task_dump(TaskDumpRequest { timeout_millis: 5000 }).await.unwrap().into_inner();
-        assert_eq!(dump.status, DumpStatus::Ok as i32, "{}", dump.message);
-        let sender_ids: Vec<u64> = senders_seen.iter().map(|t| t.id).collect();
-        let sender_trace =
-            dump.traces.iter().find(|t| sender_ids.contains(&t.task_id)).expect("sender traced");
-        let functions: Vec<&str> =
-            sender_trace.backtraces[0].frames.iter().map(|f| f.function.as_str()).collect();
-        assert!(
-            functions.iter().any(|f| f.contains("Sender") && f.contains("send")),
-            "{functions:#?}"
-        );
+            // Tasks parked on a channel nobody sends to.
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<u32>(1);
+            tx.send(0).await.unwrap();
+            let mut senders = Vec::new();
+            let send_line = line!() + 3;
+            for _ in 0..3 {
+                let tx = tx.clone();
+                senders.push(tokio::spawn(async move { tx.send(1).await }));
+            }
+            // A task nothing can wake.
+            let (lost, lost_line) = (tokio::spawn(LostWaker), line!());
+            // Two tasks queued on a mutex held by a third.
+            let mutex = Arc::new(tokio::sync::Mutex::new(()));
+            let held = mutex.clone().lock_owned().await;
+            let holder = tokio::spawn(async move {
+                let _held = held;
+                std::future::pending::<()>().await;
+            });
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    let m = mutex.clone();
+                    tokio::spawn(async move { drop(m.lock().await) })
+                })
+                .collect();
+            // A poll that blocks its worker.
+            let block = async { std::thread::sleep(Duration::from_millis(60)) };
+            let (blocker, block_line) = (tokio::spawn(block), line!());
+            blocker.await.unwrap();
+            // Finished tasks are retained.
+            tokio::spawn(async {}).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
 
-        drop((senders, lost, holder, waiters, tx, rx.recv().await));
-    });
+            let mut client = AgentClient::connect(format!("http://{addr}")).await.unwrap();
+            let hello = client.hello(HelloRequest::default()).await.unwrap().into_inner();
+            assert_eq!(hello.protocol_version, leakscope_proto::v1::PROTOCOL_VERSION);
+            let caps = hello.capabilities.unwrap();
+            assert!(caps.tasks && caps.task_dump && caps.runtime_metrics, "{caps:?}");
+            assert!(hello.missing.is_empty(), "{:?}", hello.missing);
+
+            let snap = client
+                .get_snapshot(SnapshotRequest { include_finished: true })
+                .await
+                .unwrap()
+                .into_inner();
+            let senders_seen = tasks_at(&snap, send_line);
+            assert_eq!(senders_seen.len(), 3, "three blocked senders at line {send_line}");
+            for t in &senders_seen {
+                assert_eq!(t.state, TaskState::Idle as i32);
+                assert!(
+                    t.waker_count >= 1,
+                    "a parked sender's waker is held by the channel: {t:?}"
+                );
+            }
+            let lost_seen = tasks_at(&snap, lost_line);
+            assert_eq!(lost_seen.len(), 1);
+            assert_eq!(lost_seen[0].waker_count, 0, "{:?}", lost_seen[0]);
+            assert_eq!(lost_seen[0].state, TaskState::Idle as i32);
+            assert!(lost_seen[0].polls >= 1);
+
+            let mutex_res = snap.resources.iter().find(|r| r.concrete_type == "Mutex" && r.locked);
+            let mutex_res = mutex_res.expect("the held mutex is reported");
+            let waits: Vec<_> =
+                snap.waits.iter().filter(|w| w.resource_id == mutex_res.id).collect();
+            assert_eq!(waits.len(), 2, "two waiters on the mutex: {:?}", snap.waits);
+            assert!(waits.iter().all(|w| w.op == "Mutex::lock"));
+
+            let long = snap.long_polls.iter().find(|p| {
+                snap.locations.iter().any(|l| l.id == p.location_id && l.line == block_line)
+            });
+            let long = long.expect("the blocking poll is recorded");
+            assert!(long.duration_nanos >= 60_000_000);
+
+            assert!(
+                snap.tasks
+                    .iter()
+                    .any(|t| t.dropped_nanos != 0 && t.state == TaskState::Done as i32)
+            );
+            let stats = snap.stats.unwrap();
+            assert_eq!(stats.spans_dropped_total, 0);
+            assert!(snap.runtimes.iter().any(|r| r.workers == 2 && r.alive_tasks >= 7));
+
+            let dump = client
+                .task_dump(TaskDumpRequest { timeout_millis: 5000 })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(dump.status, DumpStatus::Ok as i32, "{}", dump.message);
+            let sender_ids: Vec<u64> = senders_seen.iter().map(|t| t.id).collect();
+            let sender_trace = dump
+                .traces
+                .iter()
+                .find(|t| sender_ids.contains(&t.task_id))
+                .expect("sender traced");
+            let functions: Vec<&str> =
+                sender_trace.backtraces[0].frames.iter().map(|f| f.function.as_str()).collect();
+            assert!(
+                functions.iter().any(|f| f.contains("Sender") && f.contains("send")),
+                "{functions:#?}"
+            );
+
+            drop((senders, lost, holder, waiters, tx, rx.recv().await));
+        });
+    }
 }

@@ -1,0 +1,62 @@
+//! `cargo xtask ci`: every check and test, in the order that fails fastest. `.ci/run` calls this,
+//! and so does a developer before pushing.
+
+use anyhow::{Context, Result, bail};
+use std::process::Command;
+
+pub(crate) fn run() -> Result<()> {
+    let root = crate::workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let step = |name: &str, args: &[&str], env: &[(&str, &str)]| -> Result<()> {
+        println!("==> {name}: cargo {}", args.join(" "));
+        let status = Command::new(&cargo)
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(&root)
+            .status()
+            .with_context(|| format!("failed to run cargo for {name}"))?;
+        if !status.success() {
+            bail!("{name} failed ({status})");
+        }
+        Ok(())
+    };
+
+    step("format", &["fmt", "--all", "--", "--check"], &[])?;
+    step("generated code", &["xtask", "codegen", "--check"], &[])?;
+    step("lints", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
+    invariant_no_ui_in_agent(&cargo, &root)?;
+    // The end-to-end tests run the zoo's release build, as the issue asks: tokio's dumps lose
+    // inlined frames there, and the tests must hold anyway.
+    step("zoo (release)", &["build", "--release", "-p", "leakscope-zoo"], &[])?;
+    step("tests", &["test", "--workspace"], &[])?;
+    // The agent must build and serve what stable tokio offers without --cfg tokio_unstable.
+    step(
+        "agent without tokio_unstable",
+        &["test", "-p", "leakscope", "--target-dir", "target/stable"],
+        &[("RUSTFLAGS", "--cfg leakscope_ci_stable")],
+    )?;
+    println!("==> all checks passed");
+    Ok(())
+}
+
+/// Architecture invariant: the library apps link never depends on the terminal UI stack.
+fn invariant_no_ui_in_agent(cargo: &str, root: &std::path::Path) -> Result<()> {
+    println!("==> invariant: leakscope does not depend on ratatui or crossterm");
+    let out = Command::new(cargo)
+        .args(["tree", "-p", "leakscope", "-e", "normal", "--prefix", "none", "--all-features"])
+        .current_dir(root)
+        .output()
+        .context("failed to run cargo tree")?;
+    if !out.status.success() {
+        bail!("cargo tree failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let ui: Vec<&str> = tree
+        .lines()
+        .filter(|line| line.starts_with("ratatui ") || line.starts_with("crossterm "))
+        .collect();
+    if !ui.is_empty() {
+        bail!("leakscope depends on the UI stack: {}", ui.join(", "));
+    }
+    Ok(())
+}
