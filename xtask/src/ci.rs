@@ -29,6 +29,12 @@ pub(crate) fn run() -> Result<()> {
     // inlined frames there, and the tests must hold anyway.
     step("zoo (release)", &["build", "--release", "-p", "leakscope-zoo"], &[])?;
     step("tests", &["test", "--workspace"], &[])?;
+    // The opt-in console-api interop: tokio-console attaches to the agent's port.
+    step(
+        "console feature",
+        &["test", "-p", "leakscope", "--features", "console", "--test", "console"],
+        &[],
+    )?;
     // The agent must build and serve what stable tokio offers without --cfg tokio_unstable.
     step(
         "agent without tokio_unstable",

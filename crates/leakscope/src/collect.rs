@@ -170,7 +170,7 @@ pub(crate) fn capabilities() -> (leakscope_proto::v1::Capabilities, Vec<String>)
         resources: tasks,
         task_dump: crate::dump::SUPPORTED && has_runtime,
         runtime_metrics: has_runtime,
-        console_api: cfg!(feature = "console"),
+        console_api: cfg!(all(tokio_unstable, feature = "console")),
     };
     (caps, missing)
 }

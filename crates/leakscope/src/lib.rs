@@ -53,6 +53,8 @@ mod server;
 
 #[cfg(tokio_unstable)]
 mod arena;
+#[cfg(all(tokio_unstable, feature = "console"))]
+mod console;
 #[cfg(tokio_unstable)]
 mod intern;
 #[cfg(tokio_unstable)]

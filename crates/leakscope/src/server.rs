@@ -40,33 +40,44 @@ fn start_once(config: Config) -> Result<SocketAddr, Error> {
         .map_err(|source| Error::Bind { addr: config.bind, source })?;
     let local_addr =
         listener.local_addr().map_err(|source| Error::Bind { addr: config.bind, source })?;
-    install_collector(&config)?;
+    let extra = install_collector(&config)?;
     clock::now();
     let collector = Arc::new(Mutex::new(Collector::new(config)));
     std::thread::Builder::new()
         .name("leakscope-agent".into())
-        .spawn(move || serve(listener, collector))
+        .spawn(move || serve(listener, collector, extra))
         .map_err(Error::Thread)?;
     Ok(local_addr)
 }
 
+/// What the `console` feature adds to the server: console-api's service and aggregator.
+#[cfg(all(tokio_unstable, feature = "console"))]
+type Extra = crate::console::ConsoleParts;
+#[cfg(not(all(tokio_unstable, feature = "console")))]
+type Extra = ();
+
 #[cfg(tokio_unstable)]
-fn install_collector(config: &Config) -> Result<(), Error> {
+fn install_collector(config: &Config) -> Result<Extra, Error> {
     let registry = crate::registry::install(
         config.long_poll_threshold.as_nanos() as u64,
         config.retain_finished_max,
     );
-    let subscriber = crate::subscriber::Collector::new(registry);
-    tracing_core::dispatcher::set_global_default(tracing_core::Dispatch::new(subscriber))
-        .map_err(|_| Error::SubscriberTaken)
+    #[cfg(feature = "console")]
+    return crate::console::install(registry);
+    #[cfg(not(feature = "console"))]
+    {
+        let subscriber = crate::subscriber::Collector::new(registry);
+        tracing_core::dispatcher::set_global_default(tracing_core::Dispatch::new(subscriber))
+            .map_err(|_| Error::SubscriberTaken)
+    }
 }
 
 #[cfg(not(tokio_unstable))]
-fn install_collector(_: &Config) -> Result<(), Error> {
+fn install_collector(_: &Config) -> Result<Extra, Error> {
     Ok(())
 }
 
-fn serve(listener: std::net::TcpListener, collector: Arc<Mutex<Collector>>) {
+fn serve(listener: std::net::TcpListener, collector: Arc<Mutex<Collector>>, extra: Extra) {
     #[cfg(tokio_unstable)]
     crate::subscriber::mark_agent_thread();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -89,10 +100,17 @@ fn serve(listener: std::net::TcpListener, collector: Arc<Mutex<Collector>>) {
         let service = AgentServer::new(Service { collector })
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
             .max_decoding_message_size(1 << 20);
-        let served = tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming(TcpListenerStream::new(listener))
-            .await;
+        let incoming = TcpListenerStream::new(listener);
+        #[cfg(all(tokio_unstable, feature = "console"))]
+        let served = crate::console::serve(service, extra, incoming).await;
+        #[cfg(not(all(tokio_unstable, feature = "console")))]
+        let served = {
+            let () = extra;
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming)
+                .await
+        };
         if let Err(err) = served {
             eprintln!("leakscope: the agent's server stopped: {err}");
         }

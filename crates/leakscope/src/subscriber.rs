@@ -104,37 +104,32 @@ fn is_agent_thread() -> bool {
     AGENT_THREAD.try_with(Cell::get).unwrap_or(false)
 }
 
-impl Subscriber for Collector {
-    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+impl Collector {
+    /// What the collector wants from a callsite: tokio's task, resource and async-op spans, the
+    /// app's spans, and tokio's waker and state-update events. Nothing else.
+    pub(crate) fn interest(meta: &Metadata<'_>) -> Interest {
         if meta.is_span() {
             if meta.name() == "runtime.resource.async_op.poll" {
                 Interest::never()
             } else {
                 Interest::always()
             }
+        } else if is_wanted_event(meta) {
+            Interest::always()
         } else {
-            match meta.target() {
-                "tokio::task::waker" | "runtime::resource::state_update" => Interest::always(),
-                _ => Interest::never(),
-            }
+            Interest::never()
         }
     }
 
-    fn enabled(&self, meta: &Metadata<'_>) -> bool {
-        meta.is_span()
-            || matches!(meta.target(), "tokio::task::waker" | "runtime::resource::state_update")
-    }
-
-    fn max_level_hint(&self) -> Option<LevelFilter> {
-        Some(LevelFilter::TRACE)
-    }
-
-    fn new_span(&self, attrs: &Attributes<'_>) -> Id {
+    /// A new span; returns the collector's id for it.
+    pub(crate) fn on_new_span(&self, attrs: &Attributes<'_>) -> u64 {
         if is_agent_thread() {
-            return Id::from_u64(UNTRACKED);
+            return UNTRACKED;
         }
         let meta = attrs.metadata();
-        let id = match meta.name() {
+        match meta.name() {
+            // Only reached when console-subscriber shares the stack and wants these.
+            "runtime.resource.async_op.poll" => UNTRACKED,
             "runtime.spawn" => self.new_task(attrs),
             "runtime.resource" => self.new_resource(attrs),
             "runtime.resource.async_op" => self.new_async_op(attrs),
@@ -142,15 +137,12 @@ impl Subscriber for Collector {
                 slot.kind.store(span_kind::USER, Ordering::Relaxed);
                 slot.meta.store(std::ptr::from_ref(meta).cast_mut(), Ordering::Relaxed);
             }),
-        };
-        Id::from_u64(id)
+        }
     }
 
-    fn record(&self, _span: &Id, _values: &Record<'_>) {}
-
-    fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
-
-    fn event(&self, event: &Event<'_>) {
+    /// An event. `task_span` maps the span id a waker event names to the collector's id (the
+    /// identity when the collector is the subscriber).
+    pub(crate) fn on_event(&self, event: &Event<'_>, task_span: impl FnOnce(u64) -> u64) {
         match event.metadata().target() {
             "tokio::task::waker" => {
                 let mut v = WakerVisitor::default();
@@ -163,7 +155,7 @@ impl Subscriber for Collector {
                     None => return,
                 };
                 let current = if wake { context().task_id } else { 0 };
-                self.registry.waker(v.span_id, delta, wake, current);
+                self.registry.waker(task_span(v.span_id), delta, wake, current);
             }
             "runtime::resource::state_update" => {
                 let cx = context();
@@ -176,8 +168,7 @@ impl Subscriber for Collector {
         }
     }
 
-    fn enter(&self, span: &Id) {
-        let id = span.into_u64();
+    pub(crate) fn on_enter(&self, id: u64) {
         if id & UNTRACKED != 0 {
             return;
         }
@@ -205,8 +196,7 @@ impl Subscriber for Collector {
         push(Frame { id, task_id: 0, kind, meta });
     }
 
-    fn exit(&self, span: &Id) {
-        let id = span.into_u64();
+    pub(crate) fn on_exit(&self, id: u64) {
         if id & UNTRACKED != 0 {
             return;
         }
@@ -218,18 +208,16 @@ impl Subscriber for Collector {
         }
     }
 
-    fn clone_span(&self, span: &Id) -> Id {
-        let id = span.into_u64();
+    pub(crate) fn on_clone(&self, id: u64) {
         if let Some((_, slot)) = self.registry.task(id) {
             slot.refs.fetch_add(1, Ordering::Relaxed);
         } else if let Some((_, slot)) = self.registry.span(id) {
             slot.refs.fetch_add(1, Ordering::Relaxed);
         }
-        span.clone()
     }
 
-    fn try_close(&self, span: Id) -> bool {
-        let id = span.into_u64();
+    /// One handle fewer; `true` when that was the last and the span closed.
+    pub(crate) fn on_close(&self, id: u64) -> bool {
         if let Some((key, slot)) = self.registry.task(id) {
             if slot.refs.fetch_sub(1, Ordering::AcqRel) == 1 {
                 self.registry.close_task(key, slot);
@@ -242,6 +230,53 @@ impl Subscriber for Collector {
             }
         }
         false
+    }
+}
+
+fn is_wanted_event(meta: &Metadata<'_>) -> bool {
+    matches!(meta.target(), "tokio::task::waker" | "runtime::resource::state_update")
+}
+
+impl Subscriber for Collector {
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        Self::interest(meta)
+    }
+
+    fn enabled(&self, meta: &Metadata<'_>) -> bool {
+        meta.is_span() || is_wanted_event(meta)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::TRACE)
+    }
+
+    fn new_span(&self, attrs: &Attributes<'_>) -> Id {
+        Id::from_u64(self.on_new_span(attrs))
+    }
+
+    fn record(&self, _span: &Id, _values: &Record<'_>) {}
+
+    fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        self.on_event(event, |id| id);
+    }
+
+    fn enter(&self, span: &Id) {
+        self.on_enter(span.into_u64());
+    }
+
+    fn exit(&self, span: &Id) {
+        self.on_exit(span.into_u64());
+    }
+
+    fn clone_span(&self, span: &Id) -> Id {
+        self.on_clone(span.into_u64());
+        span.clone()
+    }
+
+    fn try_close(&self, span: Id) -> bool {
+        self.on_close(span.into_u64())
     }
 
     fn current_span(&self) -> Current {
