@@ -12,8 +12,10 @@ const LONG_POLLS_KEPT: usize = 1024;
 /// What the agent thread holds between requests.
 pub(crate) struct Collector {
     config: Config,
-    /// Finished tasks, oldest first, bounded by count and age.
-    finished: VecDeque<Task>,
+    /// Finished tasks with their arrival number, oldest first, bounded by count and age.
+    finished: VecDeque<(u64, Task)>,
+    /// Arrival number of the next finished task.
+    next_finished: u64,
     long_polls: VecDeque<LongPoll>,
     poll_stats: HashMap<u32, LocationPollStats>,
 }
@@ -23,8 +25,9 @@ pub(crate) struct Collector {
 pub(crate) struct WatchState {
     /// Task slot key -> version last sent.
     versions: HashMap<u64, u32>,
-    /// Finished tasks with `dropped_nanos` at or before this were sent.
-    finished_until: u64,
+    /// Finished tasks numbered below this were sent.
+    finished_sent: u64,
+    started: bool,
     /// `finished_evicted_total` when the last update was built: if it moved, finished tasks may
     /// have been lost between updates and the next update must be full.
     evicted_seen: u64,
@@ -35,6 +38,7 @@ impl Collector {
         Self {
             config,
             finished: VecDeque::new(),
+            next_finished: 0,
             long_polls: VecDeque::new(),
             poll_stats: HashMap::new(),
         }
@@ -47,21 +51,20 @@ impl Collector {
     /// A full snapshot.
     pub(crate) fn snapshot(&mut self, include_finished: bool) -> Snapshot {
         self.drain();
-        let now = clock::now();
         let mut tasks = imp::live_tasks(None);
         if include_finished {
-            tasks.extend(self.finished.iter().cloned());
+            tasks.extend(self.finished.iter().map(|(_, t)| t.clone()));
         }
-        self.finish(now, tasks)
+        // Read the clock after the records, so that no record is newer than the snapshot.
+        self.finish(clock::now(), tasks)
     }
 
     /// The next `Watch` message for a stream in `state`.
     pub(crate) fn update(&mut self, state: &mut WatchState, force_full: bool) -> Update {
         self.drain();
-        let now = clock::now();
         let evicted = imp::finished_evicted();
-        let first = state.finished_until == 0;
-        let full = force_full || first || evicted != state.evicted_seen;
+        let full = force_full || !state.started || evicted != state.evicted_seen;
+        state.started = true;
         state.evicted_seen = evicted;
         let mut seen = HashMap::with_capacity(state.versions.len());
         let previous = std::mem::take(&mut state.versions);
@@ -70,10 +73,10 @@ impl Collector {
             full || previous.get(&key) != Some(&version)
         }));
         state.versions = seen;
-        let since = if full { 0 } else { state.finished_until };
-        tasks.extend(self.finished.iter().filter(|t| t.dropped_nanos > since).cloned());
-        state.finished_until = now;
-        Update { full, snapshot: Some(self.finish(now, tasks)) }
+        let since = if full { 0 } else { state.finished_sent };
+        tasks.extend(self.finished.iter().filter(|(n, _)| *n >= since).map(|(_, t)| t.clone()));
+        state.finished_sent = self.next_finished;
+        Update { full, snapshot: Some(self.finish(clock::now(), tasks)) }
     }
 
     /// Adds everything but tasks, and the location table the message refers to.
@@ -119,7 +122,10 @@ impl Collector {
     /// the retention bounds.
     fn drain(&mut self) {
         let now = clock::now();
-        imp::drain_finished(&mut |task| self.finished.push_back(task));
+        imp::drain_finished(&mut |task| {
+            self.finished.push_back((self.next_finished, task));
+            self.next_finished += 1;
+        });
         imp::drain_long_polls(&mut |poll| {
             let stats = self.poll_stats.entry(poll.location_id).or_insert_with(|| {
                 LocationPollStats { location_id: poll.location_id, ..LocationPollStats::default() }
@@ -132,7 +138,10 @@ impl Collector {
         self.long_polls.truncate(LONG_POLLS_KEPT);
         let max_age = self.config.retain_finished_for.as_nanos() as u64;
         while self.finished.len() > self.config.retain_finished_max
-            || self.finished.front().is_some_and(|t| now.saturating_sub(t.dropped_nanos) > max_age)
+            || self
+                .finished
+                .front()
+                .is_some_and(|(_, t)| now.saturating_sub(t.dropped_nanos) > max_age)
         {
             self.finished.pop_front();
         }
@@ -196,10 +205,10 @@ mod imp {
             |key, slot| {
                 let key = key.to_u64();
                 let version = slot.version.load(Ordering::Acquire);
-                if let Some(changed) = changed.as_mut() {
-                    if !changed(key, version) {
-                        return None;
-                    }
+                if let Some(changed) = changed.as_mut()
+                    && !changed(key, version)
+                {
+                    return None;
                 }
                 Some(slot.record())
             },

@@ -199,11 +199,16 @@ mod imp {
                 // One machine frame may hold several inlined functions, innermost first.
                 frame
                     .symbols()
-                    .map(|sym| Frame {
-                        function: sym.name_demangled().map(strip_hash).unwrap_or_default(),
-                        file: sym.filename().map(|p| p.display().to_string()).unwrap_or_default(),
-                        line: sym.lineno().unwrap_or(0),
-                        col: sym.colno().unwrap_or(0),
+                    .map(|sym| {
+                        let file =
+                            sym.filename().map(|p| p.display().to_string()).unwrap_or_default();
+                        let function = sym.name_demangled().map(strip_hash).unwrap_or_default();
+                        Frame {
+                            function: qualify(function, &file),
+                            file,
+                            line: sym.lineno().unwrap_or(0),
+                            col: sym.colno().unwrap_or(0),
+                        }
                     })
                     .collect::<Vec<_>>()
             })
@@ -220,6 +225,29 @@ mod imp {
             || function.starts_with("backtrace::")
             || function.starts_with("tokio::runtime::task::trace::")
             || function.starts_with("<tokio::runtime::task::trace::")
+    }
+
+    /// Release builds with line tables only name inlined functions by their bare name (`poll`,
+    /// `recv`); the file they came from says whose they are, so `poll` in
+    /// `.../tokio-1.54.1/src/sync/batch_semaphore.rs` becomes `tokio::sync::batch_semaphore::poll`.
+    fn qualify(function: String, file: &str) -> String {
+        if function.is_empty() || function.contains("::") {
+            return function;
+        }
+        let Some((before, after)) = file.rsplit_once("/src/") else { return function };
+        let krate = before.rsplit('/').next().unwrap_or_default();
+        // Registry checkouts carry the version: `tokio-1.54.1`.
+        let krate = match krate.rfind('-') {
+            Some(at) if krate[at + 1..].starts_with(|c: char| c.is_ascii_digit()) => &krate[..at],
+            _ => krate,
+        };
+        let mut path = vec![krate.replace('-', "_")];
+        let module = after.strip_suffix(".rs").unwrap_or(after);
+        path.extend(
+            module.split('/').filter(|m| !matches!(*m, "mod" | "lib" | "main")).map(str::to_owned),
+        );
+        path.push(function);
+        path.join("::")
     }
 
     /// Drops the `::h0123abcd...` hash rustc appends to legacy-mangled names.
@@ -251,6 +279,32 @@ mod imp {
                 "zoo::send_blocked::producer::{{closure}}",
             );
             check("a::hash", "a::hash");
+        }
+
+        #[test]
+        fn bare_names_are_qualified_from_their_file() {
+            let check = |function: &str, file: &str, expected: &str| {
+                assert_eq!(qualify(function.into(), file), expected)
+            };
+            let registry = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f";
+            check(
+                "poll",
+                &format!("{registry}/tokio-1.54.1/src/sync/batch_semaphore.rs"),
+                "tokio::sync::batch_semaphore::poll",
+            );
+            check(
+                "recv",
+                &format!("{registry}/tokio-1.54.1/src/sync/mpsc/chan.rs"),
+                "tokio::sync::mpsc::chan::recv",
+            );
+            check(
+                "publish",
+                "crates/leakscope-zoo/src/scenarios/send_blocked.rs",
+                "leakscope_zoo::scenarios::send_blocked::publish",
+            );
+            check("poll", "/rustc/abc/library/core/src/future/mod.rs", "core::future::poll");
+            check("tokio::sync::Notify::notified", "x/src/y.rs", "tokio::sync::Notify::notified");
+            check("poll", "", "poll");
         }
 
         #[test]

@@ -46,9 +46,11 @@ pub(crate) struct Interner {
     pub(crate) names: Table<Box<str>>,
 }
 
+/// (address, length) of a file string -> (file id, the string, to check the content).
+type FileCache = HashMap<(usize, usize), (u32, Box<str>)>;
+
 thread_local! {
-    static FILE_CACHE: RefCell<HashMap<(usize, usize), (u32, Box<str>)>> =
-        RefCell::new(HashMap::new());
+    static FILE_CACHE: RefCell<FileCache> = RefCell::new(HashMap::new());
     static LOCATION_CACHE: RefCell<HashMap<(u32, u32, u32), u32>> = RefCell::new(HashMap::new());
     static NAME_CACHE: RefCell<HashMap<Box<str>, u32>> = RefCell::new(HashMap::new());
 }

@@ -53,8 +53,9 @@ fn start_once(config: Config) -> Result<SocketAddr, Error> {
 /// What the `console` feature adds to the server: console-api's service and aggregator.
 #[cfg(all(tokio_unstable, feature = "console"))]
 type Extra = crate::console::ConsoleParts;
+/// Nothing: without the feature the agent serves only its own service.
 #[cfg(not(all(tokio_unstable, feature = "console")))]
-type Extra = ();
+struct Extra;
 
 #[cfg(tokio_unstable)]
 fn install_collector(config: &Config) -> Result<Extra, Error> {
@@ -68,13 +69,14 @@ fn install_collector(config: &Config) -> Result<Extra, Error> {
     {
         let subscriber = crate::subscriber::Collector::new(registry);
         tracing_core::dispatcher::set_global_default(tracing_core::Dispatch::new(subscriber))
-            .map_err(|_| Error::SubscriberTaken)
+            .map_err(|_| Error::SubscriberTaken)?;
+        Ok(Extra)
     }
 }
 
 #[cfg(not(tokio_unstable))]
 fn install_collector(_: &Config) -> Result<Extra, Error> {
-    Ok(())
+    Ok(Extra)
 }
 
 fn serve(listener: std::net::TcpListener, collector: Arc<Mutex<Collector>>, extra: Extra) {
@@ -105,7 +107,7 @@ fn serve(listener: std::net::TcpListener, collector: Arc<Mutex<Collector>>, extr
         let served = crate::console::serve(service, extra, incoming).await;
         #[cfg(not(all(tokio_unstable, feature = "console")))]
         let served = {
-            let () = extra;
+            let Extra = extra;
             tonic::transport::Server::builder()
                 .add_service(service)
                 .serve_with_incoming(incoming)

@@ -183,12 +183,17 @@ impl Collector {
         let Some((_, slot)) = self.registry.span(id) else { return };
         let kind = slot.kind.load(Ordering::Relaxed);
         if kind == span_kind::ASYNC_OP {
-            let task = context().task_id;
-            if task != 0 {
-                slot.waiter_task_id.store(task, Ordering::Relaxed);
+            let cx = context();
+            if cx.task_id != 0 {
+                slot.waiter_task_id.store(cx.task_id, Ordering::Relaxed);
                 if slot.since.load(Ordering::Relaxed) == 0 {
                     slot.since.store(crate::clock::now(), Ordering::Relaxed);
                 }
+            }
+            // Some operations (a `Sleep`'s) name their resource as an explicit parent rather than
+            // being created inside it; every poll enters the resource first, so learn it here.
+            if slot.resource_span.load(Ordering::Relaxed) == 0 && cx.resource_span != 0 {
+                slot.resource_span.store(cx.resource_span, Ordering::Relaxed);
             }
         }
         // SAFETY: `meta` is only ever stored from a `&'static Metadata<'static>`.
@@ -201,10 +206,10 @@ impl Collector {
             return;
         }
         let Some(frame) = pop(id) else { return };
-        if frame.kind == 0 {
-            if let Some((_, slot)) = self.registry.task(id) {
-                self.registry.exit_task(slot);
-            }
+        if frame.kind == 0
+            && let Some((_, slot)) = self.registry.task(id)
+        {
+            self.registry.exit_task(slot);
         }
     }
 
@@ -223,11 +228,11 @@ impl Collector {
                 self.registry.close_task(key, slot);
                 return true;
             }
-        } else if let Some((key, slot)) = self.registry.span(id) {
-            if slot.refs.fetch_sub(1, Ordering::AcqRel) == 1 {
-                self.registry.spans.remove(key);
-                return true;
-            }
+        } else if let Some((key, slot)) = self.registry.span(id)
+            && slot.refs.fetch_sub(1, Ordering::AcqRel) == 1
+        {
+            self.registry.spans.remove(key);
+            return true;
         }
         false
     }

@@ -74,7 +74,7 @@ mod unstable {
         snapshot.locations.iter().find(|l| l.id == task.location_id)
     }
 
-    fn tasks_at<'a>(snapshot: &'a Snapshot, line: u32) -> Vec<&'a Task> {
+    fn tasks_at(snapshot: &Snapshot, line: u32) -> Vec<&Task> {
         snapshot
             .tasks
             .iter()

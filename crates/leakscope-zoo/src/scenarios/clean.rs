@@ -5,8 +5,9 @@
 //! call itself, runs its blocking part on the blocking pool, streams a few items through a channel
 //! it then closes, holds the cache lock only for the write, and hands a slow job to background
 //! work bounded by a `Semaphore` (shedding it when full). When the load stops, `run` waits for the
-//! background jobs and shuts the upstream down: nothing outlives it, no task lives more than a
-//! fraction of a second, and the task count is flat whatever the load.
+//! background jobs and shuts the upstream down: nothing outlives it. No task but the upstream's
+//! accept loop (polled for every request) lives more than a fraction of a second, and the task
+//! count is flat whatever the load.
 
 use crate::LoadOptions;
 use crate::Scenario;

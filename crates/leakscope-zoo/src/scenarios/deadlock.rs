@@ -27,7 +27,7 @@ pub(crate) async fn run(opts: &LoadOptions) {
 }
 
 async fn handle(request: Request, every: u64) {
-    if request.seq % every != 0 {
+    if !request.seq.is_multiple_of(every) {
         return;
     }
 
@@ -36,8 +36,8 @@ async fn handle(request: Request, every: u64) {
     // Makes the unlucky interleaving (both first locks taken before either second one) happen
     // every time instead of once in a while, as it would in production.
     let both_locked = Arc::new(Barrier::new(2));
-    let (a, b, sync) = (alice.clone(), bob.clone(), both_locked.clone());
-    tokio::spawn(transfer(a, b, 10, sync)); // zoo:spawn deadlock
+    let (from, to, sync) = (alice.clone(), bob.clone(), both_locked.clone());
+    tokio::spawn(transfer(from, to, 10, sync)); // zoo:spawn deadlock
     tokio::spawn(transfer(bob, alice, 20, both_locked)); // zoo:spawn deadlock
 
     let (to_right, from_left) = oneshot::channel();

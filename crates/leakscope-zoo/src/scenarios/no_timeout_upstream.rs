@@ -43,14 +43,15 @@ async fn handle(state: Arc<State>, _request: Request) {
         // Out of sockets: fail fast, as a connection pool at its limit would.
         return;
     };
-    let worker = tokio::spawn(call_upstream(state.upstream, slot)); // zoo:spawn no-timeout-upstream
+    let worker = tokio::spawn(call_upstream(slot)); // zoo:spawn no-timeout-upstream
     // Only the wait is bounded. When it times out the JoinHandle is dropped, which detaches the
     // worker rather than cancelling it: the client gets its 504, the worker keeps its socket.
     let _ = tokio::time::timeout(HANDLER_DEADLINE, worker).await;
 }
 
-async fn call_upstream(upstream: SocketAddr, _slot: Slot) -> io::Result<Vec<u8>> {
-    let mut stream = TcpStream::connect(upstream).await?;
+/// Holds `slot` for as long as it runs.
+async fn call_upstream(slot: Slot) -> io::Result<Vec<u8>> {
+    let mut stream = TcpStream::connect(slot.0.upstream).await?;
     stream.write_all(b"GET /quote HTTP/1.0\r\n\r\n").await?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await?; // zoo:wait no-timeout-upstream

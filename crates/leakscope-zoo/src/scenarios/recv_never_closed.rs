@@ -31,7 +31,8 @@ async fn handle(_request: Request) {
 
 async fn forward_updates(mut rx: mpsc::Receiver<u64>) {
     // Ends only when every sender is gone, and the list above keeps one.
-    while let Some(price) = rx.recv().await { // zoo:wait recv-never-closed
+    loop {
+        let Some(price) = rx.recv().await else { break }; // zoo:wait recv-never-closed
         std::hint::black_box(price);
     }
 }

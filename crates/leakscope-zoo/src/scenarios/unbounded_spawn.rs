@@ -8,8 +8,8 @@
 //! capped in size) and shed or queue what does not fit; see `clean`.
 
 use crate::LoadOptions;
-use crate::load::{self, Request};
 use crate::Scenario;
+use crate::load::{self, Request};
 use std::hint::black_box;
 use std::time::Duration;
 
