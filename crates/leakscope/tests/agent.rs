@@ -49,7 +49,8 @@ mod stable {
 mod unstable {
     use leakscope_proto::v1::agent_client::AgentClient;
     use leakscope_proto::v1::{
-        DumpStatus, HelloRequest, Snapshot, SnapshotRequest, Task, TaskDumpRequest, TaskState,
+        DumpStatus, HelloRequest, ResourceKind, Snapshot, SnapshotRequest, Task, TaskDumpRequest,
+        TaskState,
     };
     use std::future::Future;
     use std::pin::Pin;
@@ -65,6 +66,10 @@ mod unstable {
         fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
             Poll::Pending
         }
+    }
+
+    fn task_id<T>(handle: &tokio::task::JoinHandle<T>) -> u64 {
+        handle.id().to_string().parse().unwrap()
     }
 
     fn location<'a>(
@@ -125,6 +130,27 @@ mod unstable {
                     tokio::spawn(async move { drop(m.lock().await) })
                 })
                 .collect();
+            // A write lock taken inside a task, with a reader queued behind it; a semaphore, a
+            // barrier and a oneshot with a task waiting on each.
+            let rwlock = Arc::new(tokio::sync::RwLock::new(()));
+            let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
+            let writer_lock = rwlock.clone();
+            let writer = tokio::spawn(async move {
+                let _w = writer_lock.write().await;
+                let _ = locked_tx.send(());
+                std::future::pending::<()>().await;
+            });
+            locked_rx.await.unwrap();
+            let reader_lock = rwlock.clone();
+            let reader = tokio::spawn(async move { drop(reader_lock.read().await) });
+            let semaphore = Arc::new(tokio::sync::Semaphore::new(0));
+            let sem = semaphore.clone();
+            let acquirer = tokio::spawn(async move { drop(sem.acquire().await) });
+            let barrier = Arc::new(tokio::sync::Barrier::new(3));
+            let bar = barrier.clone();
+            let arriver = tokio::spawn(async move { bar.wait().await });
+            let (_keep_tx, oneshot_rx) = tokio::sync::oneshot::channel::<()>();
+            let receiver = tokio::spawn(oneshot_rx);
             // A poll that blocks its worker.
             let block = async { std::thread::sleep(Duration::from_millis(60)) };
             let (blocker, block_line) = (tokio::spawn(block), line!());
@@ -167,6 +193,29 @@ mod unstable {
             assert_eq!(waits.len(), 2, "two waiters on the mutex: {:?}", snap.waits);
             assert!(waits.iter().all(|w| w.op == "Mutex::lock"));
 
+            let by_type = |ty: &'static str| snap.resources.iter().filter(move |r| r.concrete_type == ty);
+            let rw = by_type("RwLock").find(|r| r.locked).expect("the write-locked RwLock");
+            assert_eq!(rw.holder_task_id, task_id(&writer), "the writer holds it");
+            assert!(
+                snap.waits.iter().any(|w| w.resource_id == rw.id && w.task_id == task_id(&reader))
+            );
+            let waits_of = |t: u64| snap.waits.iter().filter(move |w| w.task_id == t);
+            let kind_of = |w: &leakscope_proto::v1::Wait| {
+                snap.resources.iter().find(|r| r.id == w.resource_id).map(|r| r.kind)
+            };
+            let check = |task: u64, kind: ResourceKind| {
+                assert!(
+                    waits_of(task).any(|w| kind_of(w) == Some(kind as i32)),
+                    "task {task} waits on a {kind:?}: {:?}",
+                    snap.waits
+                )
+            };
+            check(task_id(&acquirer), ResourceKind::Semaphore);
+            check(task_id(&arriver), ResourceKind::Barrier);
+            check(task_id(&receiver), ResourceKind::Oneshot);
+            let barrier_res = by_type("Barrier").next().expect("the barrier");
+            assert_eq!((barrier_res.barrier_size, barrier_res.barrier_arrived), (3, 1));
+
             let long = snap.long_polls.iter().find(|p| {
                 snap.locations.iter().any(|l| l.id == p.location_id && l.line == block_line)
             });
@@ -202,6 +251,7 @@ mod unstable {
             );
 
             drop((senders, lost, holder, waiters, tx, rx.recv().await));
+            drop((writer, reader, acquirer, arriver, receiver, semaphore, barrier));
         });
     }
 }

@@ -148,7 +148,7 @@ pub(crate) fn marker(kind: &str, scenario: &str) -> (String, u32) {
     all.remove(0)
 }
 
-pub(crate) fn location<'a>(snapshot: &'a Snapshot, id: u32) -> Option<&'a Location> {
+pub(crate) fn location(snapshot: &Snapshot, id: u32) -> Option<&Location> {
     snapshot.locations.iter().find(|l| l.id == id)
 }
 
