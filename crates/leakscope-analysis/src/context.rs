@@ -1,0 +1,133 @@
+//! What every detector reads: the live tasks with their derived facts, computed once per
+//! analysis, plus the tally of flags and suppressions the detectors add to.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use leakscope_proto::v1::{Task, TaskKind, TaskState};
+
+use crate::config::Config;
+use crate::detect::deadlock::{self, Edge};
+use crate::finding::FindingKind;
+use crate::location::SourceLocation;
+use crate::model::{Model, TaskWait, is_live};
+
+/// The analysis of one model under one configuration.
+pub(crate) struct Ctx<'a> {
+    pub(crate) model: &'a Model,
+    pub(crate) config: &'a Config,
+    pub(crate) now: u64,
+    /// Live tasks, by id.
+    pub(crate) live: Vec<Live<'a>>,
+    /// Wait-for cycles; computed first because `stuck` and `lock-contention` leave their tasks
+    /// and resources to `deadlock`.
+    pub(crate) cycles: Vec<Vec<Edge>>,
+    pub(crate) deadlocked_tasks: HashSet<u64>,
+    pub(crate) deadlocked_resources: HashSet<u64>,
+}
+
+/// A live task and what the detectors derive from it.
+pub(crate) struct Live<'a> {
+    pub(crate) task: &'a Task,
+    pub(crate) state: TaskState,
+    pub(crate) kind: TaskKind,
+    pub(crate) location: &'a SourceLocation,
+    pub(crate) wait: &'a TaskWait,
+    /// Time since the last poll ended, for idle tasks; 0 otherwise.
+    pub(crate) idle_nanos: u64,
+    /// Time since spawn.
+    pub(crate) age_nanos: u64,
+}
+
+impl Live<'_> {
+    pub(crate) fn name(&self) -> Option<&str> {
+        Some(self.task.name.as_str()).filter(|n| !n.is_empty())
+    }
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(model: &'a Model, config: &'a Config) -> Self {
+        let now = model.now_nanos();
+        let live = model
+            .tasks()
+            .filter(|t| is_live(t))
+            .map(|task| {
+                let state = TaskState::try_from(task.state).unwrap_or(TaskState::Unspecified);
+                let idle_nanos = if state == TaskState::Idle {
+                    now.saturating_sub(task.last_poll_end_nanos.max(task.created_nanos))
+                } else {
+                    0
+                };
+                Live {
+                    task,
+                    state,
+                    kind: TaskKind::try_from(task.kind).unwrap_or(TaskKind::Unspecified),
+                    location: model.location(task.location_id),
+                    wait: model.task_wait(task.id),
+                    idle_nanos,
+                    age_nanos: now.saturating_sub(task.created_nanos),
+                }
+            })
+            .collect();
+        let cycles = if model.sources().resources {
+            deadlock::cycles(model, now, nanos(config.deadlock.min_wait))
+        } else {
+            Vec::new()
+        };
+        let deadlocked_tasks = cycles.iter().flatten().map(|e| e.waiter).collect();
+        let deadlocked_resources = cycles.iter().flatten().map(|e| e.resource).collect();
+        Self { model, config, now, live, cycles, deadlocked_tasks, deadlocked_resources }
+    }
+
+    /// Seconds from agent nanoseconds.
+    pub(crate) fn secs(nanos: u64) -> f64 {
+        nanos as f64 / 1e9
+    }
+
+    /// The spawn location of a task the model holds, live or not.
+    pub(crate) fn task_location(&self, id: u64) -> SourceLocation {
+        self.model
+            .task(id)
+            .map_or_else(SourceLocation::unknown, |t| self.model.location(t.location_id).clone())
+    }
+
+    /// The name of a task the model holds.
+    pub(crate) fn task_name(&self, id: u64) -> Option<&'a str> {
+        self.model.task(id).map(|t| t.name.as_str()).filter(|n| !n.is_empty())
+    }
+}
+
+/// Nanoseconds of a configured duration, saturating.
+pub(crate) fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Which finding kinds touch which tasks and locations (for [`crate::Group::flags`]), and how
+/// many findings suppressions hid.
+#[derive(Default)]
+pub(crate) struct Tally {
+    tasks: HashMap<u64, u16>,
+    locations: HashMap<SourceLocation, u16>,
+    pub(crate) suppressed: usize,
+}
+
+impl Tally {
+    pub(crate) fn mark_task(&mut self, id: u64, kind: FindingKind) {
+        *self.tasks.entry(id).or_default() |= kind.bit();
+    }
+
+    pub(crate) fn mark_location(&mut self, location: &SourceLocation, kind: FindingKind) {
+        *self.locations.entry(location.clone()).or_default() |= kind.bit();
+    }
+
+    /// The kinds marked on a task or on its location, as a bit set.
+    pub(crate) fn bits(&self, id: u64, location: &SourceLocation) -> u16 {
+        self.tasks.get(&id).copied().unwrap_or(0)
+            | self.locations.get(location).copied().unwrap_or(0)
+    }
+}
+
+/// `1 task` / `3 tasks`.
+pub(crate) fn tasks(n: usize) -> String {
+    if n == 1 { "1 task".to_owned() } else { format!("{n} tasks") }
+}

@@ -1,0 +1,243 @@
+//! `blocking`: polls that hold a runtime worker thread for at least the threshold (default
+//! 10 ms), per spawn location. A blocked worker runs nothing else: every other task on it waits,
+//! timers fire late, and on a `current_thread` runtime the whole app stalls.
+//!
+//! Evidence comes from three places: the agent's per-location long-poll statistics (since the
+//! agent started), the recent individual long polls, and tasks caught RUNNING in one poll for at
+//! least the threshold right now. A timed-out task dump is reported too: it means a worker did not
+//! yield within the dump's timeout. Blocking tasks (`spawn_blocking`) are excluded: blocking is
+//! what they are for.
+
+use std::collections::BTreeMap;
+
+use leakscope_proto::v1::{DumpStatus, TaskKind, TaskState};
+
+use crate::config::Config;
+use crate::context::{Ctx, Tally, nanos};
+use crate::duration::format_secs;
+use crate::finding::{Evidence, Finding, FindingKind, Severity};
+use crate::hits::MAX_SAMPLE;
+use crate::location::SourceLocation;
+use crate::model::Model;
+
+pub(crate) fn unevaluable(model: &Model, _: &Config) -> Option<String> {
+    let sources = model.sources();
+    (!(sources.tasks || sources.long_polls)).then(|| {
+        "needs per-task records or long-poll records, which this source does not provide".to_owned()
+    })
+}
+
+#[derive(Default)]
+struct PerLocation {
+    long_polls: u64,
+    total_nanos: u64,
+    max_nanos: u64,
+    from_stats: bool,
+    /// Tasks seen in long polls, the most recent first.
+    tasks: Vec<u64>,
+    /// Tasks running in one poll right now, with how long.
+    running: Vec<(u64, u64)>,
+}
+
+pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
+    let threshold = nanos(ctx.config.blocking.threshold);
+    let sources = ctx.model.sources();
+    let mut by_location: BTreeMap<u32, PerLocation> = BTreeMap::new();
+    if sources.long_polls {
+        for stats in
+            ctx.model.poll_stats().filter(|s| s.long_polls > 0 && s.max_poll_nanos >= threshold)
+        {
+            let entry = by_location.entry(stats.location_id).or_default();
+            entry.long_polls = stats.long_polls;
+            entry.total_nanos = stats.long_poll_nanos;
+            entry.max_nanos = stats.max_poll_nanos;
+            entry.from_stats = true;
+        }
+        for poll in ctx.model.long_polls().iter().filter(|p| p.duration_nanos >= threshold) {
+            let entry = by_location.entry(poll.location_id).or_default();
+            if !entry.from_stats {
+                entry.long_polls += 1;
+                entry.total_nanos += poll.duration_nanos;
+                entry.max_nanos = entry.max_nanos.max(poll.duration_nanos);
+            }
+            if !entry.tasks.contains(&poll.task_id) {
+                entry.tasks.push(poll.task_id);
+            }
+        }
+    }
+    for live in
+        ctx.live.iter().filter(|l| l.state == TaskState::Running && l.kind != TaskKind::Blocking)
+    {
+        let running = ctx.now.saturating_sub(live.task.last_poll_start_nanos);
+        if running >= threshold {
+            let entry = by_location.entry(live.task.location_id).or_default();
+            entry.running.push((live.task.id, running));
+            entry.max_nanos = entry.max_nanos.max(running);
+        }
+    }
+    let mut findings = Vec::new();
+    for (location_id, found) in by_location {
+        let location = ctx.model.location(location_id);
+        let first_task = found.running.first().map(|r| r.0).or(found.tasks.first().copied());
+        let name = first_task.and_then(|id| ctx.task_name(id));
+        if ctx.config.is_suppressed(FindingKind::Blocking, location, name) {
+            tally.suppressed += 1;
+            continue;
+        }
+        tally.mark_location(location, FindingKind::Blocking);
+        let mut evidence = Vec::new();
+        if found.long_polls > 0 {
+            evidence.push(Evidence::note(format!(
+                "{} {} of at least {}, {} in all, the longest {}{}",
+                found.long_polls,
+                if found.long_polls == 1 { "poll" } else { "polls" },
+                format_secs(Ctx::secs(threshold)),
+                format_secs(Ctx::secs(found.total_nanos)),
+                format_secs(Ctx::secs(found.max_nanos.max(threshold))),
+                if found.from_stats { " (since the agent started)" } else { " (recent)" },
+            )));
+        }
+        for (id, running) in &found.running {
+            evidence.push(Evidence::note(format!(
+                "task {id} has been in one poll for {} right now",
+                format_secs(Ctx::secs(*running))
+            )));
+        }
+        let mut task_ids: Vec<u64> = found.running.iter().map(|r| r.0).collect();
+        task_ids.extend(
+            found.tasks.iter().filter(|id| !task_ids.contains(id)).copied().collect::<Vec<_>>(),
+        );
+        task_ids.truncate(MAX_SAMPLE);
+        let count = found.long_polls + found.running.len() as u64;
+        findings.push(Finding {
+            kind: FindingKind::Blocking,
+            severity: Severity::Warn,
+            location: location.clone(),
+            task_name: name.map(str::to_owned),
+            count,
+            oldest_secs: Ctx::secs(found.max_nanos),
+            waiting_on: None,
+            user_frame: None,
+            task_ids,
+            evidence,
+            explanation: format!(
+                "Tasks spawned at {location} blocked a runtime worker thread: {} of at least {}, the longest {}. Nothing else runs on that worker meanwhile.",
+                if count == 1 { "1 poll".to_owned() } else { format!("{count} polls") },
+                format_secs(Ctx::secs(threshold)),
+                format_secs(Ctx::secs(found.max_nanos)),
+            ),
+            fix: "Move blocking work off the async workers: `tokio::task::spawn_blocking` for blocking calls (std I/O, DNS, compression, CPU-heavy loops) or `block_in_place`; use tokio's async file and network APIs; don't hold a `std::sync::Mutex` across contention; break long loops with `tokio::task::yield_now`.".to_owned(),
+            doc: FindingKind::Blocking.doc(),
+        });
+    }
+    if let Some((DumpStatus::TimedOut, message)) = ctx.model.dump_status() {
+        let location = SourceLocation::unknown();
+        if ctx.config.is_suppressed(FindingKind::Blocking, &location, None) {
+            tally.suppressed += 1;
+        } else {
+            findings.push(Finding {
+                kind: FindingKind::Blocking,
+                severity: Severity::Warn,
+                location,
+                task_name: None,
+                count: 1,
+                oldest_secs: 0.0,
+                waiting_on: None,
+                user_frame: None,
+                task_ids: Vec::new(),
+                evidence: vec![Evidence::note(if message.is_empty() { "task dump timed out".to_owned() } else { message.to_owned() })],
+                explanation: "The last task dump timed out: a runtime worker did not yield within the dump's timeout, so it is blocked or busy-looping.".to_owned(),
+                fix: "Look at the tasks RUNNING right now and at long polls; move the blocking work to `spawn_blocking`.".to_owned(),
+                doc: FindingKind::Blocking.doc(),
+            });
+        }
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use leakscope_proto::v1::{
+        DumpStatus, LocationPollStats, LongPoll, Task, TaskDumpResponse, TaskKind,
+    };
+
+    use crate::config::Config;
+    use crate::finding::FindingKind;
+    use crate::support::{T, findings_of, model, nanos, snapshot};
+
+    /// Observed at t = 100 s.
+    fn check(
+        tasks: Vec<Task>,
+        stats: Vec<LocationPollStats>,
+        polls: Vec<LongPoll>,
+        expected: &[&str],
+    ) {
+        let mut snap = snapshot(100.0, tasks);
+        snap.poll_stats = stats;
+        snap.long_polls = polls;
+        assert_eq!(findings_of(FindingKind::Blocking, &model(snap), &Config::default()), expected);
+    }
+
+    fn stats(location_id: u32, long_polls: u64, max_ms: f64) -> LocationPollStats {
+        LocationPollStats {
+            location_id,
+            long_polls,
+            long_poll_nanos: long_polls * nanos(max_ms / 1e3),
+            max_poll_nanos: nanos(max_ms / 1e3),
+        }
+    }
+
+    fn poll(task_id: u64, location_id: u32, ms: f64) -> LongPoll {
+        LongPoll { task_id, location_id, start_nanos: nanos(90.0), duration_nanos: nanos(ms / 1e3) }
+    }
+
+    #[test]
+    fn long_polls_and_running_tasks() {
+        check(
+            vec![],
+            vec![stats(1, 12, 230.0)],
+            vec![poll(4, 1, 230.0)],
+            &["warn blocking src/l1.rs:10:5 ×12 230ms - [4]"],
+        );
+        // Without statistics, the recent polls are counted.
+        check(
+            vec![],
+            vec![],
+            vec![poll(4, 2, 15.0), poll(5, 2, 40.0)],
+            &["warn blocking src/l2.rs:20:5 ×2 40ms - [4, 5]"],
+        );
+        // A task caught in one poll for 2.5 s right now.
+        check(
+            vec![T::new(3).running(97.5).build()],
+            vec![],
+            vec![],
+            &["warn blocking src/l1.rs:10:5 ×1 2.5s - [3]"],
+        );
+    }
+
+    #[test]
+    fn near_misses() {
+        // Polls under the threshold (the agent's threshold may be lower than ours).
+        check(vec![], vec![stats(1, 3, 8.0)], vec![poll(4, 1, 8.0)], &[]);
+        // Running for 5 ms.
+        check(vec![T::new(3).running(99.995).build()], vec![], vec![], &[]);
+        // spawn_blocking tasks block by design.
+        check(vec![T::new(3).kind(TaskKind::Blocking).running(10.0).build()], vec![], vec![], &[]);
+        // Idle tasks are not running.
+        check(vec![T::new(3).idle(10.0).build()], vec![], vec![], &[]);
+    }
+
+    #[test]
+    fn a_timed_out_dump_means_a_blocked_worker() {
+        let mut m = model(snapshot(100.0, vec![]));
+        m.apply_dump(TaskDumpResponse {
+            status: DumpStatus::TimedOut as i32,
+            message: "worker 1 did not yield in 2000 ms".into(),
+            ..TaskDumpResponse::default()
+        });
+        assert_eq!(
+            findings_of(FindingKind::Blocking, &m, &Config::default()),
+            ["warn blocking <unknown> ×1 0s - []"]
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! `uncancelled`: a task still alive long after whatever spawned it ended: its parent task
+//! finished, or the tracing span current at spawn (a request, typically) closed. Nobody is left
+//! to cancel it, so if it waits for something that will not come it lives forever: the most
+//! common leak in request-driven services.
+//!
+//! The time since the end is exact for a parent task (its drop time). For a span it is the first
+//! observation that showed the span closed when the model saw it open before; otherwise the
+//! span's close time is unknown and the time is measured from the task's spawn (the earliest the
+//! span could have closed), which the evidence says. A suspect, not a leak: some tasks are meant
+//! to outlive their spawner (suppress their location).
+//!
+//! Near misses: the spawner still alive, or ended less than the threshold ago; a task with no
+//! spawner (`parent_task_id` 0 and no span); a parent the model never saw (its end is unknown);
+//! `block_on` tasks.
+
+use leakscope_proto::v1::TaskKind;
+
+use crate::config::Config;
+use crate::context::{Ctx, Live, Tally, nanos, tasks};
+use crate::duration::format_secs;
+use crate::finding::{Evidence, Finding, FindingKind, Severity};
+use crate::hits::{TaskHit, group_hits};
+use crate::model::Model;
+use crate::wait_point::WaitPoint;
+
+pub(crate) fn unevaluable(model: &Model, _: &Config) -> Option<String> {
+    let sources = model.sources();
+    (!(sources.tasks && (sources.parents || sources.spawner_spans))).then(|| {
+        "needs parent tasks or spawner spans, which this source does not provide".to_owned()
+    })
+}
+
+/// When `live`'s spawner ended, whether that time was observed, and the evidence.
+fn spawner_end(ctx: &Ctx<'_>, live: &Live<'_>) -> Option<(u64, bool, Evidence)> {
+    let sources = ctx.model.sources();
+    let task = live.task;
+    let mut ends = Vec::new();
+    if sources.parents
+        && task.parent_task_id != 0
+        && let Some(end) = ctx.model.task_ended_at(task.parent_task_id)
+    {
+        let parent_location =
+            ctx.model.task(task.parent_task_id).map(|_| ctx.task_location(task.parent_task_id));
+        ends.push((end, true, Some(task.parent_task_id), parent_location, None));
+    }
+    if let Some(span) = task.spawner_span.as_ref().filter(|s| sources.spawner_spans && s.closed) {
+        let (end, observed) = match ctx.model.span_closed(span.span_id) {
+            Some(close) if close.observed => (close.at_nanos, true),
+            _ => (task.created_nanos, false),
+        };
+        ends.push((end, observed, None, None, Some(span.name.clone())));
+    }
+    // Prefer an observed end; among those, the earliest.
+    let (end, observed, parent_task_id, parent_location, span) =
+        ends.into_iter().min_by_key(|(end, observed, ..)| (!observed, *end))?;
+    let evidence = Evidence::Spawner {
+        parent_task_id,
+        parent_location,
+        span,
+        ended_secs_ago: Ctx::secs(ctx.now.saturating_sub(end)),
+        observed,
+    };
+    Some((end, observed, evidence))
+}
+
+pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
+    let threshold = nanos(ctx.config.uncancelled.threshold);
+    let hits = ctx
+        .live
+        .iter()
+        .filter(|live| live.kind != TaskKind::BlockOn)
+        .filter_map(|live| {
+            let (end, _, evidence) = spawner_end(ctx, live)?;
+            let since = ctx.now.saturating_sub(end);
+            (since >= threshold).then(|| TaskHit {
+                live,
+                severity: Severity::Suspect,
+                secs: Ctx::secs(since),
+                evidence: vec![evidence],
+            })
+        })
+        .collect();
+    group_hits(ctx, tally, FindingKind::Uncancelled, hits, true, |group| {
+        let oldest = group.oldest();
+        let parked = group
+            .waiting_on
+            .filter(|point| !matches!(point, WaitPoint::Unknown(_)))
+            .map(|point| format!(", parked in {point}"))
+            .unwrap_or_default();
+        let spawner = oldest.evidence.first().map(ToString::to_string).unwrap_or_default();
+        let explanation = format!(
+            "{} spawned at {} {} still alive up to {} after {} spawner ended ({spawner}){parked}; nothing is left to cancel {}.",
+            tasks(group.count()),
+            group.location,
+            if group.count() == 1 { "is" } else { "are" },
+            format_secs(oldest.secs),
+            if group.count() == 1 { "its" } else { "their" },
+            if group.count() == 1 { "it" } else { "them" },
+        );
+        let fix = "Tie the task's lifetime to its spawner: keep the `JoinHandle` and abort it when the spawner ends (`tokio_util::task::AbortOnDropHandle`), spawn into a `JoinSet` the spawner owns, or pass a `CancellationToken` and `select!` on it. If the task is meant to outlive its spawner, suppress this location in leakscope.toml.".to_owned();
+        (explanation, fix)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use leakscope_proto::v1::{Snapshot, Task, TaskKind, Update};
+
+    use crate::config::Config;
+    use crate::finding::FindingKind;
+    use crate::model::Model;
+    use crate::sources::Sources;
+    use crate::support::{T, findings_of, model, snapshot};
+
+    /// Tasks observed at t = 100 s.
+    fn check(tasks: Vec<Task>, expected: &[&str]) {
+        let got = findings_of(
+            FindingKind::Uncancelled,
+            &model(snapshot(100.0, tasks)),
+            &Config::default(),
+        );
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn outlives_a_finished_parent() {
+        check(
+            vec![
+                T::new(1).loc(9).dropped(20.0).build(),
+                T::new(2).loc(2).parent(1).idle(15.0).build(),
+                T::new(3).loc(2).parent(1).running(99.0).build(),
+            ],
+            &["suspect uncancelled src/l2.rs:20:5 ×2 1m20s unknown [2, 3]"],
+        );
+    }
+
+    #[test]
+    fn outlives_a_closed_span_first_seen_closed() {
+        // The close was not observed: measured from spawn.
+        check(
+            vec![T::new(2).created(40.0).span(7, "request", true).idle(45.0).build()],
+            &["suspect uncancelled src/l1.rs:10:5 ×1 1m00s unknown [2]"],
+        );
+    }
+
+    #[test]
+    fn a_span_seen_closing_is_timed_from_the_observation() {
+        let task = |closed| T::new(2).created(10.0).span(7, "request", closed).idle(15.0).build();
+        let mut m = Model::new(Sources::all());
+        for (now, closed) in [(20.0, false), (50.0, true), (70.0, true)] {
+            m.apply_update(Update {
+                full: true,
+                snapshot: Some(snapshot(now, vec![task(closed)])),
+            });
+        }
+        // Closed at 50 (first seen), now 70: 20 s, under the threshold.
+        assert_eq!(
+            findings_of(FindingKind::Uncancelled, &m, &Config::default()),
+            Vec::<String>::new()
+        );
+        m.apply_update(Update {
+            full: false,
+            snapshot: Some(Snapshot { now_nanos: 81_000_000_000, ..Snapshot::default() }),
+        });
+        assert_eq!(
+            findings_of(FindingKind::Uncancelled, &m, &Config::default()),
+            ["suspect uncancelled src/l1.rs:10:5 ×1 31s unknown [2]"]
+        );
+        let report = crate::analyze(&m, &Config::default());
+        assert_eq!(
+            report.findings[0].evidence[0].to_string(),
+            "spawned in span `request`, which closed 31s ago"
+        );
+    }
+
+    #[test]
+    fn near_misses() {
+        // Parent alive.
+        check(vec![T::new(1).idle(1.0).build(), T::new(2).parent(1).idle(1.0).build()], &[]);
+        // Parent ended 10 s ago.
+        check(vec![T::new(1).dropped(90.0).build(), T::new(2).parent(1).idle(1.0).build()], &[]);
+        // Parent never seen.
+        check(vec![T::new(2).parent(77).idle(1.0).build()], &[]);
+        // No spawner at all.
+        check(vec![T::new(2).idle(1.0).build()], &[]);
+        // Span still open.
+        check(vec![T::new(2).span(7, "request", false).idle(1.0).build()], &[]);
+        // Span closed, task spawned 20 s ago.
+        check(vec![T::new(2).created(80.0).span(7, "request", true).idle(81.0).build()], &[]);
+        // The task itself finished.
+        check(
+            vec![T::new(1).dropped(20.0).build(), T::new(2).parent(1).dropped(30.0).build()],
+            &[],
+        );
+        // block_on.
+        check(
+            vec![
+                T::new(1).dropped(20.0).build(),
+                T::new(2).kind(TaskKind::BlockOn).parent(1).build(),
+            ],
+            &[],
+        );
+    }
+}

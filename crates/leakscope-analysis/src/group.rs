@@ -1,0 +1,130 @@
+//! Live tasks grouped by spawn location and wait point, like Go's `goroutine?debug=1`: the shape
+//! of a leak is many tasks from one place parked in one await.
+
+use std::collections::BTreeMap;
+
+use leakscope_proto::v1::TaskState;
+use serde::{Deserialize, Serialize};
+
+use crate::context::{Ctx, Tally};
+use crate::finding::FindingKind;
+use crate::history::SeriesKey;
+use crate::hits::MAX_SAMPLE;
+use crate::location::SourceLocation;
+use crate::wait_point::{UserFrame, WaitPoint};
+
+/// Live tasks spawned at one location and parked in one wait point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    /// Spawn location.
+    pub location: SourceLocation,
+    /// What they are parked in (for running and scheduled tasks: what they last waited on, if
+    /// known).
+    pub waiting_on: WaitPoint,
+    /// The tasks' name, when they have one.
+    pub task_name: Option<String>,
+    /// The app's frame nearest the leaf, from a task dump.
+    pub user_frame: Option<UserFrame>,
+    /// How many tasks.
+    pub count: u64,
+    /// How many in each state.
+    pub states: StateCounts,
+    /// The longest any of them has been idle, in seconds.
+    pub oldest_idle_secs: f64,
+    /// Change in this group's size per second over the observed history (least squares), when
+    /// there are at least two samples.
+    pub trend_per_sec: Option<f64>,
+    /// Some of the ids, the longest idle first (at most [`crate::MAX_SAMPLE`]).
+    pub task_ids: Vec<u64>,
+    /// Kinds of findings that cover tasks of this group or its location.
+    pub flags: Vec<FindingKind>,
+}
+
+/// Tasks per state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateCounts {
+    /// Being polled right now.
+    pub running: u64,
+    /// Woken, waiting for a worker.
+    pub scheduled: u64,
+    /// Parked.
+    pub idle: u64,
+    /// State not reported.
+    pub unknown: u64,
+}
+
+impl StateCounts {
+    pub(crate) fn add(&mut self, state: TaskState) {
+        match state {
+            TaskState::Running => self.running += 1,
+            TaskState::Scheduled => self.scheduled += 1,
+            TaskState::Idle => self.idle += 1,
+            TaskState::Unspecified | TaskState::Done => self.unknown += 1,
+        }
+    }
+}
+
+struct Acc<'a> {
+    point: &'a WaitPoint,
+    location: &'a SourceLocation,
+    name: Option<&'a str>,
+    user_frame: Option<&'a UserFrame>,
+    states: StateCounts,
+    bits: u16,
+    /// (idle nanos, id)
+    tasks: Vec<(u64, u64)>,
+}
+
+/// The groups of the live tasks, largest first.
+pub(crate) fn groups(ctx: &Ctx<'_>, tally: &Tally) -> Vec<Group> {
+    let mut accs: BTreeMap<(u32, String), Acc<'_>> = BTreeMap::new();
+    for live in &ctx.live {
+        let key = (live.task.location_id, live.wait.point.to_string());
+        let acc = accs.entry(key).or_insert_with(|| Acc {
+            point: &live.wait.point,
+            location: live.location,
+            name: None,
+            user_frame: None,
+            states: StateCounts::default(),
+            bits: 0,
+            tasks: Vec::new(),
+        });
+        acc.name = acc.name.or(live.name());
+        acc.user_frame = acc.user_frame.or(live.wait.user_frame.as_ref());
+        acc.states.add(live.state);
+        acc.bits |= tally.bits(live.task.id, live.location);
+        acc.tasks.push((live.idle_nanos, live.task.id));
+    }
+    let mut groups: Vec<Group> = accs
+        .into_iter()
+        .map(|((location_id, point_name), mut acc)| {
+            acc.tasks.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            let key = SeriesKey { location_id, wait_point: Some(point_name) };
+            let trend = ctx
+                .model
+                .history()
+                .series(&key)
+                .and_then(|s| s.fit())
+                .map(|fit| (fit.slope_per_sec * 1000.0).round() / 1000.0);
+            Group {
+                location: acc.location.clone(),
+                waiting_on: acc.point.clone(),
+                task_name: acc.name.map(str::to_owned),
+                user_frame: acc.user_frame.cloned(),
+                count: acc.tasks.len() as u64,
+                states: acc.states,
+                oldest_idle_secs: acc.tasks.first().map_or(0.0, |t| Ctx::secs(t.0)),
+                trend_per_sec: trend,
+                task_ids: acc.tasks.iter().take(MAX_SAMPLE).map(|t| t.1).collect(),
+                flags: FindingKind::ALL.into_iter().filter(|k| acc.bits & k.bit() != 0).collect(),
+            }
+        })
+        .collect();
+    groups.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.location.cmp(&b.location))
+            .then_with(|| a.waiting_on.cmp(&b.waiting_on))
+    });
+    groups
+}

@@ -1,0 +1,685 @@
+//! The state a client holds: the agent's updates and task dumps applied in order, what each live
+//! task is parked in, and the history trends need.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use leakscope_proto::v1::{
+    AgentStats, Backtrace, DumpStatus, HelloResponse, LocationPollStats, LongPoll, Resource,
+    ResourceKind, RuntimeMetrics, Snapshot, Task, TaskDumpResponse, TaskState, Update, Wait,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::history::{History, HistoryLimits, SeriesKey};
+use crate::location::SourceLocation;
+use crate::sources::Sources;
+use crate::wait_point::{UserFrame, WaitPoint, best_wait, task_wait_point};
+
+static UNKNOWN_LOCATION: SourceLocation = SourceLocation::unknown();
+
+/// Everything a client knows about one app, built by applying what its agent sends.
+///
+/// Apply a full [`Snapshot`] or a stream of [`Update`]s (a full one first, then deltas) and,
+/// when there is one, the latest [`TaskDumpResponse`]. Times are the agent's: the observation
+/// time of an update is its `Snapshot.now_nanos`. The model keeps finished tasks for a while (to
+/// know when a spawner ended) and a bounded history of live counts per spawn location; see
+/// [`ModelLimits`].
+#[derive(Clone, Debug)]
+pub struct Model {
+    sources: Sources,
+    target: TargetInfo,
+    limits: ModelLimits,
+    now: u64,
+    first_now: Option<u64>,
+    observations: u64,
+    locations: HashMap<u32, SourceLocation>,
+    tasks: BTreeMap<u64, Task>,
+    resources: BTreeMap<u64, Resource>,
+    waits: Vec<Wait>,
+    waits_by_task: HashMap<u64, Vec<usize>>,
+    long_polls: Vec<LongPoll>,
+    poll_stats: BTreeMap<u32, LocationPollStats>,
+    runtimes: Vec<RuntimeMetrics>,
+    stats: Option<AgentStats>,
+    dump: Option<DumpState>,
+    ended: HashMap<u64, u64>,
+    ended_order: VecDeque<u64>,
+    spans: HashMap<u64, SpanSeen>,
+    task_waits: HashMap<u64, TaskWait>,
+    history: History,
+}
+
+/// Who the app is, from the agent's `Hello`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// The app's process name.
+    pub process_name: String,
+    /// Its process id.
+    pub pid: u32,
+    /// The agent's version.
+    pub agent_version: String,
+    /// What the agent cannot collect in this build, one sentence each.
+    pub missing: Vec<String>,
+    /// The agent's long-poll threshold (0 when unknown).
+    pub long_poll_threshold_nanos: u64,
+}
+
+/// Bounds on what a [`Model`] keeps, so a client watching a leaking app for hours stays small.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelLimits {
+    /// How long a finished task's record is kept after it was dropped. Default 60 s, as the
+    /// agent's own retention: long enough to name a spawner that ended before its children.
+    pub retain_finished: Duration,
+    /// Finished task records kept at most. Default 10 000.
+    pub max_finished: usize,
+    /// Individual long polls kept (the most recent). Default 1024.
+    pub max_long_polls: usize,
+    /// Ids of finished tasks remembered with their end time after their record is gone (16 bytes
+    /// each), so `uncancelled` can still say when a parent ended. Default 65 536.
+    pub max_ended: usize,
+    /// Bounds on the live-count history.
+    pub history: HistoryLimits,
+}
+
+impl Default for ModelLimits {
+    fn default() -> Self {
+        Self {
+            retain_finished: Duration::from_secs(60),
+            max_finished: 10_000,
+            max_long_polls: 1024,
+            max_ended: 65_536,
+            history: HistoryLimits::default(),
+        }
+    }
+}
+
+/// Where a task's [`TaskWait`] came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitSource {
+    /// A task dump taken since the task's last poll: the most precise.
+    Dump,
+    /// The agent's resource waits (tokio's async-op instrumentation).
+    Wait,
+    /// Nothing says.
+    Unknown,
+}
+
+/// What a live task is parked in, as far as the model can tell.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskWait {
+    /// The wait point.
+    pub point: WaitPoint,
+    /// The app's frame nearest the leaf (dumps only).
+    pub user_frame: Option<UserFrame>,
+    /// Where the point came from.
+    pub source: WaitSource,
+    /// The resource waited on, when a wait record names the same point.
+    pub resource_id: Option<u64>,
+    /// When that wait began (agent clock).
+    pub since_nanos: Option<u64>,
+    /// The timer's duration, when the resource is a timer that says.
+    pub timer_nanos: Option<u64>,
+}
+
+impl TaskWait {
+    const UNKNOWN: Self = Self {
+        point: WaitPoint::Unknown(String::new()),
+        user_frame: None,
+        source: WaitSource::Unknown,
+        resource_id: None,
+        since_nanos: None,
+        timer_nanos: None,
+    };
+}
+
+static UNKNOWN_WAIT: TaskWait = TaskWait::UNKNOWN;
+
+#[derive(Clone, Debug)]
+struct DumpState {
+    status: DumpStatus,
+    message: String,
+    taken_at: u64,
+    duration: u64,
+    traces: HashMap<u64, Vec<Backtrace>>,
+}
+
+/// When the model saw a spawner span close.
+#[derive(Clone, Copy, Debug, Default)]
+struct SpanSeen {
+    open_seen: bool,
+    /// Set when first seen closed; `observed` says whether it was seen open before.
+    closed: Option<SpanClose>,
+}
+
+/// When a spawner ended, as far as the model knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpanClose {
+    /// Agent time of the first observation that showed the span closed.
+    pub at_nanos: u64,
+    /// Whether the span was seen open before, so that `at_nanos` is close to the real end.
+    pub observed: bool,
+}
+
+/// Whether a task record describes a task still alive: not dropped and not done.
+pub fn is_live(task: &Task) -> bool {
+    task.dropped_nanos == 0 && task.state != TaskState::Done as i32
+}
+
+impl Model {
+    /// An empty model for a source with these capabilities.
+    pub fn new(sources: Sources) -> Self {
+        Self::with_limits(sources, ModelLimits::default())
+    }
+
+    /// An empty model with explicit bounds.
+    pub fn with_limits(sources: Sources, limits: ModelLimits) -> Self {
+        Self {
+            sources,
+            target: TargetInfo::default(),
+            limits,
+            now: 0,
+            first_now: None,
+            observations: 0,
+            locations: HashMap::new(),
+            tasks: BTreeMap::new(),
+            resources: BTreeMap::new(),
+            waits: Vec::new(),
+            waits_by_task: HashMap::new(),
+            long_polls: Vec::new(),
+            poll_stats: BTreeMap::new(),
+            runtimes: Vec::new(),
+            stats: None,
+            dump: None,
+            ended: HashMap::new(),
+            ended_order: VecDeque::new(),
+            spans: HashMap::new(),
+            task_waits: HashMap::new(),
+            history: History::new(limits.history),
+        }
+    }
+
+    /// An empty model for the agent that sent this `Hello`.
+    pub fn from_hello(hello: &HelloResponse) -> Self {
+        let mut model = Self::new(Sources::none());
+        model.set_hello(hello);
+        model
+    }
+
+    /// Takes the target's identity and capabilities from its `Hello`.
+    pub fn set_hello(&mut self, hello: &HelloResponse) {
+        self.sources =
+            hello.capabilities.as_ref().map_or(Sources::none(), Sources::from_capabilities);
+        self.target = TargetInfo {
+            process_name: hello.process_name.clone(),
+            pid: hello.pid,
+            agent_version: hello.agent_version.clone(),
+            missing: hello.missing.clone(),
+            long_poll_threshold_nanos: hello.config.map_or(0, |c| c.long_poll_threshold_nanos),
+        };
+    }
+
+    /// Overrides what the source can provide (e.g. [`Sources::console_api`]).
+    pub fn set_sources(&mut self, sources: Sources) {
+        self.sources = sources;
+    }
+
+    /// Overrides who the target is (for sources without a `Hello`).
+    pub fn set_target(&mut self, target: TargetInfo) {
+        self.target = target;
+    }
+
+    /// Applies a full snapshot (as from `GetSnapshot`).
+    pub fn apply_snapshot(&mut self, snapshot: Snapshot) {
+        self.apply_update(Update { full: true, snapshot: Some(snapshot) });
+    }
+
+    /// Applies one `Watch` update. A full update replaces the tasks held (a task that was alive
+    /// and is missing has ended); a delta upserts tasks. Both replace resources, waits, poll
+    /// statistics and runtimes, merge long polls, and record a history sample at the update's
+    /// `now_nanos` (which never moves the model's clock backwards).
+    pub fn apply_update(&mut self, update: Update) {
+        let Some(snapshot) = update.snapshot else { return };
+        let now = snapshot.now_nanos.max(self.now);
+        self.now = now;
+        self.first_now.get_or_insert(now);
+        self.observations += 1;
+        for location in &snapshot.locations {
+            self.locations.insert(location.id, SourceLocation::from(location));
+        }
+        if update.full {
+            let incoming: HashSet<u64> = snapshot.tasks.iter().map(|t| t.id).collect();
+            let previous = std::mem::take(&mut self.tasks);
+            for (id, task) in previous {
+                if is_live(&task) && !incoming.contains(&id) {
+                    self.mark_ended(id, now);
+                }
+            }
+        }
+        for task in snapshot.tasks {
+            if task.dropped_nanos != 0 {
+                self.mark_ended(task.id, task.dropped_nanos);
+            }
+            self.tasks.insert(task.id, task);
+        }
+        self.resources = snapshot.resources.into_iter().map(|r| (r.id, r)).collect();
+        self.waits = snapshot.waits;
+        self.merge_long_polls(snapshot.long_polls);
+        self.poll_stats = snapshot.poll_stats.into_iter().map(|s| (s.location_id, s)).collect();
+        self.runtimes = snapshot.runtimes;
+        if snapshot.stats.is_some() {
+            self.stats = snapshot.stats;
+        }
+        self.prune_finished();
+        self.observe_spans();
+        self.refresh_waits();
+        self.record_history();
+    }
+
+    /// Applies a task dump. Only a dump with status OK carries traces; another status is kept so
+    /// the report can say why there are none (a timed-out dump means a blocked worker). A
+    /// task's trace is used only while the task has not been polled since the dump.
+    pub fn apply_dump(&mut self, dump: TaskDumpResponse) {
+        let status = DumpStatus::try_from(dump.status).unwrap_or(DumpStatus::Unspecified);
+        let traces = dump.traces.into_iter().map(|t| (t.task_id, t.backtraces)).collect();
+        self.dump = Some(DumpState {
+            status,
+            message: dump.message,
+            taken_at: dump.taken_at_nanos,
+            duration: dump.duration_nanos,
+            traces,
+        });
+        self.refresh_waits();
+    }
+
+    /// What the source can provide.
+    pub fn sources(&self) -> Sources {
+        self.sources
+    }
+
+    /// Who the target is.
+    pub fn target(&self) -> &TargetInfo {
+        &self.target
+    }
+
+    /// The latest observation time (agent clock, nanoseconds).
+    pub fn now_nanos(&self) -> u64 {
+        self.now
+    }
+
+    /// Time between the first and the latest observation.
+    pub fn window_nanos(&self) -> u64 {
+        self.first_now.map_or(0, |first| self.now - first)
+    }
+
+    /// How many updates have been applied.
+    pub fn observations(&self) -> u64 {
+        self.observations
+    }
+
+    /// A location by id; unknown for 0 and for ids never sent.
+    pub fn location(&self, id: u32) -> &SourceLocation {
+        self.locations.get(&id).unwrap_or(&UNKNOWN_LOCATION)
+    }
+
+    /// Every task held, alive or finished and retained, by id.
+    pub fn tasks(&self) -> impl Iterator<Item = &Task> {
+        self.tasks.values()
+    }
+
+    /// The live tasks, by id.
+    pub fn live_tasks(&self) -> impl Iterator<Item = &Task> {
+        self.tasks.values().filter(|t| is_live(t))
+    }
+
+    /// One task.
+    pub fn task(&self, id: u64) -> Option<&Task> {
+        self.tasks.get(&id)
+    }
+
+    /// When a task ended: its drop time, its last poll if it is done but not yet dropped, or the
+    /// remembered end of a task whose record is gone. `None` while alive or never seen.
+    pub fn task_ended_at(&self, id: u64) -> Option<u64> {
+        match self.tasks.get(&id) {
+            Some(task) if task.dropped_nanos != 0 => Some(task.dropped_nanos),
+            Some(task) if !is_live(task) => Some(task.last_poll_end_nanos.max(task.created_nanos)),
+            Some(_) => None,
+            None => self.ended.get(&id).copied(),
+        }
+    }
+
+    /// When the model first saw a spawner span closed.
+    pub fn span_closed(&self, span_id: u64) -> Option<SpanClose> {
+        self.spans.get(&span_id).and_then(|seen| seen.closed)
+    }
+
+    /// Every resource, by id.
+    pub fn resources(&self) -> impl Iterator<Item = &Resource> {
+        self.resources.values()
+    }
+
+    /// One resource.
+    pub fn resource(&self, id: u64) -> Option<&Resource> {
+        self.resources.get(&id)
+    }
+
+    /// Every wait.
+    pub fn waits(&self) -> &[Wait] {
+        &self.waits
+    }
+
+    /// The waits of one task.
+    pub fn waits_of(&self, task_id: u64) -> impl Iterator<Item = &Wait> {
+        self.waits_by_task.get(&task_id).into_iter().flatten().map(|&i| &self.waits[i])
+    }
+
+    /// What a live task is parked in (unknown for tasks not held or not alive).
+    pub fn task_wait(&self, task_id: u64) -> &TaskWait {
+        self.task_waits.get(&task_id).unwrap_or(&UNKNOWN_WAIT)
+    }
+
+    /// Recent long polls, the most recent first.
+    pub fn long_polls(&self) -> &[LongPoll] {
+        &self.long_polls
+    }
+
+    /// Long-poll statistics per spawn location id.
+    pub fn poll_stats(&self) -> impl Iterator<Item = &LocationPollStats> {
+        self.poll_stats.values()
+    }
+
+    /// The runtimes' metrics.
+    pub fn runtimes(&self) -> &[RuntimeMetrics] {
+        &self.runtimes
+    }
+
+    /// The agent's own statistics (what it tracks and what it had to drop).
+    pub fn agent_stats(&self) -> Option<&AgentStats> {
+        self.stats.as_ref()
+    }
+
+    /// The status of the latest task dump and its message, if one was applied.
+    pub fn dump_status(&self) -> Option<(DumpStatus, &str)> {
+        self.dump.as_ref().map(|d| (d.status, d.message.as_str()))
+    }
+
+    /// The live-count history.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    fn mark_ended(&mut self, id: u64, at: u64) {
+        if self.ended.contains_key(&id) {
+            return;
+        }
+        self.ended.insert(id, at);
+        self.ended_order.push_back(id);
+        while self.ended_order.len() > self.limits.max_ended {
+            if let Some(oldest) = self.ended_order.pop_front() {
+                self.ended.remove(&oldest);
+            }
+        }
+    }
+
+    fn merge_long_polls(&mut self, incoming: Vec<LongPoll>) {
+        if incoming.is_empty() {
+            return;
+        }
+        let seen: HashSet<(u64, u64)> =
+            self.long_polls.iter().map(|p| (p.task_id, p.start_nanos)).collect();
+        self.long_polls
+            .extend(incoming.into_iter().filter(|p| !seen.contains(&(p.task_id, p.start_nanos))));
+        self.long_polls
+            .sort_by(|a, b| b.start_nanos.cmp(&a.start_nanos).then(a.task_id.cmp(&b.task_id)));
+        self.long_polls.truncate(self.limits.max_long_polls);
+    }
+
+    fn prune_finished(&mut self) {
+        let retain = u64::try_from(self.limits.retain_finished.as_nanos()).unwrap_or(u64::MAX);
+        let now = self.now;
+        self.tasks
+            .retain(|_, t| t.dropped_nanos == 0 || now.saturating_sub(t.dropped_nanos) <= retain);
+        let mut finished: Vec<(u64, u64)> = self
+            .tasks
+            .values()
+            .filter(|t| t.dropped_nanos != 0)
+            .map(|t| (t.dropped_nanos, t.id))
+            .collect();
+        if finished.len() > self.limits.max_finished {
+            finished.sort_unstable();
+            let excess = finished.len() - self.limits.max_finished;
+            for (_, id) in finished.into_iter().take(excess) {
+                self.tasks.remove(&id);
+            }
+        }
+    }
+
+    fn observe_spans(&mut self) {
+        let mut referenced = HashSet::new();
+        for task in self.tasks.values().filter(|t| is_live(t)) {
+            let Some(span) = task.spawner_span.as_ref().filter(|s| s.span_id != 0) else {
+                continue;
+            };
+            referenced.insert(span.span_id);
+            let seen = self.spans.entry(span.span_id).or_default();
+            if !span.closed {
+                seen.open_seen = true;
+            } else if seen.closed.is_none() {
+                seen.closed = Some(SpanClose { at_nanos: self.now, observed: seen.open_seen });
+            }
+        }
+        self.spans.retain(|id, _| referenced.contains(id));
+    }
+
+    fn refresh_waits(&mut self) {
+        self.waits_by_task.clear();
+        for (i, wait) in self.waits.iter().enumerate() {
+            self.waits_by_task.entry(wait.task_id).or_default().push(i);
+        }
+        let task_waits: HashMap<u64, TaskWait> =
+            self.tasks.values().filter(|t| is_live(t)).map(|t| (t.id, self.classify(t))).collect();
+        self.task_waits = task_waits;
+    }
+
+    fn classify(&self, task: &Task) -> TaskWait {
+        let best =
+            best_wait(self.waits_of(task.id).map(|w| (w, self.resources.get(&w.resource_id))));
+        let traces = self
+            .dump
+            .as_ref()
+            .filter(|d| d.status == DumpStatus::Ok)
+            .filter(|d| task.last_poll_start_nanos <= d.taken_at.saturating_add(d.duration))
+            .and_then(|d| d.traces.get(&task.id))
+            .filter(|traces| !traces.is_empty());
+        let dumped = traces.map(|traces| task_wait_point(traces));
+        // A dump names the await precisely, unless its leaf is one the classifier does not know
+        // and a wait record does (the dump's user frame is still the best line to show).
+        let (point, user_frame, source) = match (dumped, &best) {
+            (Some((WaitPoint::Unknown(_), user_frame)), Some((point, _))) => {
+                (point.clone(), user_frame, WaitSource::Wait)
+            }
+            (Some((point, user_frame)), _) => (point, user_frame, WaitSource::Dump),
+            (None, Some((point, _))) => (point.clone(), None, WaitSource::Wait),
+            (None, None) => return TaskWait::UNKNOWN,
+        };
+        let wait = best.filter(|(p, _)| *p == point).map(|(_, wait)| wait);
+        let timer = wait
+            .and_then(|w| self.resources.get(&w.resource_id))
+            .filter(|r| r.kind == ResourceKind::Timer as i32 && r.timer_duration_nanos > 0);
+        TaskWait {
+            point,
+            user_frame,
+            source,
+            resource_id: wait.map(|w| w.resource_id),
+            since_nanos: wait.map(|w| w.since_nanos),
+            timer_nanos: timer.map(|r| r.timer_duration_nanos),
+        }
+    }
+
+    fn record_history(&mut self) {
+        let mut counts: HashMap<SeriesKey, u32> = HashMap::new();
+        for task in self.tasks.values().filter(|t| is_live(t)) {
+            *counts.entry(SeriesKey::location(task.location_id)).or_default() += 1;
+            let point = self.task_wait(task.id).point.to_string();
+            let key = SeriesKey { location_id: task.location_id, wait_point: Some(point) };
+            *counts.entry(key).or_default() += 1;
+        }
+        self.history.record(self.now, counts);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use leakscope_proto::v1::{
+        DumpStatus, Snapshot, TaskDumpResponse, TaskState, TaskTrace, Update,
+    };
+
+    use super::{Model, WaitSource};
+    use crate::history::SeriesKey;
+    use crate::sources::Sources;
+    use crate::support::{T, backtrace, nanos, resource, snapshot, wait};
+    use leakscope_proto::v1::ResourceKind;
+
+    /// Applies `steps` (full or delta snapshots) and renders the model as
+    /// `live=[ids] ended=[id@secs] loc1=[counts]`.
+    fn check(steps: Vec<(bool, Snapshot)>, expected: &str) {
+        let mut model = Model::new(Sources::all());
+        for (full, snapshot) in steps {
+            model.apply_update(Update { full, snapshot: Some(snapshot) });
+        }
+        let live: Vec<u64> = model.live_tasks().map(|t| t.id).collect();
+        let mut ended: Vec<String> = [1, 2, 3, 4]
+            .iter()
+            .filter_map(|&id| {
+                model.task_ended_at(id).map(|at| format!("{id}@{}", at / 1_000_000_000))
+            })
+            .collect();
+        ended.sort();
+        let counts: Vec<u32> = model
+            .history()
+            .series(&SeriesKey::location(1))
+            .map(|s| s.samples().iter().map(|s| s.count).collect())
+            .unwrap_or_default();
+        let got = format!("live={live:?} ended={ended:?} loc1={counts:?}");
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn full_and_delta_updates() {
+        let a = || T::new(1).loc(1).idle(1.0).build();
+        let b = || T::new(2).loc(1).idle(1.0).build();
+        check(vec![(true, snapshot(10.0, vec![a(), b()]))], r#"live=[1, 2] ended=[] loc1=[2]"#);
+        // A full snapshot that lacks a live task: it ended (at the latest, by that snapshot).
+        check(
+            vec![(true, snapshot(10.0, vec![a(), b()])), (true, snapshot(12.0, vec![a()]))],
+            r#"live=[1] ended=["2@12"] loc1=[2, 1]"#,
+        );
+        // A delta that lacks a task changes nothing about it; one with `dropped_nanos` ends it.
+        check(
+            vec![
+                (true, snapshot(10.0, vec![a(), b()])),
+                (false, snapshot(12.0, vec![])),
+                (false, snapshot(14.0, vec![T::new(1).loc(1).dropped(13.0).build()])),
+            ],
+            r#"live=[2] ended=["1@13"] loc1=[2, 2, 1]"#,
+        );
+        // A done task is not live; it ended at its last poll.
+        check(
+            vec![(
+                true,
+                snapshot(
+                    10.0,
+                    vec![T::new(3).loc(1).state(TaskState::Done).polled(2.0, 3.0).build()],
+                ),
+            )],
+            r#"live=[] ended=["3@3"] loc1=[]"#,
+        );
+        // Finished records are pruned after a minute, their end is remembered.
+        check(
+            vec![
+                (true, snapshot(10.0, vec![T::new(4).loc(2).dropped(9.0).build()])),
+                (false, snapshot(100.0, vec![])),
+            ],
+            r#"live=[] ended=["4@9"] loc1=[]"#,
+        );
+    }
+
+    #[test]
+    fn the_clock_never_goes_back_and_windows_grow() {
+        let mut model = Model::new(Sources::all());
+        model.apply_snapshot(snapshot(10.0, vec![]));
+        model.apply_snapshot(snapshot(5.0, vec![]));
+        model.apply_snapshot(snapshot(40.0, vec![]));
+        assert_eq!(model.now_nanos(), nanos(40.0));
+        assert_eq!(model.window_nanos(), nanos(30.0));
+        assert_eq!(model.observations(), 3);
+    }
+
+    fn point_of(model: &Model, id: u64) -> String {
+        let wait = model.task_wait(id);
+        format!("{} from {:?}", wait.point, wait.source)
+    }
+
+    #[test]
+    fn waits_come_from_a_fresh_dump_then_from_resources() {
+        let mut snap = snapshot(
+            10.0,
+            vec![
+                T::new(1).loc(1).idle(2.0).build(),
+                T::new(2).loc(1).polled(9.5, 9.6).build(),
+                T::new(3).loc(1).idle(2.0).build(),
+            ],
+        );
+        snap.resources = vec![resource(5, ResourceKind::Mutex)];
+        snap.waits = vec![
+            wait(1, 5, "Mutex::lock", 2.0),
+            wait(2, 5, "Mutex::lock", 9.0),
+            wait(3, 5, "Mutex::lock", 2.0),
+        ];
+        let mut model = Model::new(Sources::all());
+        model.apply_snapshot(snap);
+        assert_eq!(point_of(&model, 1), "Mutex::lock from Wait");
+        assert_eq!(model.task_wait(1).since_nanos, Some(nanos(2.0)));
+        let dump = TaskDumpResponse {
+            status: DumpStatus::Ok as i32,
+            taken_at_nanos: nanos(9.0),
+            duration_nanos: nanos(0.1),
+            traces: vec![
+                TaskTrace {
+                    task_id: 1,
+                    backtraces: vec![backtrace(&[
+                        "app::f@src/f.rs:1:1",
+                        "tokio::sync::notify::Notified::poll_notified@x:1",
+                    ])],
+                },
+                TaskTrace {
+                    task_id: 2,
+                    backtraces: vec![backtrace(&[
+                        "app::g@src/g.rs:2:2",
+                        "tokio::time::sleep::Sleep::poll_elapsed@x:1",
+                    ])],
+                },
+                TaskTrace {
+                    task_id: 3,
+                    backtraces: vec![backtrace(&[
+                        "app::h@src/h.rs:3:3",
+                        "tokio::sync::newfangled::Thing::poll@x:1",
+                    ])],
+                },
+            ],
+            ..TaskDumpResponse::default()
+        };
+        model.apply_dump(dump);
+        assert_eq!(point_of(&model, 1), "Notify::notified from Dump");
+        // Task 2 was polled after the dump: its trace is stale, the wait record stands.
+        assert_eq!(point_of(&model, 2), "Mutex::lock from Wait");
+        // Task 3's leaf is not recognised but its wait is; the dump still gives the line.
+        assert_eq!(point_of(&model, 3), "Mutex::lock from Wait");
+        assert_eq!(
+            model.task_wait(3).user_frame.as_ref().map(ToString::to_string).as_deref(),
+            Some("app::h at src/h.rs:3:3")
+        );
+        assert_eq!(point_of(&model, 99), "unknown from Unknown");
+        assert_eq!(model.task_wait(99).source, WaitSource::Unknown);
+    }
+}

@@ -1,0 +1,95 @@
+//! What data the source of a model can provide, so a finding that cannot be evaluated is listed
+//! as such instead of silently passing.
+
+use leakscope_proto::v1::Capabilities;
+use serde::{Deserialize, Serialize};
+
+/// The kinds of data a source provides. Each detector names the ones it needs
+/// ([`crate::Unevaluated`] says which were missing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sources {
+    /// Per-task records: state, polls, wakes, spawn location.
+    pub tasks: bool,
+    /// Live waker counts that can be trusted (clones minus drops).
+    pub wakers: bool,
+    /// `parent_task_id`: which task spawned which.
+    pub parents: bool,
+    /// `spawner_span`: the tracing span current at spawn, and whether it has closed.
+    pub spawner_spans: bool,
+    /// Resources (locks, semaphores, timers) and the waits on them.
+    pub resources: bool,
+    /// Individual long polls and per-location long-poll statistics.
+    pub long_polls: bool,
+    /// The size of each spawned future.
+    pub future_sizes: bool,
+    /// Task dumps: per-task backtraces down to the leaf each task is parked in.
+    pub task_dump: bool,
+}
+
+impl Sources {
+    /// Everything: a leakscope agent built with `--cfg tokio_unstable --cfg tokio_taskdump`.
+    pub const fn all() -> Self {
+        Self {
+            tasks: true,
+            wakers: true,
+            parents: true,
+            spawner_spans: true,
+            resources: true,
+            long_polls: true,
+            future_sizes: true,
+            task_dump: true,
+        }
+    }
+
+    /// Nothing at all (an agent that could not instrument tasks, before `Hello`).
+    pub const fn none() -> Self {
+        Self {
+            tasks: false,
+            wakers: false,
+            parents: false,
+            spawner_spans: false,
+            resources: false,
+            long_polls: false,
+            future_sizes: false,
+            task_dump: false,
+        }
+    }
+
+    /// A leakscope agent, from the capabilities its `Hello` reported.
+    pub fn from_capabilities(capabilities: &Capabilities) -> Self {
+        let tasks = capabilities.tasks;
+        Self {
+            tasks,
+            wakers: tasks,
+            parents: tasks,
+            spawner_spans: tasks,
+            resources: capabilities.resources,
+            long_polls: tasks,
+            future_sizes: tasks,
+            task_dump: capabilities.task_dump,
+        }
+    }
+
+    /// An app that runs console-subscriber instead of leakscope: tasks, wakers, resources and
+    /// future sizes (tokio's `size.bytes` field) come across console-api; parent tasks, spawner
+    /// spans, individual long polls and task dumps do not exist there.
+    pub const fn console_api() -> Self {
+        Self {
+            tasks: true,
+            wakers: true,
+            parents: false,
+            spawner_spans: false,
+            resources: true,
+            long_polls: false,
+            future_sizes: true,
+            task_dump: false,
+        }
+    }
+}
+
+impl Default for Sources {
+    /// [`Sources::all`]: a model fed by a leakscope agent that has everything.
+    fn default() -> Self {
+        Self::all()
+    }
+}
