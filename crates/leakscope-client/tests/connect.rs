@@ -1,0 +1,78 @@
+//! Connecting to a real agent over loopback, and the one-line errors for everything else.
+
+use leakscope_client::{ClientError, Connection, Target};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpListener;
+use tokio_stream::StreamExt as _;
+
+fn target(addr: SocketAddr) -> Target {
+    Target::parse(&addr.to_string()).unwrap()
+}
+
+#[tokio::test]
+async fn handshakes_with_an_agent_and_reads_from_it() {
+    let agent = leakscope::Builder::new().bind("127.0.0.1:0".parse().unwrap()).try_init().unwrap();
+    let target = Target::parse(&format!("http://{}/", agent.local_addr())).unwrap();
+    let mut connection = Connection::connect(&target).await.unwrap();
+    assert_eq!(connection.hello().pid, std::process::id());
+    let snapshot = connection.snapshot().await.unwrap();
+    assert!(snapshot.now_nanos > 0);
+    let mut updates = connection.watch(Some(Duration::from_millis(50))).await.unwrap();
+    let first = updates.next().await.unwrap().unwrap();
+    assert!(first.full, "a watch starts with a full snapshot");
+    let second = updates.next().await.unwrap().unwrap();
+    assert!(!second.full);
+}
+
+#[tokio::test]
+async fn a_closed_port_is_unreachable() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let err = Connection::connect(&target(addr)).await.unwrap_err();
+    assert!(matches!(err, ClientError::Unreachable { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.starts_with(&format!("cannot connect to {addr}: ")), "{message}");
+    assert!(message.to_lowercase().contains("refused"), "{message}");
+    assert!(!message.contains('\n'));
+}
+
+#[tokio::test]
+async fn an_http1_server_is_not_an_agent() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0; 1024];
+            let _ = socket.read(&mut buf).await;
+            let reply = "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n";
+            let _ = socket.write_all(reply.as_bytes()).await;
+        }
+    });
+    let err = Connection::connect(&target(addr)).await.unwrap_err();
+    assert!(matches!(err, ClientError::NotAnAgent { .. }), "{err}");
+    assert!(!err.to_string().contains('\n'), "{err}");
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out_as_not_an_agent() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (hold, mut release) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => sockets.extend(accepted.ok()),
+                _ = &mut release => break,
+            }
+        }
+    });
+    let err =
+        Connection::connect_within(&target(addr), Duration::from_millis(500)).await.unwrap_err();
+    assert!(matches!(err, ClientError::NotAnAgent { .. }), "{err}");
+    assert!(err.to_string().contains("no gRPC answer within 0.5s"), "{err}");
+    drop(hold);
+}
