@@ -193,7 +193,8 @@ mod unstable {
             assert_eq!(waits.len(), 2, "two waiters on the mutex: {:?}", snap.waits);
             assert!(waits.iter().all(|w| w.op == "Mutex::lock"));
 
-            let by_type = |ty: &'static str| snap.resources.iter().filter(move |r| r.concrete_type == ty);
+            let by_type =
+                |ty: &'static str| snap.resources.iter().filter(move |r| r.concrete_type == ty);
             let rw = by_type("RwLock").find(|r| r.locked).expect("the write-locked RwLock");
             assert_eq!(rw.holder_task_id, task_id(&writer), "the writer holds it");
             assert!(
