@@ -126,6 +126,15 @@ mod imp {
                 let _ = id_tx.send(task_id(&join.id()));
             }
             _ => {
+                if let Err(queued) = wait_for_short_queues(&handle, timeout).await {
+                    return status(
+                        DumpStatus::TimedOut,
+                        &format!(
+                            "not attempted: {queued} tasks sit in the workers' run queues; tokio's \
+                             dump can spin forever above {UNSAFE_QUEUED} (tokio-rs/tokio#7478)"
+                        ),
+                    );
+                }
                 tokio::spawn(async move {
                     let guard = guard;
                     let dump = handle.dump().await;
@@ -156,6 +165,32 @@ mod imp {
                 traces: Vec::new(),
                 runtime_id,
             },
+        }
+    }
+
+    /// tokio's multi-thread dump first steals every worker's run queue into one local queue,
+    /// and loops until the workers' queues are empty; once that queue is half full (128 tasks)
+    /// stealing stops succeeding and the loop spins forever, wedging the app's workers for good
+    /// (tokio-rs/tokio#7478, seen here with `unbounded-spawn` under load). The agent only asks for
+    /// a dump while the queues hold far fewer tasks than that.
+    const UNSAFE_QUEUED: usize = 128;
+    const SAFE_QUEUED: usize = 32;
+
+    /// Waits (polling, within `timeout`) until the workers' local run queues are short enough
+    /// for a dump to be safe; `Err` with the queued count when they do not get there.
+    async fn wait_for_short_queues(handle: &Handle, timeout: Duration) -> Result<(), usize> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let metrics = handle.metrics();
+            let queued: usize =
+                (0..metrics.num_workers()).map(|w| metrics.worker_local_queue_depth(w)).sum();
+            if queued <= SAFE_QUEUED {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(queued);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
