@@ -1,5 +1,6 @@
 //! The project's own chores, run as `cargo xtask <command>` (matklad's cargo-xtask pattern).
 
+mod bench;
 mod ci;
 mod codegen;
 
@@ -10,6 +11,9 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
+  bench [--quick]     measure what the instrumentation costs against plain tokio and
+                      console-subscriber and write docs/benchmarks.md (about 10 minutes);
+                      --quick is a ~1 minute smoke run that leaves the docs alone
   ci                  every check and test CI runs (what .ci/run calls)
   codegen [--check]   regenerate leakscope-proto's Rust code from its .proto files;
                       --check fails if the committed code is stale
@@ -19,6 +23,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
+        ["bench"] => bench::run(false),
+        ["bench", "--quick"] => bench::run(true),
         ["ci"] => ci::run(),
         ["codegen"] => codegen::run(false),
         ["codegen", "--check"] => codegen::run(true),

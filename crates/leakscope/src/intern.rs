@@ -8,7 +8,62 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Mutex, PoisonError, RwLock};
+
+/// The multiply-rotate hash of rustc's `FxHasher`, for the per-thread caches: they are looked up
+/// on every spawn with keys the app cannot choose freely (addresses, ids, task names), where
+/// SipHash's resistance to crafted keys buys nothing and costs a visible share of a spawn.
+#[derive(Default, Clone, Copy)]
+struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        for &byte in chunks.remainder() {
+            self.add(u64::from(byte));
+        }
+    }
+
+    #[inline]
+    fn write_u32(&mut self, value: u32) {
+        self.add(u64::from(value));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, value: u64) {
+        self.add(value);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, value: usize) {
+        self.add(value as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// Id 0 is "unknown"; real entries start at 1.
 pub(crate) struct Table<K> {
@@ -47,12 +102,12 @@ pub(crate) struct Interner {
 }
 
 /// (address, length) of a file string -> (file id, the string, to check the content).
-type FileCache = HashMap<(usize, usize), (u32, Box<str>)>;
+type FileCache = FxMap<(usize, usize), (u32, Box<str>)>;
 
 thread_local! {
-    static FILE_CACHE: RefCell<FileCache> = RefCell::new(HashMap::new());
-    static LOCATION_CACHE: RefCell<HashMap<(u32, u32, u32), u32>> = RefCell::new(HashMap::new());
-    static NAME_CACHE: RefCell<HashMap<Box<str>, u32>> = RefCell::new(HashMap::new());
+    static FILE_CACHE: RefCell<FileCache> = RefCell::new(FxMap::default());
+    static LOCATION_CACHE: RefCell<FxMap<(u32, u32, u32), u32>> = RefCell::new(FxMap::default());
+    static NAME_CACHE: RefCell<FxMap<Box<str>, u32>> = RefCell::new(FxMap::default());
 }
 
 impl Interner {
@@ -135,6 +190,22 @@ impl Interner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::hash::BuildHasher as _;
+
+    #[test]
+    fn the_cache_hash_tells_nearby_keys_apart() {
+        let hasher = BuildHasherDefault::<FxHasher>::default();
+        let keys = [(1u32, 2u32, 3u32), (1, 3, 2), (2, 1, 3), (1, 2, 4), (0, 0, 0)];
+        let hashes: Vec<u64> = keys.iter().map(|k| hasher.hash_one(k)).collect();
+        for (i, a) in hashes.iter().enumerate() {
+            assert_eq!(*a, hasher.hash_one(keys[i]), "equal keys, equal hashes");
+            for b in &hashes[i + 1..] {
+                assert_ne!(a, b, "{keys:?}");
+            }
+        }
+        assert_ne!(hasher.hash_one("src/a.rs"), hasher.hash_one("src/b.rs"));
+        assert_ne!(hasher.hash_one("worker"), hasher.hash_one("worker2"));
+    }
 
     #[test]
     fn equal_locations_share_an_id_and_distinct_ones_do_not() {

@@ -149,11 +149,28 @@ pub(crate) struct LongPollRecord {
     pub(crate) duration: u64,
 }
 
+/// A value alone on its cache line (two lines: adjacent-line prefetch pairs them), so that
+/// threads writing different counters do not take the line from each other.
+#[repr(align(128))]
+#[derive(Default)]
+pub(crate) struct OwnLine<T>(T);
+
+impl<T> std::ops::Deref for OwnLine<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// Counters the agent serves as `AgentStats`.
+///
+/// A task is usually spawned on one worker and finished on another; the two counters they bump
+/// on every task sit on lines of their own. The others move rarely.
 #[derive(Default)]
 pub(crate) struct Counters {
-    pub(crate) spawned: AtomicU64,
-    pub(crate) finished: AtomicU64,
+    pub(crate) spawned: OwnLine<AtomicU64>,
+    pub(crate) finished: OwnLine<AtomicU64>,
     pub(crate) finished_evicted: AtomicU64,
     pub(crate) spans_dropped: AtomicU64,
     pub(crate) long_polls: AtomicU64,

@@ -447,8 +447,9 @@ impl Visit for TaskVisitor {
             // Interned while tokio's `&'static str` is in hand, so the per-thread cache can key
             // on its address.
             self.file_id = self.interner.file(value);
+            // The cheap suffix test first: it fails for every spawn but tokio's own.
             self.from_tokio_handle =
-                value.contains("tokio") && value.ends_with("runtime/handle.rs");
+                value.ends_with("runtime/handle.rs") && value.contains("tokio");
         }
     }
 

@@ -1,0 +1,71 @@
+//! idle memory: tasks parked on `oneshot` receivers; resident bytes per live task.
+
+use crate::report::Report;
+use crate::rss;
+use anyhow::{Context as _, bail};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// The idle tasks' spawn location, as the instrumentation records it (`loc.file` ends with this).
+pub(crate) const FILE: &str = "workloads/idle.rs";
+
+/// Growth under which memory counts as settled: 2 MiB over a one-second window (20 bytes a task
+/// at 100,000 tasks).
+const TOLERANCE: u64 = 2 << 20;
+
+/// Measures RSS once the instrumentation has settled after start-up, parks `tasks` tasks, waits
+/// for every one to have been polled (and so to be parked), lets memory settle again (bounded by
+/// `limit`) and reports the growth per task. Returns the senders too: the tasks stay parked until
+/// the caller drops them, so that the instrumentation can be asked about them first.
+pub(crate) async fn run(
+    tasks: usize,
+    limit: Duration,
+) -> anyhow::Result<(Report, Vec<oneshot::Sender<()>>)> {
+    // Let the instrumentation's own threads finish starting before the baseline.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = rss::settle(TOLERANCE, limit).await;
+
+    let started = Arc::new(AtomicUsize::new(0));
+    let spawn_started = Instant::now();
+    let senders = {
+        let started = Arc::clone(&started);
+        tokio::spawn(async move {
+            let mut senders = Vec::with_capacity(tasks);
+            for _ in 0..tasks {
+                let (tx, rx) = oneshot::channel::<()>();
+                senders.push(tx);
+                let started = Arc::clone(&started);
+                tokio::spawn(async move {
+                    started.fetch_add(1, Ordering::Relaxed);
+                    let _ = rx.await;
+                });
+            }
+            senders
+        })
+        .await
+        .context("the spawning task failed")?
+    };
+    let parked_by = Instant::now() + limit;
+    while started.load(Ordering::Relaxed) < tasks {
+        if Instant::now() > parked_by {
+            bail!(
+                "only {} of {tasks} tasks started within {limit:?}",
+                started.load(Ordering::Relaxed)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let parked_after = spawn_started.elapsed();
+    let after = rss::settle(TOLERANCE, limit).await;
+    let per_task = after.rss.saturating_sub(before.rss) as f64 / tasks as f64;
+    let report = Report::new(per_task, "bytes/task")
+        .with("tasks", tasks as u64)
+        .with("rss_before", before.rss)
+        .with("rss_after", after.rss)
+        .with("spawned_and_parked_seconds", parked_after.as_secs_f64())
+        .with("settled", after.settled)
+        .with("settle_seconds", after.waited.as_secs_f64());
+    Ok((report, senders))
+}
