@@ -311,7 +311,10 @@ mod tests {
         let tasks = || vec![T::new(1).build()];
         let mut console = Model::new(Sources::console_api());
         console.apply_snapshot(snapshot(10.0, tasks()));
-        check_unevaluated(&console, &[FindingKind::Uncancelled, FindingKind::Growth]);
+        check_unevaluated(
+            &console,
+            &[FindingKind::Deadlock, FindingKind::Uncancelled, FindingKind::Growth],
+        );
         let hello = HelloResponse {
             capabilities: Some(Capabilities { runtime_metrics: true, ..Capabilities::default() }),
             ..HelloResponse::default()

@@ -18,6 +18,8 @@ pub struct Sources {
     pub spawner_spans: bool,
     /// Resources (locks, semaphores, timers) and the waits on them.
     pub resources: bool,
+    /// Which task holds each lock (`Resource.holder_task_id`): what a wait-for cycle is made of.
+    pub lock_holders: bool,
     /// Individual long polls and per-location long-poll statistics.
     pub long_polls: bool,
     /// The size of each spawned future.
@@ -35,6 +37,7 @@ impl Sources {
             parents: true,
             spawner_spans: true,
             resources: true,
+            lock_holders: true,
             long_polls: true,
             future_sizes: true,
             task_dump: true,
@@ -49,6 +52,7 @@ impl Sources {
             parents: false,
             spawner_spans: false,
             resources: false,
+            lock_holders: false,
             long_polls: false,
             future_sizes: false,
             task_dump: false,
@@ -64,6 +68,7 @@ impl Sources {
             parents: tasks,
             spawner_spans: tasks,
             resources: capabilities.resources,
+            lock_holders: capabilities.resources,
             long_polls: tasks,
             future_sizes: tasks,
             task_dump: capabilities.task_dump,
@@ -72,7 +77,9 @@ impl Sources {
 
     /// An app that runs console-subscriber instead of leakscope: tasks, wakers, resources and
     /// future sizes (tokio's `size.bytes` field) come across console-api; parent tasks, spawner
-    /// spans, individual long polls and task dumps do not exist there.
+    /// spans, lock holders (tokio reports that a lock is held, not by whom) and task dumps do
+    /// not exist there. Long polls are sampled: leakscope-client turns each task's latest poll
+    /// per update into a long-poll record when it was long, so `blocking` sees most but not all.
     pub const fn console_api() -> Self {
         Self {
             tasks: true,
@@ -80,7 +87,8 @@ impl Sources {
             parents: false,
             spawner_spans: false,
             resources: true,
-            long_polls: false,
+            lock_holders: false,
+            long_polls: true,
             future_sizes: true,
             task_dump: false,
         }

@@ -291,6 +291,7 @@ const RULES: &[(WaitPoint, &[&[&str]])] = &[
             &["mpsc::", "Receiver::recv"],
             &["mpsc::", "Receiver::poll_recv"],
             &["mpsc::chan::Rx::recv"],
+            &["tokio::sync::mpsc::chan::recv"],
         ],
     ),
     (WaitPoint::BroadcastRecv, &[&["broadcast::Receiver::recv"], &["broadcast::Recv"]]),
@@ -298,8 +299,15 @@ const RULES: &[(WaitPoint, &[&[&str]])] = &[
         WaitPoint::WatchChanged,
         &[&["watch::Receiver::changed"], &["watch::Receiver::wait_for"], &["watch::changed_impl"]],
     ),
-    (WaitPoint::Oneshot, &[&["oneshot::Receiver"], &["oneshot::Inner::poll_recv"]]),
-    (WaitPoint::MutexLock, &[&["sync::mutex::Mutex::lock"]]),
+    (
+        WaitPoint::Oneshot,
+        &[
+            &["oneshot::Receiver"],
+            &["oneshot::Inner::poll_recv"],
+            &["tokio::sync::oneshot::poll_recv"],
+        ],
+    ),
+    (WaitPoint::MutexLock, &[&["sync::mutex::Mutex::lock"], &["tokio::sync::mutex::{async_"]]),
     (WaitPoint::RwLockRead, &[&["rwlock::RwLock::read"]]),
     (WaitPoint::RwLockWrite, &[&["rwlock::RwLock::write"]]),
     (WaitPoint::BarrierWait, &[&["sync::barrier::Barrier::wait"]]),
@@ -311,7 +319,14 @@ const RULES: &[(WaitPoint, &[&[&str]])] = &[
             &["batch_semaphore::Acquire"],
         ],
     ),
-    (WaitPoint::Notified, &[&["notify::Notified"], &["sync::notify::Notify::notified"]]),
+    (
+        WaitPoint::Notified,
+        &[
+            &["notify::Notified"],
+            &["sync::notify::Notify::notified"],
+            &["tokio::sync::notify::poll_notified"],
+        ],
+    ),
     (
         WaitPoint::JoinHandle,
         &[
@@ -329,6 +344,8 @@ const RULES: &[(WaitPoint, &[&[&str]])] = &[
             &["time::interval::Interval::tick"],
             &["time::interval::Interval::poll_tick"],
             &["time::entry::TimerEntry"],
+            &["tokio::time::sleep::poll_elapsed"],
+            &["tokio::time::interval::poll_tick"],
         ],
     ),
     (WaitPoint::Accept, &[&["tokio::net::", "accept"]]),
@@ -367,7 +384,7 @@ pub fn wait_point(frames: &[Frame]) -> WaitPoint {
     frames[start..]
         .iter()
         .find_map(|frame| {
-            let function = normalize(&frame.function);
+            let function = qualified(frame);
             RULES
                 .iter()
                 .find(|(_, alternatives)| {
@@ -487,12 +504,49 @@ fn is_library(frame: &Frame) -> bool {
 
 /// Whether a file path looks like the app's source rather than a dependency or the standard
 /// library, for frames without a function name.
-fn is_app_file(file: &str) -> bool {
+pub(crate) fn is_app_file(file: &str) -> bool {
     !file.is_empty()
         && !file.contains("/.cargo/registry/")
         && !file.contains("/.cargo/git/")
         && !file.starts_with("/rustc/")
         && !file.contains("/rustlib/")
+}
+
+/// A frame's function as the rules match it: generic arguments dropped, and a name without a
+/// path qualified with the module of its tokio source file. Release builds name inlined frames
+/// from line tables alone, without their path (`recv`, `{async_fn#0}`), and with the type left
+/// out of others (`tokio::sync::notify::poll_notified`); the file still says where they are:
+/// `…/tokio-1.54.1/src/sync/mpsc/chan.rs` makes `recv` `tokio::sync::mpsc::chan::recv`.
+fn qualified(frame: &Frame) -> String {
+    let function = normalize(&frame.function);
+    if function.contains("::") {
+        return function;
+    }
+    match tokio_module(&frame.file) {
+        Some(module) => format!("{module}::{function}"),
+        None => function,
+    }
+}
+
+/// The module path of a file in tokio's source tree (`…/tokio-1.54.1/src/sync/mpsc/chan.rs` →
+/// `tokio::sync::mpsc::chan`), or `None` for any other file.
+fn tokio_module(file: &str) -> Option<String> {
+    let parts: Vec<&str> = file.split(['/', '\\']).collect();
+    let is_tokio = |dir: &str| {
+        dir == "tokio"
+            || dir
+                .strip_prefix("tokio-")
+                .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+    };
+    let at = parts.windows(2).rposition(|w| is_tokio(w[0]) && w[1] == "src")?;
+    let mut module = vec!["tokio"];
+    for part in &parts[at + 2..] {
+        let part = part.strip_suffix(".rs").unwrap_or(part);
+        if part != "mod" && part != "lib" {
+            module.push(part);
+        }
+    }
+    Some(module.join("::"))
 }
 
 /// The crate a function path starts with: `tokio` for `tokio::sync::...`, `core` for
@@ -506,7 +560,8 @@ fn crate_name(function: &str) -> Option<&str> {
     (!name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_')).then_some(name)
 }
 
-/// Drops generic arguments that follow a name (`Sender<T>::send` → `Sender::send`) and a
+/// Drops generic arguments that follow a name (`Sender<T>::send` → `Sender::send`,
+/// `{async_fn#0}<T>` → `{async_fn#0}`) and a
 /// trailing symbol hash (`::h0123456789abcdef`); keeps `<X as Trait>` qualifications.
 fn normalize(function: &str) -> String {
     let mut out = String::with_capacity(function.len());
@@ -521,7 +576,8 @@ fn normalize(function: &str) -> String {
             }
             continue;
         }
-        if c == '<' && previous.is_some_and(|p| p.is_alphanumeric() || p == '_') {
+        // After a name, or after an inlined frame's `{async_block#0}`.
+        if c == '<' && previous.is_some_and(|p| p.is_alphanumeric() || p == '_' || p == '}') {
             depth = 1;
             continue;
         }
@@ -537,12 +593,28 @@ fn normalize(function: &str) -> String {
     out
 }
 
+/// Drops trailing closure and async-body segments: `::{{closure}}` (legacy symbol names) and
+/// `::{closure#0}`, `::{async_fn#0}`, `::{async_block#1}` (v0 names of inlined frames).
 fn trim_closures(function: &str) -> &str {
     let mut s = function;
-    while let Some(rest) = s.strip_suffix("::{{closure}}") {
-        s = rest;
+    loop {
+        if let Some(rest) = s.strip_suffix("::{{closure}}") {
+            s = rest;
+            continue;
+        }
+        let Some(at) = s.rfind("::{") else { return s };
+        let segment = &s[at + 3..];
+        let generated = ["closure#", "async_fn#", "async_block#"].iter().any(|kind| {
+            segment
+                .strip_prefix(kind)
+                .and_then(|n| n.strip_suffix('}'))
+                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        });
+        if !generated {
+            return s;
+        }
+        s = &s[..at];
     }
-    s
 }
 
 /// How an unrecognised leaf shows: its function without closures, or its location.
@@ -637,6 +709,81 @@ mod tests {
             ],
             "oneshot::Receiver",
             "app::handler at src/handler.rs:42:9",
+        );
+    }
+
+    /// Release builds with line tables only: inlined frames lose their path or their type, and
+    /// the file says where they are.
+    #[test]
+    fn release_build_frames() {
+        const REGISTRY: &str = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f";
+        let at = |function: &str, file: &str| format!("{function}@{REGISTRY}/{file}");
+        check(
+            &[&at(
+                "recv<u64, tokio::sync::mpsc::bounded::Semaphore>",
+                "tokio-1.54.1/src/sync/mpsc/chan.rs:308",
+            )],
+            "mpsc::Receiver::recv",
+            "-",
+        );
+        check(
+            &[
+                &at("tokio::sync::notify::poll_notified", "tokio-1.54.1/src/sync/notify.rs:1026"),
+                &at("tokio::sync::notify::poll_notified", "tokio-1.54.1/src/sync/notify.rs:1228"),
+            ],
+            "Notify::notified",
+            "-",
+        );
+        check(
+            &[
+                &at("tokio::sync::oneshot::poll<&str>", "tokio-1.54.1/src/sync/oneshot.rs:1284"),
+                &at(
+                    "tokio::sync::oneshot::poll_recv<&str>",
+                    "tokio-1.54.1/src/sync/oneshot.rs:1318",
+                ),
+            ],
+            "oneshot::Receiver",
+            "-",
+        );
+        check(
+            &[
+                &at("tokio::time::interval::poll_tick", "tokio-1.54.1/src/time/interval.rs:459"),
+                &at("tokio::time::sleep::poll", "tokio-1.54.1/src/time/sleep.rs:457"),
+                &at("tokio::time::sleep::poll_elapsed", "tokio-1.54.1/src/time/sleep.rs:384"),
+            ],
+            "sleep",
+            "-",
+        );
+        check(
+            &[
+                "leakscope_zoo::scenarios::lock_held_across_await::{async_fn#0}@crates/leakscope-zoo/src/scenarios/lock_held_across_await.rs:36",
+                &at(
+                    "{async_block#0}<std::collections::hash::map::HashMap<u64, u64>>",
+                    "tokio-1.54.1/src/sync/mutex.rs:436",
+                ),
+                &at(
+                    "tokio::sync::batch_semaphore::poll",
+                    "tokio-1.54.1/src/sync/batch_semaphore.rs:642",
+                ),
+            ],
+            "Mutex::lock",
+            "leakscope_zoo::scenarios::lock_held_across_await at crates/leakscope-zoo/src/scenarios/lock_held_across_await.rs:36",
+        );
+        // The semaphore's poll alone is ambiguous (a channel send, a lock, a semaphore): the
+        // agent's wait record names it instead.
+        check(
+            &[&at(
+                "tokio::sync::batch_semaphore::poll",
+                "tokio-1.54.1/src/sync/batch_semaphore.rs:642",
+            )],
+            "unknown (tokio::sync::batch_semaphore::poll)",
+            "-",
+        );
+        // Only tokio's own tree is qualified: a bare name elsewhere stays unrecognised.
+        check(
+            &[&at("recv<u64>", "tokio-util-0.7.20/src/sync/mpsc/chan.rs:1")],
+            "unknown (recv)",
+            "-",
         );
     }
 

@@ -1,6 +1,13 @@
 //! One connection to a target: the handshake, then snapshots, update streams and task dumps.
+//!
+//! The target is a leakscope agent, or an app running only console-subscriber: when the agent's
+//! `Hello` is unimplemented, the connection tries console-api's `Instrument` service and, if that
+//! answers, converts its stream (see `console.rs`) so callers read the same messages either way.
 
+use crate::console::{Converter, console_hello};
 use crate::{ClientError, Target};
+use console_api::instrument::InstrumentRequest;
+use console_api::instrument::instrument_client::InstrumentClient;
 use leakscope_proto::v1::agent_client::AgentClient;
 use leakscope_proto::v1::{
     HelloRequest, HelloResponse, PROTOCOL_VERSION, Snapshot, SnapshotRequest, TaskDumpRequest,
@@ -23,6 +30,20 @@ const MAX_MESSAGE: usize = 1 << 30;
 pub enum Backend {
     /// A leakscope agent (the `leakscope` crate).
     Leakscope,
+    /// An app running only console-subscriber: console-api's `Instrument` service, converted.
+    /// It has no parent tasks, spawner spans, lock holders, task dumps or runtime metrics, and
+    /// its long polls are sampled (see [`Connection::hello`]'s `missing`).
+    Console,
+}
+
+impl Backend {
+    /// `leakscope` or `console`, as the CLI prints it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Leakscope => "leakscope",
+            Self::Console => "console",
+        }
+    }
 }
 
 /// A stream of updates: the first is always full.
@@ -34,6 +55,8 @@ pub struct Connection {
     target: Target,
     hello: HelloResponse,
     agent: AgentClient<Channel>,
+    /// Set when the target is console-subscriber rather than an agent.
+    console: Option<InstrumentClient<Channel>>,
 }
 
 impl Connection {
@@ -57,7 +80,7 @@ impl Connection {
                 addr: addr.clone(),
                 reason: root_cause(&err),
             })?;
-            let mut agent = AgentClient::new(channel)
+            let mut agent = AgentClient::new(channel.clone())
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE);
             let request = HelloRequest {
@@ -65,14 +88,18 @@ impl Connection {
                 client: format!("leakscope-client {}", env!("CARGO_PKG_VERSION")),
             };
             match agent.hello(request).await {
-                Ok(hello) => Ok((agent, hello.into_inner())),
+                Ok(hello) => Ok((agent, hello.into_inner(), None)),
+                Err(status) if status.code() == tonic::Code::Unimplemented => {
+                    let console = probe_console(channel, &addr).await?;
+                    Ok((agent, console_hello(), Some(console)))
+                }
                 Err(status) => Err(ClientError::NotAnAgent {
                     addr: addr.clone(),
                     reason: describe_status(&status),
                 }),
             }
         };
-        let (agent, hello) = match tokio::time::timeout(limit, handshake).await {
+        let (agent, hello, console) = match tokio::time::timeout(limit, handshake).await {
             Ok(result) => result?,
             Err(_) => {
                 return Err(ClientError::NotAnAgent {
@@ -88,7 +115,7 @@ impl Connection {
                 ours: PROTOCOL_VERSION,
             });
         }
-        Ok(Connection { target: target.clone(), hello, agent })
+        Ok(Connection { target: target.clone(), hello, agent, console })
     }
 
     /// The address connected to.
@@ -98,16 +125,27 @@ impl Connection {
 
     /// What kind of endpoint this is.
     pub fn backend(&self) -> Backend {
-        Backend::Leakscope
+        if self.console.is_some() { Backend::Console } else { Backend::Leakscope }
     }
 
     /// The handshake's answer: version, process, capabilities and what the target cannot collect.
+    /// For a console-subscriber target it is made up here: console-api has no handshake, so the
+    /// pid and process name are unknown (0 and empty), and `missing` lists what console-api
+    /// lacks.
     pub fn hello(&self) -> &HelloResponse {
         &self.hello
     }
 
-    /// Everything the target knows now, including retained finished tasks.
+    /// Everything the target knows now, including retained finished tasks. From
+    /// console-subscriber, this is its stream's first (full) update, converted.
     pub async fn snapshot(&mut self) -> Result<Snapshot, ClientError> {
+        if self.console.is_some() {
+            let mut updates = self.watch(None).await?;
+            return match updates.next().await {
+                Some(update) => Ok(update?.snapshot.unwrap_or_default()),
+                None => Err(ClientError::Disconnected { addr: self.target.to_string() }),
+            };
+        }
         let request = SnapshotRequest { include_finished: true };
         match self.agent.get_snapshot(request).await {
             Ok(snapshot) => Ok(snapshot.into_inner()),
@@ -115,8 +153,22 @@ impl Connection {
         }
     }
 
-    /// A full snapshot, then deltas every `interval` (`None`: the agent's default).
+    /// A full snapshot, then deltas every `interval` (`None`: the agent's default). A
+    /// console-subscriber target publishes on its own interval (1 s unless the app changed it),
+    /// so `interval` is ignored there.
     pub async fn watch(&mut self, interval: Option<Duration>) -> Result<Updates, ClientError> {
+        if let Some(console) = self.console.as_mut() {
+            let stream = match console.watch_updates(InstrumentRequest {}).await {
+                Ok(stream) => stream.into_inner(),
+                Err(status) => return Err(self.request_error("watch", &status)),
+            };
+            let addr = self.target.to_string();
+            let mut converter = Converter::default();
+            return Ok(Box::pin(stream.map(move |item| match item {
+                Ok(update) => Ok(converter.apply(update)),
+                Err(status) => Err(stream_error(&addr, &status)),
+            })));
+        }
         let interval_nanos =
             interval.map_or(0, |i| u64::try_from(i.as_nanos()).unwrap_or(u64::MAX));
         let stream = match self.agent.watch(WatchRequest { interval_nanos }).await {
@@ -124,22 +176,11 @@ impl Connection {
             Err(status) => return Err(self.request_error("watch", &status)),
         };
         let addr = self.target.to_string();
-        Ok(Box::pin(stream.map(move |item| {
-            item.map_err(|status| match status.code() {
-                tonic::Code::Unavailable | tonic::Code::Cancelled | tonic::Code::Unknown => {
-                    ClientError::Disconnected { addr: addr.clone() }
-                }
-                _ => ClientError::Request {
-                    what: "watch",
-                    addr: addr.clone(),
-                    reason: describe_status(&status),
-                },
-            })
-        })))
+        Ok(Box::pin(stream.map(move |item| item.map_err(|status| stream_error(&addr, &status)))))
     }
 
     /// Asks for a task dump under `timeout` (the agent enforces it); `Ok(None)` when the target
-    /// cannot dump at all (its `Capabilities.task_dump` is false).
+    /// cannot dump at all (its `Capabilities.task_dump` is false, as for console-subscriber).
     pub async fn dump(
         &mut self,
         timeout: Duration,
@@ -154,7 +195,8 @@ impl Connection {
         }
     }
 
-    /// The raw gRPC client, for requests this type does not wrap.
+    /// The raw gRPC client, for requests this type does not wrap. On a console-subscriber target
+    /// its calls fail as unimplemented.
     pub fn agent(&mut self) -> &mut AgentClient<Channel> {
         &mut self.agent
     }
@@ -165,6 +207,44 @@ impl Connection {
             tonic::Code::Unavailable => ClientError::Disconnected { addr },
             _ => ClientError::Request { what, addr, reason: describe_status(status) },
         }
+    }
+}
+
+/// Asks for console-api's update stream, to tell a console-subscriber app from anything else.
+/// The stream is dropped at once: the answer's status is all this needs.
+async fn probe_console(
+    channel: Channel,
+    addr: &str,
+) -> Result<InstrumentClient<Channel>, ClientError> {
+    let mut console = InstrumentClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    match console.watch_updates(InstrumentRequest {}).await {
+        Ok(_) => Ok(console),
+        Err(status) if status.code() == tonic::Code::Unimplemented => {
+            Err(ClientError::NotAnAgent {
+                addr: addr.to_owned(),
+                reason: "it serves neither leakscope.v1.Agent nor console-api's Instrument service"
+                    .to_owned(),
+            })
+        }
+        Err(status) => {
+            Err(ClientError::NotAnAgent { addr: addr.to_owned(), reason: describe_status(&status) })
+        }
+    }
+}
+
+/// An error in the middle of an update stream.
+fn stream_error(addr: &str, status: &tonic::Status) -> ClientError {
+    match status.code() {
+        tonic::Code::Unavailable | tonic::Code::Cancelled | tonic::Code::Unknown => {
+            ClientError::Disconnected { addr: addr.to_owned() }
+        }
+        _ => ClientError::Request {
+            what: "watch",
+            addr: addr.to_owned(),
+            reason: describe_status(status),
+        },
     }
 }
 

@@ -1,5 +1,6 @@
 //! Client side of leakscope: parse an attach address, connect, check the protocol version, and
-//! read snapshots, update streams and task dumps. The CLI's `snapshot`, `attach`, `gate` and
+//! read snapshots, update streams and task dumps, from a leakscope agent or (converted) from an
+//! app running only console-subscriber ([`Backend::Console`]). The CLI's `snapshot`, `attach`, `gate` and
 //! `profile` all connect through here, so every one of them gives the same one-line error for the
 //! same bad address.
 //!
@@ -15,8 +16,10 @@
 
 mod addr;
 mod connection;
+mod console;
 mod error;
 
 pub use addr::{DEFAULT_ADDR, Target};
 pub use connection::{Backend, CONNECT_TIMEOUT, Connection, Updates};
+pub use console::CONSOLE_LONG_POLL_THRESHOLD;
 pub use error::ClientError;

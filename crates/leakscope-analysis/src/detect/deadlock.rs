@@ -27,7 +27,8 @@ pub(crate) struct Edge {
 }
 
 pub(crate) fn unevaluable(model: &Model, _: &Config) -> Option<String> {
-    (!model.sources().resources)
+    let sources = model.sources();
+    (!(sources.resources && sources.lock_holders))
         .then(|| "needs resources with their holders and the waits on them, which this source does not provide".to_owned())
 }
 
@@ -126,9 +127,35 @@ pub(crate) fn link(ctx: &Ctx<'_>, edge: &Edge) -> ChainLink {
     }
 }
 
+/// What makes two cycles the same deadlock: the multiset of (waiter's spawn location, resource's
+/// creation site, wait point) of their edges. A bug that deadlocks once a request makes one
+/// cycle per request, all alike; they are one finding, as tasks alike are one group.
+fn shape(ctx: &Ctx<'_>, cycle: &[Edge]) -> Vec<String> {
+    let mut shape: Vec<String> = cycle
+        .iter()
+        .map(|edge| {
+            let link = link(ctx, edge);
+            format!("{} {} {}", link.task_location, link.resource_location, link.waits_on)
+        })
+        .collect();
+    shape.sort_unstable();
+    shape
+}
+
 pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
-    let mut findings = Vec::new();
+    let age = |cycle: &[Edge]| cycle.iter().map(|e| ctx.now.saturating_sub(e.since)).max();
+    let mut shapes: BTreeMap<Vec<String>, Vec<&Vec<Edge>>> = BTreeMap::new();
     for cycle in &ctx.cycles {
+        shapes.entry(shape(ctx, cycle)).or_default().push(cycle);
+    }
+    let mut groups: Vec<Vec<&Vec<Edge>>> = shapes.into_values().collect();
+    for cycles in &mut groups {
+        // The oldest cycle first: it is the one shown.
+        cycles.sort_by_key(|cycle| std::cmp::Reverse(age(cycle).unwrap_or(0)));
+    }
+    let mut findings = Vec::new();
+    for cycles in groups {
+        let Some(cycle) = cycles.first() else { continue };
         let Some(first) = cycle.first() else { continue };
         let location = ctx.task_location(first.waiter);
         let name = ctx.task_name(first.waiter);
@@ -136,37 +163,59 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
             tally.suppressed += 1;
             continue;
         }
-        for edge in cycle {
+        for edge in cycles.iter().flat_map(|cycle| cycle.iter()) {
             tally.mark_task(edge.waiter, FindingKind::Deadlock);
         }
-        let oldest = cycle.iter().map(|e| ctx.now.saturating_sub(e.since)).max().unwrap_or(0);
+        let oldest = age(cycle).unwrap_or(0);
         let ids: Vec<String> = cycle.iter().map(|e| e.waiter.to_string()).collect();
-        let explanation = if cycle.len() == 1 {
-            format!(
+        let explanation = match (cycles.len(), cycle.len()) {
+            (1, 1) => format!(
                 "Task {} (spawned at {location}) waits in {} on a lock it already holds; tokio's locks are not reentrant, so it can never proceed (for {}).",
                 first.waiter,
                 first.point,
                 format_secs(Ctx::secs(oldest))
-            )
-        } else {
-            format!(
+            ),
+            (1, _) => format!(
                 "Tasks {} → {} wait on locks held by each other (since up to {}): none can ever proceed.",
                 ids.join(" → "),
                 first.waiter,
                 format_secs(Ctx::secs(oldest))
-            )
+            ),
+            (n, 1) => format!(
+                "{n} tasks spawned at {location} each wait in {} on a lock they already hold, the oldest task {} for {}; tokio's locks are not reentrant, so none can ever proceed.",
+                first.point,
+                first.waiter,
+                format_secs(Ctx::secs(oldest))
+            ),
+            (n, _) => format!(
+                "{n} cycles of tasks wait on locks held by each other, all alike: the oldest, tasks {} → {}, since {}. None can ever proceed.",
+                ids.join(" → "),
+                first.waiter,
+                format_secs(Ctx::secs(oldest))
+            ),
         };
+        let mut evidence =
+            vec![Evidence::WaitChain { links: cycle.iter().map(|e| link(ctx, e)).collect() }];
+        if cycles.len() > 1 {
+            let more = cycles.len() - 1;
+            evidence.push(Evidence::note(format!(
+                "{more} more {} like this one, the newest {} old",
+                if more == 1 { "cycle" } else { "cycles" },
+                format_secs(Ctx::secs(cycles.iter().filter_map(|c| age(c)).min().unwrap_or(0)))
+            )));
+        }
+        let tasks: Vec<u64> = cycles.iter().flat_map(|c| c.iter().map(|e| e.waiter)).collect();
         findings.push(Finding {
             kind: FindingKind::Deadlock,
             severity: Severity::Leak,
             location,
             task_name: name.map(str::to_owned),
-            count: cycle.len() as u64,
+            count: tasks.len() as u64,
             oldest_secs: Ctx::secs(oldest),
             waiting_on: Some(first.point.clone()),
             user_frame: ctx.model.task_wait(first.waiter).user_frame.clone(),
-            task_ids: cycle.iter().take(MAX_SAMPLE).map(|e| e.waiter).collect(),
-            evidence: vec![Evidence::WaitChain { links: cycle.iter().map(|e| link(ctx, e)).collect() }],
+            task_ids: tasks.into_iter().take(MAX_SAMPLE).collect(),
+            evidence,
             explanation,
             fix: "Take locks in one global order everywhere, or never await one lock while holding another (drop the first guard, or merge the state under one lock). A task must drop its guard before locking the same lock again.".to_owned(),
             doc: FindingKind::Deadlock.doc(),
@@ -232,6 +281,58 @@ mod tests {
             vec![mutex(10, 5)],
             vec![wait(5, 10, "Mutex::lock", 40.0)],
             &["leak deadlock src/l5.rs:50:5 ×1 1m00s Mutex::lock [5]"],
+        );
+    }
+
+    #[test]
+    fn alike_cycles_are_one_finding() {
+        // Two AB/BA pairs from the same two spawn lines and lock sites, and a third cycle of
+        // another shape (its tasks spawned elsewhere).
+        let tasks = vec![
+            T::new(1).loc(1).idle(10.0).build(),
+            T::new(2).loc(2).idle(10.0).build(),
+            T::new(3).loc(1).idle(10.0).build(),
+            T::new(4).loc(2).idle(10.0).build(),
+            T::new(5).loc(5).idle(10.0).build(),
+            T::new(6).loc(6).idle(10.0).build(),
+        ];
+        let resources = vec![
+            mutex(10, 2),
+            mutex(11, 1),
+            mutex(12, 4),
+            mutex(13, 3),
+            mutex(14, 6),
+            mutex(15, 5),
+        ];
+        let waits = vec![
+            wait(1, 10, "Mutex::lock", 20.0),
+            wait(2, 11, "Mutex::lock", 20.0),
+            wait(3, 12, "Mutex::lock", 60.0),
+            wait(4, 13, "Mutex::lock", 60.0),
+            wait(5, 14, "Mutex::lock", 90.0),
+            wait(6, 15, "Mutex::lock", 90.0),
+        ];
+        check(
+            tasks.clone(),
+            resources.clone(),
+            waits.clone(),
+            &[
+                "leak deadlock src/l1.rs:10:5 ×4 1m20s Mutex::lock [1, 2, 3, 4]",
+                "leak deadlock src/l5.rs:50:5 ×2 10s Mutex::lock [5, 6]",
+            ],
+        );
+        let mut snap = snapshot(100.0, tasks);
+        snap.resources = resources;
+        snap.waits = waits;
+        let report = crate::analyze(&model(snap), &Config::default());
+        let finding = &report.findings[0];
+        assert_eq!(
+            finding.explanation,
+            "2 cycles of tasks wait on locks held by each other, all alike: the oldest, tasks 1 → 2 → 1, since 1m20s. None can ever proceed."
+        );
+        assert_eq!(
+            finding.evidence[1].to_string(),
+            "1 more cycle like this one, the newest 40s old"
         );
     }
 

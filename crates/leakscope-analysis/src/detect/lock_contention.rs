@@ -19,7 +19,7 @@ use crate::duration::format_secs;
 use crate::finding::{Evidence, Finding, FindingKind, Severity};
 use crate::hits::MAX_SAMPLE;
 use crate::model::{Model, is_live};
-use crate::wait_point::wait_point_from_wait;
+use crate::wait_point::{is_app_file, wait_point_from_wait};
 
 pub(crate) fn unevaluable(model: &Model, _: &Config) -> Option<String> {
     (!model.sources().resources).then(|| {
@@ -135,10 +135,19 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
         if longest < threshold && waits.len() < max_waiters {
             continue;
         }
-        let location = if resource.location_id != 0 {
-            ctx.model.location(resource.location_id).clone()
+        // Where to look is the lock's creation site, unless that is inside a dependency (a
+        // `Mutex` made by `Default::default()` is created in tokio's source): then the waiters'
+        // spawn site, which is the app's.
+        let created = ctx.model.location(resource.location_id);
+        let created_by_app = resource.location_id != 0 && is_app_file(&created.file);
+        let location =
+            if created_by_app { created.clone() } else { ctx.task_location(waits[0].task_id) };
+        let origin = if created_by_app {
+            format!("created at {created}")
+        } else if resource.location_id != 0 {
+            format!("created inside a dependency (at {created})")
         } else {
-            ctx.task_location(waits[0].task_id)
+            "created at an unknown place".to_owned()
         };
         let name = ctx.task_name(waits[0].task_id);
         if ctx.config.is_suppressed(FindingKind::LockContention, &location, name) {
@@ -177,7 +186,7 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
             task_ids: waits.iter().take(MAX_SAMPLE).map(|w| w.task_id).collect(),
             evidence,
             explanation: format!(
-                "{} {} in {point} on the {kind_name} created at {location}, the longest for {}; {}.",
+                "{} {} in {point} on the {kind_name} {origin}, the longest for {}; {}.",
                 tasks(waits.len()),
                 if waits.len() == 1 { "waits" } else { "wait" },
                 format_secs(Ctx::secs(longest)),
@@ -263,6 +272,33 @@ mod tests {
             vec![sem],
             vec![wait(1, 12, "Semaphore::acquire", 50.0)],
             &["warn lock-contention src/l4.rs:40:5 ×1 50s Semaphore::acquire [1]"],
+        );
+    }
+
+    #[test]
+    fn a_lock_created_inside_a_dependency_points_at_its_waiters() {
+        let mut snap = snapshot(100.0, vec![T::new(1).loc(2).idle(50.0).build()]);
+        snap.locations.push(leakscope_proto::v1::Location {
+            id: 20,
+            file: "/home/u/.cargo/registry/src/index.crates.io-1/tokio-1.54.1/src/sync/mutex.rs"
+                .into(),
+            line: 806,
+            col: 9,
+        });
+        snap.resources = vec![Resource { location_id: 20, ..mutex(10, 0) }];
+        snap.waits = vec![wait(1, 10, "Mutex::lock", 50.0)];
+        let m = model(snap);
+        assert_eq!(
+            findings_of(FindingKind::LockContention, &m, &Config::default()),
+            ["warn lock-contention src/l2.rs:20:5 ×1 50s Mutex::lock [1]"]
+        );
+        let report = crate::analyze(&m, &Config::default());
+        let finding = report.findings.iter().find(|f| f.kind == FindingKind::LockContention);
+        let explanation = finding.map(|f| f.explanation.as_str()).unwrap_or_default();
+        assert!(
+            explanation
+                .contains("on the Mutex created inside a dependency (at /home/u/.cargo/registry/"),
+            "{explanation}"
         );
     }
 
