@@ -36,10 +36,12 @@ pub(crate) fn run() -> Result<()> {
         &[],
     )?;
     // The agent must build and serve what stable tokio offers without --cfg tokio_unstable.
+    // RUSTFLAGS replaces .cargo/config.toml's flags, so the frame pointers CPU profiles need (and
+    // the agent's own CPU-profile test checks) are asked for again.
     step(
         "agent without tokio_unstable",
         &["test", "-p", "leakscope", "--target-dir", "target/stable"],
-        &[("RUSTFLAGS", "--cfg leakscope_ci_stable")],
+        &[("RUSTFLAGS", "--cfg leakscope_ci_stable -C force-frame-pointers=yes")],
     )?;
     println!("==> all checks passed");
     Ok(())

@@ -43,8 +43,19 @@ impl Args {
     ///
     /// A closed stdout is not an error: the line is for whoever watches, the load is the point.
     pub fn announce(&self, agent: SocketAddr) -> io::Result<()> {
+        self.announce_with_http(agent, None)
+    }
+
+    /// [`announce`](Self::announce), naming the agent's HTTP endpoints too when it serves them
+    /// (`LEAKSCOPE_HTTP_BIND`): `scenario=NAME http=IP:PORT agent=IP:PORT`. The HTTP address
+    /// comes first so that readers taking what follows `agent=` read the same line either way.
+    pub fn announce_with_http(
+        &self,
+        agent: SocketAddr,
+        http: Option<SocketAddr>,
+    ) -> io::Result<()> {
         let mut out = io::stdout().lock();
-        match write_announcement(&mut out, self.scenario, agent).and_then(|()| out.flush()) {
+        match write_announcement(&mut out, self.scenario, agent, http).and_then(|()| out.flush()) {
             Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
             other => other,
         }
@@ -55,8 +66,14 @@ fn write_announcement(
     out: &mut impl Write,
     selection: Selection,
     agent: SocketAddr,
+    http: Option<SocketAddr>,
 ) -> io::Result<()> {
-    writeln!(out, "leakscope-zoo: scenario={selection} agent={agent}")
+    match http {
+        Some(http) => {
+            writeln!(out, "leakscope-zoo: scenario={selection} http={http} agent={agent}")
+        }
+        None => writeln!(out, "leakscope-zoo: scenario={selection} agent={agent}"),
+    }
 }
 
 /// What `--scenario` names: one scenario, or all of them.
@@ -167,8 +184,15 @@ mod tests {
     fn announcement_is_the_documented_line() {
         let mut out = Vec::new();
         let agent = "127.0.0.1:41234".parse().unwrap();
-        write_announcement(&mut out, Selection::One(Scenario::SendBlocked), agent).unwrap();
+        write_announcement(&mut out, Selection::One(Scenario::SendBlocked), agent, None).unwrap();
         assert_eq!(out, b"leakscope-zoo: scenario=send-blocked agent=127.0.0.1:41234\n");
+        let mut out = Vec::new();
+        let http = "127.0.0.1:41235".parse().ok();
+        write_announcement(&mut out, Selection::All, agent, http).unwrap();
+        assert_eq!(
+            out,
+            b"leakscope-zoo: scenario=all http=127.0.0.1:41235 agent=127.0.0.1:41234\n"
+        );
     }
 
     #[test]

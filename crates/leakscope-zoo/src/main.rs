@@ -9,7 +9,8 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     // Adopted the way an app would: first thing in main, inside the runtime it watches.
     let agent = leakscope::Builder::from_env()?.bind(args.bind).try_init()?;
-    args.announce(agent.local_addr()).context("failed to print the start-up line")?;
+    args.announce_with_http(agent.local_addr(), agent.http_addr())
+        .context("failed to print the start-up line")?;
     leakscope_zoo::run(args.scenario.scenarios(), &args.load())
         .await
         .context("failed to run the scenarios")?;

@@ -13,6 +13,7 @@ pub(crate) struct Config {
     pub(crate) retain_finished_max: usize,
     pub(crate) retain_finished_for: Duration,
     pub(crate) watch_interval: Duration,
+    pub(crate) http: crate::http::HttpConfig,
 }
 
 impl Default for Config {
@@ -24,6 +25,7 @@ impl Default for Config {
             retain_finished_max: 4096,
             retain_finished_for: Duration::from_secs(60),
             watch_interval: Duration::from_millis(500),
+            http: crate::http::HttpConfig::default(),
         }
     }
 }
@@ -70,6 +72,7 @@ impl Builder {
             let ms = number("LEAKSCOPE_WATCH_INTERVAL_MS", &v)?.max(10);
             config.watch_interval = Duration::from_millis(ms);
         }
+        config.http = crate::http::HttpConfig::from_env()?;
         Ok(Self { config })
     }
 
@@ -106,6 +109,22 @@ impl Builder {
         self
     }
 
+    /// Also serve `/metrics` (Prometheus) and `/debug/pprof/{profile,tasks}` over HTTP on this
+    /// address, under the same loopback rule as the gRPC service. Off by default. Port 0 picks a
+    /// free port; see [`AgentHandle::http_addr`].
+    pub fn http_bind(mut self, addr: SocketAddr) -> Self {
+        self.config.http.bind = Some(addr);
+        self
+    }
+
+    /// How many spawn locations `/metrics` names (those with the most live tasks); the rest are
+    /// summed under `location="other"`, so the number of series stays bounded. Default 20, at
+    /// most 1000.
+    pub fn metrics_top_locations(mut self, n: usize) -> Self {
+        self.config.http.top_locations = n.clamp(1, crate::http::MAX_TOP_LOCATIONS);
+        self
+    }
+
     /// Install the collector and start serving. Call it before the app spawns the tasks it wants
     /// seen: tasks spawned earlier are counted by the runtime metrics but have no records.
     ///
@@ -116,11 +135,24 @@ impl Builder {
         if !config.allow_remote && !config.bind.ip().is_loopback() {
             return Err(Error::NotLoopback(config.bind));
         }
-        let local_addr = crate::server::start(config)?;
+        config.http.check(config.allow_remote)?;
+        let (local_addr, http_addr) = crate::server::start(config)?;
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             crate::runtime::register_runtime(&handle);
         }
-        Ok(AgentHandle { local_addr })
+        Ok(AgentHandle { local_addr, http_addr })
+    }
+
+    /// Install the collector without serving: tasks are recorded in this process, and nothing
+    /// listens. The in-process leak check ([`testing`](crate::testing), `#[leakscope::test]`)
+    /// calls this (from [`Builder::from_env`]) so that tests need no port; call it yourself to
+    /// choose the settings first.
+    ///
+    /// The collector is installed once per process: later calls, with any settings, succeed
+    /// without changing it, and a later [`try_init`](Builder::try_init) serves the same records.
+    /// Fails with [`Error::SubscriberTaken`] when another global tracing subscriber is set.
+    pub fn install_collector(self) -> Result<(), Error> {
+        crate::server::install(&self.config)
     }
 }
 
@@ -128,12 +160,19 @@ impl Builder {
 #[derive(Debug, Clone)]
 pub struct AgentHandle {
     local_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
 }
 
 impl AgentHandle {
     /// The address the gRPC service is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address the HTTP endpoints are bound to, when they were asked for
+    /// ([`Builder::http_bind`], `LEAKSCOPE_HTTP_BIND`).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 }
 

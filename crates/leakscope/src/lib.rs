@@ -23,6 +23,19 @@
 //! # }
 //! ```
 //!
+//! # Leak tests
+//!
+//! `#[leakscope::test]` is `#[tokio::test]` that fails when tasks the test spawned are still
+//! alive at its end, listing them by spawn location and wait point; [`testing`] has the details
+//! and the function form for custom harnesses.
+//!
+//! # Prometheus and pprof
+//!
+//! With `LEAKSCOPE_HTTP_BIND` (or [`Builder::http_bind`]) the agent also serves `/metrics` in the
+//! Prometheus text format and `/debug/pprof/profile` (CPU) and `/debug/pprof/tasks` (task-wait
+//! profile, `?debug=1|2` texts) shaped like Go's `net/http/pprof`, under the same loopback rule;
+//! `docs/fleet.md` in the repository lists the metrics and scrape configs.
+//!
 //! # Environment
 //!
 //! | variable | meaning | default |
@@ -34,6 +47,8 @@
 //! | `LEAKSCOPE_RETAIN_SECS` | how long a finished task is kept | `60` |
 //! | `LEAKSCOPE_WATCH_INTERVAL_MS` | period of `Watch` updates | `500` |
 //! | `LEAKSCOPE_DISABLE` | `1` makes [`init`] do nothing | off |
+//! | `LEAKSCOPE_HTTP_BIND` | also serve `/metrics` and `/debug/pprof/*` over HTTP here (same loopback rule) | off |
+//! | `LEAKSCOPE_METRICS_TOP_LOCATIONS` | spawn locations `/metrics` names; the rest are `location="other"` | `20` |
 //!
 //! # What it needs from the build
 //!
@@ -46,8 +61,10 @@
 mod builder;
 mod clock;
 mod collect;
+mod cpu;
 mod dump;
 mod error;
+mod http;
 mod runtime;
 mod server;
 
@@ -62,6 +79,10 @@ mod registry;
 #[cfg(tokio_unstable)]
 mod subscriber;
 
+pub mod testing;
+
 pub use builder::{AgentHandle, Builder, init, try_init};
 pub use error::Error;
+/// `#[tokio::test]` that fails when the test leaks tasks; see [`testing`].
+pub use leakscope_macros::test;
 pub use runtime::register_runtime;

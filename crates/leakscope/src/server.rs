@@ -3,11 +3,12 @@
 
 use crate::builder::Config;
 use crate::collect::{self, Collector, WatchState};
-use crate::{Error, clock, dump};
+use crate::{Error, clock, cpu, dump};
 use leakscope_proto::v1::agent_server::{Agent, AgentServer};
 use leakscope_proto::v1::{
-    AgentConfig, HelloRequest, HelloResponse, PROTOCOL_VERSION, Snapshot, SnapshotRequest,
-    TaskDumpRequest, TaskDumpResponse, Update, WatchRequest,
+    AgentConfig, CpuProfileRequest, CpuProfileResponse, HelloRequest, HelloResponse,
+    PROTOCOL_VERSION, Snapshot, SnapshotRequest, TaskDumpRequest, TaskDumpResponse, Update,
+    WatchRequest,
 };
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,8 +23,9 @@ static STARTED: AtomicBool = AtomicBool::new(false);
 /// Largest message the agent sends: a snapshot of a few hundred thousand tasks.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 512 << 20;
 
-/// Installs the collector, binds, and starts the agent thread. Returns the bound address.
-pub(crate) fn start(config: Config) -> Result<SocketAddr, Error> {
+/// Installs the collector, binds, and starts the agent thread. Returns the bound addresses: the
+/// gRPC service's, and the HTTP endpoints' when they were asked for.
+pub(crate) fn start(config: Config) -> Result<(SocketAddr, Option<SocketAddr>), Error> {
     if STARTED.swap(true, Ordering::AcqRel) {
         return Err(Error::AlreadyRunning);
     }
@@ -34,20 +36,63 @@ pub(crate) fn start(config: Config) -> Result<SocketAddr, Error> {
     result
 }
 
-fn start_once(config: Config) -> Result<SocketAddr, Error> {
+fn start_once(config: Config) -> Result<(SocketAddr, Option<SocketAddr>), Error> {
     let listener = std::net::TcpListener::bind(config.bind)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .map_err(|source| Error::Bind { addr: config.bind, source })?;
     let local_addr =
         listener.local_addr().map_err(|source| Error::Bind { addr: config.bind, source })?;
-    let extra = install_collector(&config)?;
-    clock::now();
+    // Bound before the collector is taken, which cannot be undone if binding fails.
+    let http = crate::http::bind(&config)?;
+    let http_addr = http.as_ref().map(crate::http::Listener::local_addr);
+    let extra = take_collector(&config)?;
     let collector = Arc::new(Mutex::new(Collector::new(config)));
     std::thread::Builder::new()
         .name("leakscope-agent".into())
-        .spawn(move || serve(listener, collector, extra))
+        .spawn(move || serve(listener, collector, extra, http))
         .map_err(Error::Thread)?;
-    Ok(local_addr)
+    Ok((local_addr, http_addr))
+}
+
+/// Whether the collector is installed, and what serving still needs from its installation.
+enum Installed {
+    No,
+    /// Installed; the parts the server needs until a server takes them.
+    Yes(Option<Extra>),
+    /// Another global tracing subscriber was there first; that never changes.
+    Refused,
+}
+
+static INSTALLED: Mutex<Installed> = Mutex::new(Installed::No);
+
+/// Installs the collector (the registry and the global tracing subscriber) once per process,
+/// without serving. Later calls, and a later [`start`], reuse it.
+pub(crate) fn install(config: &Config) -> Result<(), Error> {
+    let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+    match *installed {
+        Installed::No => match install_collector(config) {
+            Ok(extra) => {
+                clock::now();
+                *installed = Installed::Yes(Some(extra));
+                Ok(())
+            }
+            Err(err) => {
+                *installed = Installed::Refused;
+                Err(err)
+            }
+        },
+        Installed::Yes(_) => Ok(()),
+        Installed::Refused => Err(Error::SubscriberTaken),
+    }
+}
+
+/// Installs the collector if needed and takes what the server needs from it.
+fn take_collector(config: &Config) -> Result<Extra, Error> {
+    install(config)?;
+    match &mut *INSTALLED.lock().unwrap_or_else(PoisonError::into_inner) {
+        Installed::Yes(extra) => extra.take().ok_or(Error::AlreadyRunning),
+        Installed::No | Installed::Refused => Err(Error::SubscriberTaken),
+    }
 }
 
 /// What the `console` feature adds to the server: console-api's service and aggregator.
@@ -79,7 +124,12 @@ fn install_collector(_: &Config) -> Result<Extra, Error> {
     Ok(Extra)
 }
 
-fn serve(listener: std::net::TcpListener, collector: Arc<Mutex<Collector>>, extra: Extra) {
+fn serve(
+    listener: std::net::TcpListener,
+    collector: Arc<Mutex<Collector>>,
+    extra: Extra,
+    http: Option<crate::http::Listener>,
+) {
     #[cfg(tokio_unstable)]
     crate::subscriber::mark_agent_thread();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -92,6 +142,9 @@ fn serve(listener: std::net::TcpListener, collector: Arc<Mutex<Collector>>, extr
         }
     };
     runtime.block_on(async move {
+        if let Some(http) = http {
+            tokio::spawn(crate::http::serve(http, collector.clone()));
+        }
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,
             Err(err) => {
@@ -132,7 +185,10 @@ impl Service {
 #[tonic::async_trait]
 impl Agent for Service {
     async fn hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
-        let (capabilities, missing) = collect::capabilities();
+        let (capabilities, mut missing) = collect::capabilities();
+        if !cpu::SUPPORTED {
+            missing.push("CPU profiles: they need Linux on x86_64 or aarch64".to_owned());
+        }
         let config = self.with(|c| c.config().clone());
         Ok(Response::new(HelloResponse {
             protocol_version: PROTOCOL_VERSION,
@@ -211,6 +267,13 @@ impl Agent for Service {
         let timeout =
             if millis == 0 { dump::DEFAULT_TIMEOUT } else { Duration::from_millis(millis) };
         Ok(Response::new(dump::take(timeout).await))
+    }
+
+    async fn cpu_profile(
+        &self,
+        request: Request<CpuProfileRequest>,
+    ) -> Result<Response<CpuProfileResponse>, Status> {
+        Ok(Response::new(cpu::profile(request.into_inner()).await))
     }
 }
 

@@ -48,6 +48,9 @@ pub struct Capabilities {
     /// The console-api `Instrument` service is served on the same port.
     #[prost(bool, tag = "5")]
     pub console_api: bool,
+    /// `CpuProfile` works (Linux on x86_64 or aarch64).
+    #[prost(bool, tag = "6")]
+    pub cpu_profile: bool,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -381,6 +384,49 @@ pub struct TaskDumpResponse {
     pub runtime_id: u32,
 }
 #[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CpuProfileRequest {
+    /// How long to sample; 0 means 10 s. The agent caps it at 300 s.
+    #[prost(uint64, tag = "1")]
+    pub duration_nanos: u64,
+    /// Samples per second of CPU time; 0 means 99. The agent caps it at 1000.
+    #[prost(uint32, tag = "2")]
+    pub frequency_hz: u32,
+}
+/// One distinct stack and how many times it was sampled.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct CpuSample {
+    /// Root first, the interrupted function last. Inlined functions are frames of their own.
+    #[prost(message, repeated, tag = "1")]
+    pub frames: ::prost::alloc::vec::Vec<Frame>,
+    #[prost(uint64, tag = "2")]
+    pub count: u64,
+    /// The sampled thread's name (as the kernel keeps it: at most 15 bytes).
+    #[prost(string, tag = "3")]
+    pub thread: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct CpuProfileResponse {
+    #[prost(enumeration = "ProfileStatus", tag = "1")]
+    pub status: i32,
+    #[prost(string, tag = "2")]
+    pub message: ::prost::alloc::string::String,
+    /// Wall-clock start of the sampling, nanoseconds since the Unix epoch.
+    #[prost(uint64, tag = "3")]
+    pub started_unix_nanos: u64,
+    #[prost(uint64, tag = "4")]
+    pub duration_nanos: u64,
+    #[prost(uint32, tag = "5")]
+    pub frequency_hz: u32,
+    #[prost(message, repeated, tag = "6")]
+    pub samples: ::prost::alloc::vec::Vec<CpuSample>,
+    /// Samples left out of `samples` because the distinct-stack bound was reached.
+    #[prost(uint64, tag = "7")]
+    pub dropped_samples: u64,
+}
+#[allow(clippy::all)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
 pub enum TaskKind {
@@ -532,6 +578,45 @@ impl DumpStatus {
             "DUMP_STATUS_TIMED_OUT" => Some(Self::TimedOut),
             "DUMP_STATUS_UNSUPPORTED" => Some(Self::Unsupported),
             "DUMP_STATUS_NO_RUNTIME" => Some(Self::NoRuntime),
+            _ => None,
+        }
+    }
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum ProfileStatus {
+    Unspecified = 0,
+    Ok = 1,
+    /// Another profile is being taken (by this agent, or by the app itself through pprof-rs).
+    Busy = 2,
+    /// This build or platform cannot profile (see `message`).
+    Unsupported = 3,
+    /// The profiler could not start or its report could not be built (see `message`).
+    Failed = 4,
+}
+impl ProfileStatus {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "PROFILE_STATUS_UNSPECIFIED",
+            Self::Ok => "PROFILE_STATUS_OK",
+            Self::Busy => "PROFILE_STATUS_BUSY",
+            Self::Unsupported => "PROFILE_STATUS_UNSUPPORTED",
+            Self::Failed => "PROFILE_STATUS_FAILED",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "PROFILE_STATUS_UNSPECIFIED" => Some(Self::Unspecified),
+            "PROFILE_STATUS_OK" => Some(Self::Ok),
+            "PROFILE_STATUS_BUSY" => Some(Self::Busy),
+            "PROFILE_STATUS_UNSUPPORTED" => Some(Self::Unsupported),
+            "PROFILE_STATUS_FAILED" => Some(Self::Failed),
             _ => None,
         }
     }
@@ -718,6 +803,32 @@ pub mod agent_client {
                 .insert(GrpcMethod::new("leakscope.v1.Agent", "TaskDump"));
             self.inner.unary(req, path, codec).await
         }
+        /// Samples the app's own threads' CPU stacks for a while (pprof-rs, frame-pointer unwinding) and
+        /// returns them symbolised. Off until asked; one profile at a time.
+        pub async fn cpu_profile(
+            &mut self,
+            request: impl tonic::IntoRequest<super::CpuProfileRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::CpuProfileResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/leakscope.v1.Agent/CpuProfile",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("leakscope.v1.Agent", "CpuProfile"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -763,6 +874,15 @@ pub mod agent_server {
             request: tonic::Request<super::TaskDumpRequest>,
         ) -> std::result::Result<
             tonic::Response<super::TaskDumpResponse>,
+            tonic::Status,
+        >;
+        /// Samples the app's own threads' CPU stacks for a while (pprof-rs, frame-pointer unwinding) and
+        /// returns them symbolised. Off until asked; one profile at a time.
+        async fn cpu_profile(
+            &self,
+            request: tonic::Request<super::CpuProfileRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::CpuProfileResponse>,
             tonic::Status,
         >;
     }
@@ -1002,6 +1122,49 @@ pub mod agent_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = TaskDumpSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/leakscope.v1.Agent/CpuProfile" => {
+                    #[allow(non_camel_case_types)]
+                    struct CpuProfileSvc<T: Agent>(pub Arc<T>);
+                    impl<T: Agent> tonic::server::UnaryService<super::CpuProfileRequest>
+                    for CpuProfileSvc<T> {
+                        type Response = super::CpuProfileResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::CpuProfileRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Agent>::cpu_profile(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = CpuProfileSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

@@ -1,0 +1,142 @@
+//! The frames the model-based profiles share: a task's spawn frame, its await chain from a dump,
+//! and the frame that names what it waits on.
+
+use std::collections::HashMap;
+
+use leakscope_analysis::{Model, TaskWait, WaitPoint, task_wait_point, wait_point};
+use leakscope_proto::v1::{Backtrace, DumpStatus, Task, TaskDumpResponse, TaskKind, TaskState};
+
+use crate::names::clean_function;
+use crate::profile::{Frame, Label};
+
+/// The root frame of a task's stacks: how and where it was spawned, e.g. `tokio::spawn` at
+/// `src/handler.rs:42`, with the task's name when it has one.
+pub(crate) fn spawn_frame(model: &Model, task: &Task) -> Frame {
+    let how = match TaskKind::try_from(task.kind).unwrap_or(TaskKind::Unspecified) {
+        TaskKind::Async | TaskKind::Unspecified => "tokio::spawn",
+        TaskKind::Blocking => "tokio::task::spawn_blocking",
+        TaskKind::BlockOn => "block_on",
+        TaskKind::Local => "tokio::task::spawn_local",
+    };
+    let function =
+        if task.name.is_empty() { how.to_owned() } else { format!("{how} \"{}\"", task.name) };
+    let location = model.location(task.location_id);
+    Frame::new(function, location.file.clone(), location.line)
+}
+
+/// The dump's traces by task, when the dump succeeded.
+pub(crate) struct Dumped<'a> {
+    traces: HashMap<u64, &'a [Backtrace]>,
+    valid_until: u64,
+}
+
+impl<'a> Dumped<'a> {
+    pub(crate) fn new(dump: Option<&'a TaskDumpResponse>) -> Self {
+        let Some(dump) = dump.filter(|d| d.status == DumpStatus::Ok as i32) else {
+            return Self { traces: HashMap::new(), valid_until: 0 };
+        };
+        Self {
+            traces: dump.traces.iter().map(|t| (t.task_id, t.backtraces.as_slice())).collect(),
+            valid_until: dump.taken_at_nanos.saturating_add(dump.duration_nanos),
+        }
+    }
+
+    /// The task's backtraces, unless it has been polled since the dump (its chain may have moved
+    /// on), as the model's own rule.
+    pub(crate) fn of(&self, task: &Task) -> Option<&'a [Backtrace]> {
+        self.traces
+            .get(&task.id)
+            .copied()
+            .filter(|traces| !traces.is_empty())
+            .filter(|_| task.last_poll_start_nanos <= self.valid_until)
+    }
+}
+
+/// The await chain of a dumped task, root first: the backtrace that names what the task waits
+/// on (a select's resource branch over its timer), without the runtime's frames above the task's
+/// own future. Returns the point that backtrace names too.
+pub(crate) fn await_chain(traces: &[Backtrace]) -> (Vec<Frame>, WaitPoint) {
+    let (point, _) = task_wait_point(traces);
+    let chosen = traces
+        .iter()
+        .find(|bt| wait_point(&bt.frames) == point)
+        .or_else(|| traces.first())
+        .map_or(&[][..], |bt| bt.frames.as_slice());
+    let start = chosen.iter().position(|f| !is_runtime_frame(&f.function)).unwrap_or(chosen.len());
+    let frames = chosen[start..]
+        .iter()
+        .map(|f| Frame::new(clean_function(&f.function, &f.file), f.file.clone(), f.line))
+        .collect();
+    (frames, point)
+}
+
+/// Frames between a worker thread and a task's future: tokio's scheduler and task harness, and
+/// the std and core glue that calls them.
+fn is_runtime_frame(function: &str) -> bool {
+    let f = function.trim_start_matches('<');
+    function.is_empty()
+        || ["tokio::runtime::", "tokio::task::", "std::", "core::", "alloc::", "__rust"]
+            .iter()
+            .any(|prefix| f.starts_with(prefix))
+}
+
+/// The leaf frame that says what a task waits on: `wait: Mutex::lock` at the lock's creation,
+/// or its state when it is not parked (`state: running`).
+pub(crate) fn wait_frame(model: &Model, task: &Task, wait: &TaskWait, point: &WaitPoint) -> Frame {
+    match TaskState::try_from(task.state).unwrap_or(TaskState::Unspecified) {
+        TaskState::Running => Frame::new("state: running", "", 0),
+        TaskState::Scheduled => Frame::new("state: scheduled", "", 0),
+        _ => {
+            let location = wait
+                .resource_id
+                .and_then(|id| model.resource(id))
+                .map(|r| model.location(r.location_id))
+                .filter(|l| !l.is_unknown());
+            let function = format!("wait: {point}");
+            match location {
+                Some(l) => Frame::new(function, l.file.clone(), l.line),
+                None => Frame::new(function, "", 0),
+            }
+        }
+    }
+}
+
+/// Labels every task sample carries: its state and where its wait point came from.
+pub(crate) fn task_labels(task: &Task, source: &str) -> Vec<Label> {
+    let state = match TaskState::try_from(task.state).unwrap_or(TaskState::Unspecified) {
+        TaskState::Running => "running",
+        TaskState::Scheduled => "scheduled",
+        TaskState::Idle => "idle",
+        TaskState::Done => "done",
+        TaskState::Unspecified => "unknown",
+    };
+    vec![
+        Label { key: "state".into(), value: state.into() },
+        Label { key: "wait_source".into(), value: source.into() },
+    ]
+}
+
+/// Time since the last poll ended, for idle tasks; 0 otherwise (as the analysis counts it).
+pub(crate) fn idle_nanos(model: &Model, task: &Task) -> u64 {
+    if task.state == TaskState::Idle as i32 {
+        model.now_nanos().saturating_sub(task.last_poll_end_nanos.max(task.created_nanos))
+    } else {
+        0
+    }
+}
+
+/// The subtitle a model gives: the process and when its data was observed.
+pub(crate) fn target_subtitle(model: &Model) -> String {
+    let target = model.target();
+    match (target.process_name.is_empty(), target.pid) {
+        (true, 0) => String::new(),
+        (false, 0) => target.process_name.clone(),
+        (true, pid) => format!("pid {pid}"),
+        (false, pid) => format!("{} (pid {pid})", target.process_name),
+    }
+}
+
+/// Nanoseconds as a pprof value.
+pub(crate) fn nanos(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
