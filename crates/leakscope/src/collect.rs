@@ -180,6 +180,7 @@ pub(crate) fn capabilities() -> (leakscope_proto::v1::Capabilities, Vec<String>)
         task_dump: crate::dump::SUPPORTED && has_runtime,
         runtime_metrics: has_runtime,
         console_api: cfg!(all(tokio_unstable, feature = "console")),
+        cpu_profile: crate::cpu::SUPPORTED,
     };
     (caps, missing)
 }
@@ -485,4 +486,12 @@ mod imp {
 /// Counts a `Watch` update a slow client missed.
 pub(crate) fn note_lagged() {
     imp::lagged();
+}
+
+/// Live tasks, resources, waits and their locations, read without draining the queues a served
+/// client depends on: for the in-process leak check (`crate::testing`), which may run beside a
+/// serving agent.
+pub(crate) fn live_snapshot() -> Snapshot {
+    let tasks = imp::live_tasks(None);
+    Collector::new(Config::default()).finish(clock::now(), tasks)
 }

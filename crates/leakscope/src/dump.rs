@@ -55,6 +55,23 @@ pub(crate) async fn take(_timeout: Duration) -> leakscope_proto::v1::TaskDumpRes
     }
 }
 
+/// Without dump support the in-process leak check names wait points from resources only.
+#[cfg(not(all(
+    tokio_unstable,
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "x86",
+        target_arch = "s390x"
+    )
+)))]
+pub(crate) async fn of_current(
+    _timeout: Duration,
+) -> Option<leakscope_proto::v1::TaskDumpResponse> {
+    None
+}
+
 #[cfg(all(
     tokio_unstable,
     target_os = "linux",
@@ -65,7 +82,7 @@ pub(crate) async fn take(_timeout: Duration) -> leakscope_proto::v1::TaskDumpRes
         target_arch = "s390x"
     )
 ))]
-pub(crate) use imp::take;
+pub(crate) use imp::{of_current, take};
 
 #[cfg(all(
     tokio_unstable,
@@ -166,6 +183,21 @@ mod imp {
                 runtime_id,
             },
         }
+    }
+
+    /// A dump of the runtime the caller runs in (from its `block_on` or one of its tasks), for
+    /// the in-process leak check; `None` when it does not finish within `timeout`.
+    pub(crate) async fn of_current(timeout: Duration) -> Option<TaskDumpResponse> {
+        let started = clock::now();
+        let dump = tokio::time::timeout(timeout, Handle::current().dump()).await.ok()?;
+        Some(TaskDumpResponse {
+            status: DumpStatus::Ok as i32,
+            message: String::new(),
+            taken_at_nanos: started,
+            duration_nanos: clock::now().saturating_sub(started),
+            traces: traces(&dump, None),
+            runtime_id: 0,
+        })
     }
 
     /// tokio's multi-thread dump first steals every worker's run queue into one local queue,
