@@ -1,0 +1,528 @@
+//! The engine: owns the findings model on its own worker, applies what the feed receives, runs
+//! the analysis when it is due (throttled by its own cost), and publishes an immutable [`Data`]
+//! for the screens. At 100k live tasks applying one update and analysing cost hundreds of
+//! milliseconds, so none of it may run on the loop that draws.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use leakscope_analysis::{Config, Model, Report, WaitPoint, analyze, is_live};
+use leakscope_proto::v1::{DumpStatus, HelloResponse, Task, TaskDumpResponse, TaskState, Update};
+use tokio::sync::{mpsc, watch};
+
+use crate::state::{
+    AnalysisInfo, Data, DumpView, Focus, NO_GROUP, RowState, Sample, Strings, TaskRow,
+};
+
+/// Samples kept for the live-task sparkline and rates (5 minutes at the default interval).
+const MAX_SAMPLES: usize = 600;
+/// Children ids listed in a task's detail.
+const MAX_CHILDREN: usize = 8;
+/// Long polls listed in a task's detail.
+const MAX_LONG_POLLS: usize = 8;
+/// Analysis runs at most this often...
+const MIN_ANALYSIS_EVERY: Duration = Duration::from_secs(1);
+/// ...and, when it is expensive, spends at most a quarter of the engine's time.
+const ANALYSIS_COST_FACTOR: u32 = 4;
+
+/// What the engine is told.
+#[derive(Debug)]
+pub(crate) enum EngineInput {
+    /// Connected (again): a new process gets a fresh model.
+    Hello(Box<HelloResponse>),
+    /// A `Watch` update.
+    Update(Box<Update>),
+    /// A task dump.
+    Dump(Box<TaskDumpResponse>),
+    /// The task shown in detail changed.
+    Focus(Option<u64>),
+}
+
+/// The model and everything derived from it.
+pub(crate) struct Engine {
+    config: Config,
+    address: String,
+    model: Model,
+    report: Option<Arc<Report>>,
+    analysis: AnalysisInfo,
+    analysed_at: Option<Instant>,
+    dirty: bool,
+    rows_dirty: bool,
+    strings: Strings,
+    strings_dirty: bool,
+    point_ids: HashMap<WaitPoint, u16>,
+    name_ids: HashMap<String, u32>,
+    /// Per location id: (wait point id, group index) of the latest report.
+    groups_by_location: HashMap<u32, Vec<(u16, u32)>>,
+    samples: Vec<Sample>,
+    dump: Option<Arc<DumpView>>,
+    focus: Option<u64>,
+    focus_seen: Option<(u64, u64)>,
+    histogram: Vec<u64>,
+    last: Arc<Data>,
+}
+
+impl Engine {
+    /// An engine analysing under `config` what comes from `address`.
+    pub(crate) fn new(config: Config, address: impl Into<String>) -> Self {
+        Self {
+            config,
+            address: address.into(),
+            model: Model::new(leakscope_analysis::Sources::none()),
+            report: None,
+            analysis: AnalysisInfo::default(),
+            analysed_at: None,
+            dirty: false,
+            rows_dirty: true,
+            strings: Strings {
+                points: vec![WaitPoint::Unknown(String::new())],
+                names: vec![String::new()],
+                ..Strings::default()
+            },
+            strings_dirty: true,
+            point_ids: HashMap::from([(WaitPoint::Unknown(String::new()), 0)]),
+            name_ids: HashMap::from([(String::new(), 0)]),
+            groups_by_location: HashMap::new(),
+            samples: Vec::new(),
+            dump: None,
+            focus: None,
+            focus_seen: None,
+            histogram: vec![0; Focus::BUCKETS],
+            last: Arc::new(Data::default()),
+        }
+    }
+
+    /// Takes a handshake: the first, or one from a different process, starts a fresh model; a
+    /// reconnection to the same process keeps what is known.
+    pub(crate) fn hello(&mut self, hello: &HelloResponse) {
+        let target = self.model.target();
+        let same = self.model.observations() > 0
+            && target.pid == hello.pid
+            && target.process_name == hello.process_name;
+        if !same {
+            let address = std::mem::take(&mut self.address);
+            let config = std::mem::take(&mut self.config);
+            *self = Self::new(config, address);
+            self.model = Model::from_hello(hello);
+        }
+        self.dirty = true;
+    }
+
+    /// Applies updates; consecutive deltas are merged first so a lagging engine applies once.
+    pub(crate) fn apply(&mut self, updates: Vec<Update>) {
+        let Some(update) = merge(updates) else { return };
+        let started = Instant::now();
+        self.model.apply_update(update);
+        self.analysis.apply_ms = started.elapsed().as_secs_f64() * 1e3;
+        self.dirty = true;
+        self.rows_dirty = true;
+        self.record_sample();
+        self.track_focus();
+    }
+
+    /// Applies a task dump. Only a successful one replaces the traces (and reaches the model):
+    /// a dump that timed out because a worker is blocked must not make every wait point unknown
+    /// again; the feed reports its status to the screen.
+    pub(crate) fn apply_dump(&mut self, dump: TaskDumpResponse) {
+        if DumpStatus::try_from(dump.status) != Ok(DumpStatus::Ok) {
+            return;
+        }
+        let traces =
+            dump.traces.iter().map(|trace| (trace.task_id, trace.backtraces.clone())).collect();
+        self.dump = Some(Arc::new(DumpView {
+            status: "ok".to_owned(),
+            taken_at_nanos: dump.taken_at_nanos,
+            duration_nanos: dump.duration_nanos,
+            traces,
+        }));
+        self.model.apply_dump(dump);
+        self.dirty = true;
+        self.rows_dirty = true;
+        // A dump names wait points the agent's waits cannot: analyse with it at once.
+        self.analysed_at = None;
+    }
+
+    /// Shows `id` in detail (or nothing).
+    pub(crate) fn set_focus(&mut self, id: Option<u64>) {
+        if self.focus != id {
+            self.focus = id;
+            self.focus_seen = None;
+            self.histogram = vec![0; Focus::BUCKETS];
+            self.track_focus();
+        }
+    }
+
+    /// Whether the analysis should run now; and if not, when it will be due.
+    pub(crate) fn analysis_due(&self, now: Instant) -> Result<(), Option<Duration>> {
+        if !self.dirty || self.model.observations() == 0 {
+            return Err(None);
+        }
+        match self.analysed_at {
+            None => Ok(()),
+            Some(at) => {
+                let every = self.analysis_every();
+                let since = now.saturating_duration_since(at);
+                if since >= every { Ok(()) } else { Err(Some(every - since)) }
+            }
+        }
+    }
+
+    fn analysis_every(&self) -> Duration {
+        let cost = Duration::from_secs_f64(self.analysis.took_ms / 1e3);
+        (cost * ANALYSIS_COST_FACTOR).max(MIN_ANALYSIS_EVERY)
+    }
+
+    /// Runs the analysis.
+    pub(crate) fn analyze(&mut self, now: Instant) {
+        let started = Instant::now();
+        let mut report = analyze(&self.model, &self.config);
+        report.target.address = Some(self.address.clone());
+        self.analysis.took_ms = started.elapsed().as_secs_f64() * 1e3;
+        self.analysis.at_observation = self.model.observations();
+        self.analysis.every_secs = self.analysis_every().as_secs_f64();
+        self.analysed_at = Some(now);
+        self.report = Some(Arc::new(report));
+        self.groups_by_location.clear();
+        self.dirty = false;
+        self.rows_dirty = true;
+    }
+
+    /// Runs the analysis if it is due.
+    pub(crate) fn analyze_if_due(&mut self, now: Instant) {
+        if self.analysis_due(now).is_ok() {
+            self.analyze(now);
+        }
+    }
+
+    /// What the screens show now. Parts that did not change are shared with the previous
+    /// publication.
+    pub(crate) fn publish(&mut self) -> Arc<Data> {
+        let tasks = if self.rows_dirty {
+            self.rows_dirty = false;
+            Arc::new(self.rows())
+        } else {
+            Arc::clone(&self.last.tasks)
+        };
+        let resources: Vec<_> = self.model.resources().cloned().collect();
+        for resource in &resources {
+            self.intern_location(resource.location_id);
+        }
+        let focus = self.focus_view();
+        let strings = if self.strings_dirty {
+            self.strings_dirty = false;
+            Arc::new(self.strings.clone())
+        } else {
+            Arc::clone(&self.last.strings)
+        };
+        let data = Data {
+            target: self.model.target().clone(),
+            now_nanos: self.model.now_nanos(),
+            observations: self.model.observations(),
+            report: self.report.clone(),
+            analysis: self.analysis,
+            tasks,
+            strings,
+            resources: Arc::new(resources),
+            waits: Arc::new(self.model.waits().to_vec()),
+            runtimes: Arc::new(self.model.runtimes().to_vec()),
+            stats: self.model.agent_stats().copied(),
+            samples: Arc::new(self.samples.clone()),
+            dump: self.dump.clone(),
+            focus: focus.map(Arc::new),
+        };
+        self.last = Arc::new(data);
+        Arc::clone(&self.last)
+    }
+
+    fn rows(&mut self) -> Vec<TaskRow> {
+        let now = self.model.now_nanos();
+        if let Some(report) = &self.report {
+            for group in &report.groups {
+                intern_point(&mut self.strings, &mut self.point_ids, &group.waiting_on);
+            }
+            self.strings_dirty = true;
+        }
+        let model = &self.model;
+        let mut rows = Vec::with_capacity(self.last.tasks.len());
+        for task in model.live_tasks() {
+            let point = &model.task_wait(task.id).point;
+            let point_id = match self.point_ids.get(point) {
+                Some(&id) => id,
+                None => {
+                    self.strings_dirty = true;
+                    intern_point(&mut self.strings, &mut self.point_ids, point)
+                }
+            };
+            let name = match self.name_ids.get(task.name.as_str()) {
+                Some(&id) => id,
+                None => {
+                    let id = u32::try_from(self.strings.names.len()).unwrap_or(0);
+                    self.strings.names.push(task.name.clone());
+                    self.name_ids.insert(task.name.clone(), id);
+                    self.strings_dirty = true;
+                    id
+                }
+            };
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                self.strings.locations.entry(task.location_id)
+            {
+                slot.insert(model.location(task.location_id).clone());
+                self.strings_dirty = true;
+            }
+            let group = match &self.report {
+                None => NO_GROUP,
+                Some(report) => {
+                    let by_point =
+                        self.groups_by_location.entry(task.location_id).or_insert_with(|| {
+                            let location = model.location(task.location_id);
+                            report
+                                .groups
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, g)| g.location == *location)
+                                .filter_map(|(i, g)| {
+                                    let point = self.point_ids.get(&g.waiting_on)?;
+                                    Some((*point, i as u32))
+                                })
+                                .collect()
+                        });
+                    by_point.iter().find(|(p, _)| *p == point_id).map_or(NO_GROUP, |(_, g)| *g)
+                }
+            };
+            rows.push(row(task, now, point_id, name, group));
+        }
+        rows
+    }
+
+    fn intern_location(&mut self, id: u32) {
+        if !self.strings.locations.contains_key(&id) {
+            self.strings.locations.insert(id, self.model.location(id).clone());
+            self.strings_dirty = true;
+        }
+    }
+
+    fn record_sample(&mut self) {
+        let stats = self.model.agent_stats();
+        let live = match stats {
+            Some(stats) if stats.tasks_live > 0 => stats.tasks_live,
+            _ => self.model.live_tasks().count() as u64,
+        };
+        let runtime_spawned = self.model.runtimes().iter().map(|r| r.spawned_tasks_total).sum();
+        let spawned_total = stats.map_or(runtime_spawned, |s| s.tasks_spawned_total);
+        let finished_total = stats.map_or(0, |s| s.tasks_finished_total);
+        self.samples.push(Sample {
+            at_secs: secs(self.model.now_nanos()),
+            live,
+            spawned_total,
+            finished_total,
+        });
+        if self.samples.len() > MAX_SAMPLES {
+            let excess = self.samples.len() - MAX_SAMPLES;
+            self.samples.drain(..excess);
+        }
+    }
+
+    /// Adds the focused task's polls since the last observation to its histogram, at their mean
+    /// duration (the agent sends totals, not each poll).
+    fn track_focus(&mut self) {
+        let Some(task) = self.focus.and_then(|id| self.model.task(id)) else { return };
+        let (polls, busy) = (task.polls, task.busy_nanos);
+        let (prev_polls, prev_busy) = self.focus_seen.unwrap_or((0, 0));
+        if polls > prev_polls {
+            let delta = polls - prev_polls;
+            let mean = busy.saturating_sub(prev_busy) / delta;
+            self.histogram[Focus::bucket(mean)] += delta;
+        }
+        self.focus_seen = Some((polls, busy));
+    }
+
+    fn focus_view(&mut self) -> Option<Focus> {
+        let id = self.focus?;
+        let model = &self.model;
+        let now = model.now_nanos();
+        let task = model.task(id).cloned();
+        let live = task.as_ref().is_some_and(is_live);
+        let location = task.as_ref().map(|t| model.location(t.location_id).clone());
+        let parent = task.as_ref().filter(|t| t.parent_task_id != 0).map(|t| {
+            let parent = t.parent_task_id;
+            let location = model
+                .task(parent)
+                .map(|p| model.location(p.location_id).clone())
+                .unwrap_or_default();
+            let ended = model.task_ended_at(parent).map(|at| secs(now.saturating_sub(at)));
+            (parent, location, ended)
+        });
+        let mut children = (0, Vec::new());
+        for child in model.live_tasks().filter(|t| t.parent_task_id == id) {
+            children.0 += 1;
+            if children.1.len() < MAX_CHILDREN {
+                children.1.push(child.id);
+            }
+        }
+        Some(Focus {
+            wait: live.then(|| model.task_wait(id).clone()),
+            task,
+            location: location.unwrap_or_default(),
+            parent,
+            children,
+            poll_histogram: self.histogram.clone(),
+            long_polls: model
+                .long_polls()
+                .iter()
+                .filter(|p| p.task_id == id)
+                .take(MAX_LONG_POLLS)
+                .cloned()
+                .collect(),
+            waits: model
+                .waits_of(id)
+                .map(|w| (w.clone(), model.resource(w.resource_id).cloned()))
+                .collect(),
+        })
+    }
+
+    /// Handles one batch of inputs: everything queued is taken at once.
+    pub(crate) fn handle(&mut self, inputs: Vec<EngineInput>) {
+        let mut updates = Vec::new();
+        for input in inputs {
+            match input {
+                EngineInput::Update(update) => updates.push(*update),
+                other => {
+                    self.apply(std::mem::take(&mut updates));
+                    match other {
+                        EngineInput::Hello(hello) => self.hello(&hello),
+                        EngineInput::Dump(dump) => self.apply_dump(*dump),
+                        EngineInput::Focus(id) => self.set_focus(id),
+                        EngineInput::Update(_) => unreachable!("matched above"),
+                    }
+                }
+            }
+        }
+        self.apply(updates);
+    }
+}
+
+/// The id of a wait point, interning it; more than 65,535 distinct points (never seen in
+/// practice: they are API names) fall back to "unknown".
+fn intern_point(
+    strings: &mut Strings,
+    ids: &mut HashMap<WaitPoint, u16>,
+    point: &WaitPoint,
+) -> u16 {
+    if let Some(&id) = ids.get(point) {
+        return id;
+    }
+    let Ok(id) = u16::try_from(strings.points.len()) else { return 0 };
+    strings.points.push(point.clone());
+    ids.insert(point.clone(), id);
+    id
+}
+
+fn row(task: &Task, now: u64, point: u16, name: u32, group: u32) -> TaskRow {
+    let state = match TaskState::try_from(task.state) {
+        Ok(TaskState::Running) => RowState::Running,
+        Ok(TaskState::Scheduled) => RowState::Scheduled,
+        Ok(TaskState::Idle) => RowState::Idle,
+        _ => RowState::Unknown,
+    };
+    let idle_nanos = if state == RowState::Idle {
+        now.saturating_sub(task.last_poll_end_nanos.max(task.created_nanos))
+    } else {
+        0
+    };
+    TaskRow {
+        id: task.id,
+        location_id: task.location_id,
+        name,
+        point,
+        group,
+        state,
+        age_secs: secs(now.saturating_sub(task.created_nanos)),
+        idle_secs: secs(idle_nanos),
+        polls: task.polls,
+        busy_secs: secs(task.busy_nanos),
+        wakes: task.wakes,
+        wakers: task.waker_count,
+    }
+}
+
+fn secs(nanos: u64) -> f64 {
+    nanos as f64 / 1e9
+}
+
+/// Merges consecutive updates into one that the model applies with the same result: tasks are
+/// upserted in order (a later record of a task wins), resources, waits, statistics and runtimes
+/// are replaced wholesale by the latest, long polls and locations accumulate, and a full update
+/// discards everything before it.
+pub(crate) fn merge(updates: Vec<Update>) -> Option<Update> {
+    let mut merged: Option<Update> = None;
+    for update in updates {
+        let Some(next) = update.snapshot else { continue };
+        match merged.as_mut().and_then(|m| m.snapshot.as_mut()) {
+            Some(acc) if !update.full => {
+                acc.now_nanos = acc.now_nanos.max(next.now_nanos);
+                acc.locations.extend(next.locations);
+                acc.tasks.extend(next.tasks);
+                acc.resources = next.resources;
+                acc.waits = next.waits;
+                acc.long_polls.extend(next.long_polls);
+                acc.poll_stats = next.poll_stats;
+                acc.runtimes = next.runtimes;
+                if next.stats.is_some() {
+                    acc.stats = next.stats;
+                }
+            }
+            _ => merged = Some(Update { full: update.full, snapshot: Some(next) }),
+        }
+    }
+    merged
+}
+
+/// Starts the engine on its own thread (named `leakscope-engine`), so neither the screen nor
+/// the connection ever waits for an update to be applied or an analysis to finish, whatever
+/// runtime the caller uses. It runs until `input` closes or nobody reads `output`.
+pub(crate) fn spawn(
+    engine: Engine,
+    input: mpsc::Receiver<EngineInput>,
+    output: watch::Sender<Arc<Data>>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name("leakscope-engine".into()).spawn(move || {
+        // Only to wait for input with a deadline; the work runs on this thread directly.
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_time().build()
+        else {
+            return;
+        };
+        runtime.block_on(run(engine, input, output));
+    })
+}
+
+/// The engine's loop: takes everything queued, applies it, analyses when due, publishes.
+async fn run(
+    mut engine: Engine,
+    mut input: mpsc::Receiver<EngineInput>,
+    output: watch::Sender<Arc<Data>>,
+) {
+    loop {
+        let due = engine.analysis_due(Instant::now());
+        let first = match due {
+            Ok(()) => None,
+            Err(Some(wait)) => tokio::select! {
+                next = input.recv() => match next { Some(next) => Some(next), None => return },
+                () = tokio::time::sleep(wait) => None,
+            },
+            Err(None) => match input.recv().await {
+                Some(next) => Some(next),
+                None => return,
+            },
+        };
+        let mut batch: Vec<EngineInput> = first.into_iter().collect();
+        while let Ok(next) = input.try_recv() {
+            batch.push(next);
+        }
+        engine.handle(batch);
+        engine.analyze_if_due(Instant::now());
+        if output.send(engine.publish()).is_err() {
+            return;
+        }
+    }
+}

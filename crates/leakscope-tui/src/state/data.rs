@@ -1,0 +1,305 @@
+//! What the engine publishes for the screens: the latest analysis, the live tasks as compact
+//! rows, resources, runtime metrics, the agent's own counters, the latest dump and the focused
+//! task's details. Immutable once published; the screens only read it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use leakscope_analysis::{Report, SourceLocation, TargetInfo, TaskWait, WaitPoint};
+use leakscope_proto::v1::{AgentStats, Backtrace, LongPoll, Resource, RuntimeMetrics, Task, Wait};
+
+/// Marks a task row that belongs to no group of the latest analysis (spawned since).
+pub(crate) const NO_GROUP: u32 = u32::MAX;
+
+/// Everything the screens show, as of one observation.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Data {
+    /// Who the target is.
+    pub(crate) target: TargetInfo,
+    /// The latest observation, agent clock.
+    pub(crate) now_nanos: u64,
+    /// Updates applied since connecting.
+    pub(crate) observations: u64,
+    /// The latest analysis.
+    pub(crate) report: Option<Arc<Report>>,
+    /// What the latest analysis cost, and when it ran.
+    pub(crate) analysis: AnalysisInfo,
+    /// Live tasks, by id.
+    pub(crate) tasks: Arc<Vec<TaskRow>>,
+    /// Strings the rows refer to by index.
+    pub(crate) strings: Arc<Strings>,
+    /// Resources, by id.
+    pub(crate) resources: Arc<Vec<Resource>>,
+    /// Every wait on a resource.
+    pub(crate) waits: Arc<Vec<Wait>>,
+    /// Runtime metrics.
+    pub(crate) runtimes: Arc<Vec<RuntimeMetrics>>,
+    /// The agent's own counters.
+    pub(crate) stats: Option<AgentStats>,
+    /// Live tasks and agent counters over time, oldest first.
+    pub(crate) samples: Arc<Vec<Sample>>,
+    /// The latest task dump.
+    pub(crate) dump: Option<Arc<DumpView>>,
+    /// The task the user is looking at, in detail.
+    pub(crate) focus: Option<Arc<Focus>>,
+}
+
+/// The strings task rows refer to by index: locations, wait points, names, and per group the
+/// text the filter searches.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Strings {
+    /// Spawn and resource locations by the agent's location id.
+    pub(crate) locations: HashMap<u32, SourceLocation>,
+    /// Interned wait points; a row's `point` indexes this.
+    pub(crate) points: Vec<WaitPoint>,
+    /// Interned task names; index 0 is "no name".
+    pub(crate) names: Vec<String>,
+}
+
+impl Strings {
+    /// The location of an id (unknown when never sent).
+    pub(crate) fn location(&self, id: u32) -> SourceLocation {
+        self.locations.get(&id).cloned().unwrap_or_else(SourceLocation::unknown)
+    }
+
+    /// A row's wait point.
+    pub(crate) fn point(&self, index: u16) -> &WaitPoint {
+        &self.points[usize::from(index)]
+    }
+
+    /// A row's name, if it has one.
+    pub(crate) fn name(&self, index: u32) -> Option<&str> {
+        self.names.get(index as usize).map(String::as_str).filter(|n| !n.is_empty())
+    }
+}
+
+/// A live task's state, as a row shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum RowState {
+    /// Being polled now.
+    Running,
+    /// Woken, waiting for a worker.
+    Scheduled,
+    /// Parked.
+    Idle,
+    /// Not reported.
+    Unknown,
+}
+
+impl RowState {
+    /// The short name tables show and the filter matches.
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Scheduled => "scheduled",
+            Self::Idle => "idle",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// One live task, compact: 100k of these are rebuilt on every observation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct TaskRow {
+    /// tokio's task id.
+    pub(crate) id: u64,
+    /// Spawn location id (see [`Strings::locations`]).
+    pub(crate) location_id: u32,
+    /// Name index (see [`Strings::names`]).
+    pub(crate) name: u32,
+    /// Wait point index (see [`Strings::points`]).
+    pub(crate) point: u16,
+    /// Index into the latest report's groups, or [`NO_GROUP`].
+    pub(crate) group: u32,
+    /// State.
+    pub(crate) state: RowState,
+    /// Seconds since spawn.
+    pub(crate) age_secs: f64,
+    /// Seconds idle (0 unless idle).
+    pub(crate) idle_secs: f64,
+    /// Polls.
+    pub(crate) polls: u64,
+    /// Seconds spent in polls.
+    pub(crate) busy_secs: f64,
+    /// Wakes.
+    pub(crate) wakes: u64,
+    /// Live wakers.
+    pub(crate) wakers: i64,
+}
+
+/// One observation of the whole app.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Sample {
+    /// Agent clock, seconds.
+    pub(crate) at_secs: f64,
+    /// Live tasks.
+    pub(crate) live: u64,
+    /// Tasks spawned since the agent started (0 when the agent does not say).
+    pub(crate) spawned_total: u64,
+    /// Tasks finished since the agent started.
+    pub(crate) finished_total: u64,
+}
+
+/// Spawn and completion rates over recent samples.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Rates {
+    /// Tasks spawned per second.
+    pub(crate) spawned_per_sec: f64,
+    /// Tasks finished per second.
+    pub(crate) finished_per_sec: f64,
+}
+
+impl Data {
+    /// Spawn and completion rates over the last `window_secs` of samples (`None` before two
+    /// samples).
+    pub(crate) fn rates(&self, window_secs: f64) -> Option<Rates> {
+        let last = self.samples.last()?;
+        let first = self
+            .samples
+            .iter()
+            .find(|s| last.at_secs - s.at_secs <= window_secs)
+            .filter(|first| first.at_secs < last.at_secs)?;
+        let span = last.at_secs - first.at_secs;
+        let per_sec = |a: u64, b: u64| b.saturating_sub(a) as f64 / span;
+        Some(Rates {
+            spawned_per_sec: per_sec(first.spawned_total, last.spawned_total),
+            finished_per_sec: per_sec(first.finished_total, last.finished_total),
+        })
+    }
+
+    /// A row by task id (rows are sorted by id).
+    pub(crate) fn row(&self, id: u64) -> Option<&TaskRow> {
+        self.tasks.binary_search_by_key(&id, |r| r.id).ok().map(|i| &self.tasks[i])
+    }
+
+    /// The flags (finding kinds) of a row's group, as text.
+    pub(crate) fn flags(&self, row: &TaskRow) -> Vec<&'static str> {
+        self.group_of(row).map(|g| g.flags.iter().map(|k| k.as_str()).collect()).unwrap_or_default()
+    }
+
+    /// A row's group in the latest report.
+    pub(crate) fn group_of(&self, row: &TaskRow) -> Option<&leakscope_analysis::Group> {
+        let report = self.report.as_ref()?;
+        report.groups.get(row.group as usize)
+    }
+}
+
+/// What the latest analysis cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct AnalysisInfo {
+    /// Milliseconds the latest `analyze` took.
+    pub(crate) took_ms: f64,
+    /// Milliseconds applying the latest update to the model took.
+    pub(crate) apply_ms: f64,
+    /// The observation the latest analysis saw.
+    pub(crate) at_observation: u64,
+    /// How often analysis runs at most, in seconds (it backs off when it is expensive).
+    pub(crate) every_secs: f64,
+}
+
+/// The latest task dump, as the screens use it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DumpView {
+    /// `ok`, `timed-out: …`, …
+    pub(crate) status: String,
+    /// When it was taken, agent clock.
+    pub(crate) taken_at_nanos: u64,
+    /// How long it took.
+    pub(crate) duration_nanos: u64,
+    /// Each dumped task's backtraces, root first.
+    pub(crate) traces: HashMap<u64, Vec<Backtrace>>,
+}
+
+/// The task shown in detail, with what only it needs: its full record, children, spawner and
+/// poll-time distribution.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Focus {
+    /// The record (finished tasks stay visible while the model keeps them).
+    pub(crate) task: Option<Task>,
+    /// What it is parked in.
+    pub(crate) wait: Option<TaskWait>,
+    /// Where it was spawned.
+    pub(crate) location: SourceLocation,
+    /// Its spawner task, with its location, and when it ended (seconds ago), if it did.
+    pub(crate) parent: Option<(u64, SourceLocation, Option<f64>)>,
+    /// Live children: how many, and the first few ids.
+    pub(crate) children: (usize, Vec<u64>),
+    /// Poll durations seen, in buckets by powers of two of microseconds (see
+    /// [`Focus::bucket_label`]); counted from the mean poll time between observations, and long
+    /// polls exactly.
+    pub(crate) poll_histogram: Vec<u64>,
+    /// Its recorded long polls, most recent first.
+    pub(crate) long_polls: Vec<LongPoll>,
+    /// Its waits on resources, with the resource.
+    pub(crate) waits: Vec<(Wait, Option<Resource>)>,
+}
+
+impl Focus {
+    /// Buckets of [`Focus::poll_histogram`].
+    pub(crate) const BUCKETS: usize = 16;
+
+    /// The bucket of a poll duration: `< 2µs`, `< 4µs`, … `≥ 32ms`.
+    pub(crate) fn bucket(nanos: u64) -> usize {
+        let micros = nanos / 1_000;
+        let bits = (u64::BITS - micros.leading_zeros()) as usize;
+        bits.min(Self::BUCKETS - 1)
+    }
+
+    /// The upper bound of bucket `i`, as text (`2µs`, …, `32.8ms`, `∞`).
+    pub(crate) fn bucket_label(i: usize) -> String {
+        if i + 1 >= Self::BUCKETS {
+            return "more".to_owned();
+        }
+        let micros = 1u64 << i;
+        if micros < 1_000 {
+            format!("<{micros}µs")
+        } else {
+            format!("<{:.1}ms", micros as f64 / 1e3)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Data, Focus, Sample};
+    use std::sync::Arc;
+
+    /// `check(samples as (secs, spawned, finished), window, expected rates)`.
+    fn check(samples: &[(f64, u64, u64)], window: f64, expected: Option<(f64, f64)>) {
+        let samples = samples
+            .iter()
+            .map(|&(at_secs, spawned_total, finished_total)| Sample {
+                at_secs,
+                live: 0,
+                spawned_total,
+                finished_total,
+            })
+            .collect();
+        let data = Data { samples: Arc::new(samples), ..Data::default() };
+        let rates = data.rates(window).map(|r| (r.spawned_per_sec, r.finished_per_sec));
+        assert_eq!(rates, expected);
+    }
+
+    #[test]
+    fn rates_over_a_window() {
+        check(&[], 5.0, None);
+        check(&[(1.0, 10, 5)], 5.0, None);
+        check(&[(1.0, 10, 5), (3.0, 30, 9)], 5.0, Some((10.0, 2.0)));
+        // Older samples fall outside the window.
+        check(&[(0.0, 0, 0), (10.0, 100, 0), (12.0, 140, 10)], 5.0, Some((20.0, 5.0)));
+        // A counter that went backwards (agent restarted) counts as zero.
+        check(&[(1.0, 50, 50), (2.0, 10, 10)], 5.0, Some((0.0, 0.0)));
+    }
+
+    #[test]
+    fn poll_buckets() {
+        let cases = [(0, 0), (999, 0), (1_000, 1), (1_999, 1), (2_000, 2), (40_000_000, 15)];
+        for (nanos, bucket) in cases {
+            assert_eq!(Focus::bucket(nanos), bucket, "{nanos}ns");
+        }
+        assert_eq!(Focus::bucket_label(0), "<1µs");
+        assert_eq!(Focus::bucket_label(1), "<2µs");
+        assert_eq!(Focus::bucket_label(11), "<2.0ms");
+        assert_eq!(Focus::bucket_label(15), "more");
+    }
+}

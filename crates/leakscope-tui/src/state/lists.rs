@@ -1,0 +1,238 @@
+//! The Groups, Findings and Resources lists: which rows pass the filter and in what order, with
+//! the selection kept on the same row when the data or the order changes.
+
+use leakscope_analysis::{Finding, Group, Report, Severity};
+use leakscope_proto::v1::{Resource, ResourceKind, Wait};
+
+use crate::state::columns::{Column, FindingColumn, GroupColumn, ResourceColumn, Sort};
+use crate::state::data::Data;
+use crate::state::list::ListState;
+
+/// One list screen's view: filter, sort, the resulting order and the selection.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ListView<C> {
+    /// Selection and scroll.
+    pub(crate) list: ListState,
+    /// Case-insensitive text every shown row contains.
+    pub(crate) filter: String,
+    /// Sort column and direction.
+    pub(crate) sort: Sort<C>,
+    /// Indices into the source list (report groups, findings, resources), in display order.
+    pub(crate) order: Vec<usize>,
+}
+
+impl<C: Column> ListView<C> {
+    /// An empty view sorted on `column`.
+    pub(crate) fn new(column: C) -> Self {
+        Self {
+            list: ListState::default(),
+            filter: String::new(),
+            sort: Sort::by(column),
+            order: Vec::new(),
+        }
+    }
+
+    /// The source index of the selected row.
+    pub(crate) fn selected(&self) -> Option<usize> {
+        self.order.get(self.list.selected).copied()
+    }
+
+    /// Replaces the order, keeping the selection on the row whose key was selected.
+    fn reorder<K: PartialEq>(
+        &mut self,
+        order: Vec<usize>,
+        key: impl Fn(usize) -> Option<K>,
+        old: Option<K>,
+    ) {
+        self.order = order;
+        if let Some(old) = old
+            && let Some(pos) = self.order.iter().position(|&i| key(i).as_ref() == Some(&old))
+        {
+            self.list.selected = pos;
+        }
+        self.list.follow(self.order.len());
+    }
+}
+
+fn matches(filter: &str, texts: &[&str]) -> bool {
+    if filter.is_empty() {
+        return true;
+    }
+    let filter = filter.to_lowercase();
+    texts.iter().any(|t| t.to_lowercase().contains(&filter))
+}
+
+/// The most severe finding that flags `group`: same kind as one of its flags, and at its spawn
+/// location or covering one of its tasks.
+pub(crate) fn group_severity(report: &Report, group: &Group) -> Option<Severity> {
+    report
+        .findings
+        .iter()
+        .filter(|f| group.flags.contains(&f.kind))
+        .filter(|f| {
+            f.location == group.location || f.task_ids.iter().any(|id| group.task_ids.contains(id))
+        })
+        .map(|f| f.severity)
+        .max()
+        .or_else(|| (!group.flags.is_empty()).then_some(Severity::Warn))
+}
+
+fn group_key(group: &Group) -> (String, String) {
+    (group.location.to_string(), group.waiting_on.to_string())
+}
+
+/// Rebuilds the Groups order from the latest report.
+pub(crate) fn build_groups(view: &mut ListView<GroupColumn>, data: &Data) {
+    let Some(report) = &data.report else {
+        view.order.clear();
+        view.list.follow(0);
+        return;
+    };
+    let groups = &report.groups;
+    let old = view.selected().and_then(|i| groups.get(i)).map(group_key);
+    let severity: Vec<Option<Severity>> =
+        groups.iter().map(|g| group_severity(report, g)).collect();
+    let mut order: Vec<usize> = (0..groups.len())
+        .filter(|&i| {
+            let g = &groups[i];
+            let flags: Vec<&str> = g.flags.iter().map(|k| k.as_str()).collect();
+            let location = g.location.to_string();
+            let point = g.waiting_on.to_string();
+            let name = g.task_name.as_deref().unwrap_or("");
+            matches(&view.filter, &[&location, &point, name, &flags.join(" ")])
+        })
+        .collect();
+    let sort = view.sort;
+    order.sort_by(|&a, &b| {
+        let (ga, gb) = (&groups[a], &groups[b]);
+        let ascending = match sort.column {
+            GroupColumn::Severity => severity[a].cmp(&severity[b]).then(ga.count.cmp(&gb.count)),
+            GroupColumn::Count => ga.count.cmp(&gb.count),
+            GroupColumn::Idle => ga.oldest_idle_secs.total_cmp(&gb.oldest_idle_secs),
+            GroupColumn::Trend => {
+                ga.trend_per_sec.unwrap_or(0.0).total_cmp(&gb.trend_per_sec.unwrap_or(0.0))
+            }
+            GroupColumn::Location => ga.location.cmp(&gb.location),
+            GroupColumn::Wait => ga.waiting_on.cmp(&gb.waiting_on),
+        };
+        sort.direct(ascending).then(gb.count.cmp(&ga.count)).then(a.cmp(&b))
+    });
+    view.reorder(order, |i| groups.get(i).map(group_key), old);
+}
+
+fn finding_key(finding: &Finding) -> (String, String, Option<String>) {
+    (
+        finding.kind.as_str().to_owned(),
+        finding.location.to_string(),
+        finding.waiting_on.as_ref().map(ToString::to_string),
+    )
+}
+
+/// Rebuilds the Findings order from the latest report.
+pub(crate) fn build_findings(view: &mut ListView<FindingColumn>, data: &Data) {
+    let Some(report) = &data.report else {
+        view.order.clear();
+        view.list.follow(0);
+        return;
+    };
+    let findings = &report.findings;
+    let old = view.selected().and_then(|i| findings.get(i)).map(finding_key);
+    let mut order: Vec<usize> = (0..findings.len())
+        .filter(|&i| {
+            let f = &findings[i];
+            let location = f.location.to_string();
+            let point = f.waiting_on.as_ref().map(ToString::to_string).unwrap_or_default();
+            let texts = [
+                f.kind.as_str(),
+                f.severity.as_str(),
+                &location,
+                &point,
+                &f.explanation,
+                f.task_name.as_deref().unwrap_or(""),
+            ];
+            matches(&view.filter, &texts)
+        })
+        .collect();
+    let sort = view.sort;
+    order.sort_by(|&a, &b| {
+        let (fa, fb) = (&findings[a], &findings[b]);
+        let ascending = match sort.column {
+            // The analysis already orders by severity, count, age: keep its order.
+            FindingColumn::Severity => b.cmp(&a),
+            FindingColumn::Kind => fa.kind.cmp(&fb.kind),
+            FindingColumn::Count => fa.count.cmp(&fb.count),
+            FindingColumn::Oldest => fa.oldest_secs.total_cmp(&fb.oldest_secs),
+            FindingColumn::Location => fa.location.cmp(&fb.location),
+        };
+        sort.direct(ascending).then(a.cmp(&b))
+    });
+    view.reorder(order, |i| findings.get(i).map(finding_key), old);
+}
+
+/// What a resource is, as the Resources screen names it. tokio's bounded mpsc channel is a
+/// semaphore inside; a wait on it with `Acquire::new` is a `send` waiting for room.
+pub(crate) fn resource_label(resource: &Resource, waits: &[Wait]) -> String {
+    let kind = ResourceKind::try_from(resource.kind).unwrap_or(ResourceKind::Unspecified);
+    let channel = resource.internal
+        && waits.iter().any(|w| w.resource_id == resource.id && w.op.starts_with("Acquire"));
+    match kind {
+        ResourceKind::Semaphore if channel => "mpsc channel".to_owned(),
+        ResourceKind::Semaphore if resource.internal => "semaphore (internal)".to_owned(),
+        ResourceKind::Mutex => "Mutex".to_owned(),
+        ResourceKind::RwLock => "RwLock".to_owned(),
+        ResourceKind::Semaphore => "Semaphore".to_owned(),
+        ResourceKind::Barrier => "Barrier".to_owned(),
+        ResourceKind::Oneshot => "oneshot channel".to_owned(),
+        ResourceKind::Timer => "timer".to_owned(),
+        ResourceKind::Other | ResourceKind::Unspecified => {
+            if resource.concrete_type.is_empty() {
+                "other".to_owned()
+            } else {
+                resource.concrete_type.clone()
+            }
+        }
+    }
+}
+
+/// A resource's waiters: how many, and the earliest `since` (agent clock).
+pub(crate) fn waiters(resource_id: u64, waits: &[Wait]) -> (usize, Option<u64>) {
+    let mut count = 0;
+    let mut earliest: Option<u64> = None;
+    for wait in waits.iter().filter(|w| w.resource_id == resource_id) {
+        count += 1;
+        earliest = Some(earliest.map_or(wait.since_nanos, |e| e.min(wait.since_nanos)));
+    }
+    (count, earliest)
+}
+
+/// Rebuilds the Resources order.
+pub(crate) fn build_resources(view: &mut ListView<ResourceColumn>, data: &Data) {
+    let resources = &data.resources;
+    let old = view.selected().and_then(|i| resources.get(i)).map(|r| r.id);
+    let stats: Vec<(usize, Option<u64>)> =
+        resources.iter().map(|r| waiters(r.id, &data.waits)).collect();
+    let labels: Vec<String> = resources.iter().map(|r| resource_label(r, &data.waits)).collect();
+    let mut order: Vec<usize> = (0..resources.len())
+        .filter(|&i| {
+            let location = data.strings.location(resources[i].location_id).to_string();
+            matches(&view.filter, &[&labels[i], &location, &resources[i].concrete_type])
+        })
+        .collect();
+    let sort = view.sort;
+    let now = data.now_nanos;
+    order.sort_by(|&a, &b| {
+        let (ra, rb) = (&resources[a], &resources[b]);
+        let oldest = |i: usize| stats[i].1.map_or(0, |since| now.saturating_sub(since));
+        let ascending = match sort.column {
+            ResourceColumn::Waiters => stats[a].0.cmp(&stats[b].0).then(oldest(a).cmp(&oldest(b))),
+            ResourceColumn::Oldest => oldest(a).cmp(&oldest(b)),
+            ResourceColumn::Kind => labels[a].cmp(&labels[b]),
+            ResourceColumn::Location => {
+                data.strings.location(ra.location_id).cmp(&data.strings.location(rb.location_id))
+            }
+            ResourceColumn::Id => ra.id.cmp(&rb.id),
+        };
+        sort.direct(ascending).then(ra.id.cmp(&rb.id))
+    });
+    view.reorder(order, |i| resources.get(i).map(|r| r.id), old);
+}

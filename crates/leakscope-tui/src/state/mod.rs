@@ -1,0 +1,20 @@
+//! The UI's state: plain data and the transitions between states, no terminal and no drawing
+//! (no ratatui import), so every transition is tested without a screen.
+
+mod action;
+mod app;
+mod columns;
+mod data;
+mod link;
+mod list;
+mod lists;
+mod tasks;
+
+pub(crate) use action::{Action, Mode, Tab};
+pub(crate) use app::{App, Effect, Geometry, Page, TaskPage};
+pub(crate) use columns::{Column, FindingColumn, GroupColumn, ResourceColumn, TaskColumn};
+pub(crate) use data::{
+    AnalysisInfo, Data, DumpView, Focus, NO_GROUP, RowState, Sample, Strings, TaskRow,
+};
+pub(crate) use lists::{group_severity, resource_label, waiters};
+pub(crate) use tasks::TasksPage;

@@ -1,0 +1,258 @@
+//! The Tasks screen's view of the live tasks: which ones (all, one group's, one finding's, a
+//! resource's waiters), filtered by `/` text, sorted on any column. Rebuilding touches every
+//! row, so it happens when the view changes and at most once a second as data arrives; drawing
+//! only looks rows up.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use leakscope_analysis::{SourceLocation, WaitPoint};
+
+use crate::state::columns::{Sort, TaskColumn};
+use crate::state::data::{Data, TaskRow};
+use crate::state::list::ListState;
+
+/// How often a shown task list follows new data at most.
+pub(crate) const REBUILD_EVERY: Duration = Duration::from_secs(1);
+
+/// Which tasks a Tasks page lists.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Scope {
+    /// Every live task.
+    All,
+    /// The tasks of one group: spawned at `location`, parked in `waiting_on`.
+    Group {
+        /// Spawn location.
+        location: SourceLocation,
+        /// Wait point.
+        waiting_on: WaitPoint,
+    },
+    /// The tasks a finding covers: its sample ids, plus the tasks at its location and wait point.
+    Finding {
+        /// What the finding is, for the title.
+        label: String,
+        /// Its location.
+        location: SourceLocation,
+        /// Its wait point, if it has one.
+        waiting_on: Option<WaitPoint>,
+        /// Its sample ids.
+        ids: Vec<u64>,
+    },
+    /// Given tasks (a resource's waiters and holder).
+    Ids {
+        /// What they are, for the title.
+        label: String,
+        /// Their ids.
+        ids: Vec<u64>,
+    },
+}
+
+impl Scope {
+    /// The page's title.
+    pub(crate) fn title(&self) -> String {
+        match self {
+            Self::All => "all tasks".to_owned(),
+            Self::Group { location, waiting_on } => format!("{location} · {waiting_on}"),
+            Self::Finding { label, .. } | Self::Ids { label, .. } => label.clone(),
+        }
+    }
+}
+
+/// One Tasks page.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct TasksPage {
+    /// Which tasks.
+    pub(crate) scope: Scope,
+    /// Case-insensitive text a row's location, name, state, wait point or flags contain.
+    pub(crate) filter: String,
+    /// Sort column and direction.
+    pub(crate) sort: Sort<TaskColumn>,
+    /// Selection and scroll.
+    pub(crate) list: ListState,
+    /// The listed task ids, in order.
+    pub(crate) ids: Vec<u64>,
+    /// The observation the list was built from, and when.
+    built: Option<(u64, Instant)>,
+}
+
+impl TasksPage {
+    /// A page of `scope`, idle tasks longest first.
+    pub(crate) fn new(scope: Scope) -> Self {
+        Self {
+            scope,
+            filter: String::new(),
+            sort: Sort::by(TaskColumn::Idle),
+            list: ListState::default(),
+            ids: Vec::new(),
+            built: None,
+        }
+    }
+
+    /// The selected task's id.
+    pub(crate) fn selected(&self) -> Option<u64> {
+        self.ids.get(self.list.selected).copied()
+    }
+
+    /// Forgets the list so the next refresh rebuilds it at once (after a filter or sort change).
+    pub(crate) fn invalidate(&mut self) {
+        self.built = None;
+    }
+
+    /// Rebuilds the list if it was invalidated, or if newer data arrived and the last build is
+    /// at least [`REBUILD_EVERY`] old.
+    pub(crate) fn refresh(&mut self, data: &Data, now: Instant) {
+        let due = match self.built {
+            None => true,
+            Some((observation, at)) => {
+                observation != data.observations
+                    && now.saturating_duration_since(at) >= REBUILD_EVERY
+            }
+        };
+        if due {
+            self.rebuild(data);
+            self.built = Some((data.observations, now));
+        }
+    }
+
+    fn rebuild(&mut self, data: &Data) {
+        let old = self.selected();
+        let keep = Keep::new(&self.scope, data, &self.filter);
+        let mut rows: Vec<&TaskRow> =
+            data.tasks.iter().filter(|row| keep.keeps(row, data)).collect();
+        let sort = self.sort;
+        rows.sort_by(|a, b| sort.direct(compare(sort.column, a, b, data)).then(a.id.cmp(&b.id)));
+        self.ids = rows.iter().map(|r| r.id).collect();
+        if let Some(old) = old
+            && let Some(pos) = self.ids.iter().position(|&id| id == old)
+        {
+            self.list.selected = pos;
+        }
+        self.list.follow(self.ids.len());
+    }
+}
+
+fn compare(column: TaskColumn, a: &TaskRow, b: &TaskRow, data: &Data) -> std::cmp::Ordering {
+    let strings = &data.strings;
+    match column {
+        TaskColumn::Id => a.id.cmp(&b.id),
+        TaskColumn::State => a.state.cmp(&b.state),
+        TaskColumn::Idle => a.idle_secs.total_cmp(&b.idle_secs),
+        TaskColumn::Age => a.age_secs.total_cmp(&b.age_secs),
+        TaskColumn::Polls => a.polls.cmp(&b.polls),
+        TaskColumn::Busy => a.busy_secs.total_cmp(&b.busy_secs),
+        TaskColumn::Wakes => a.wakes.cmp(&b.wakes),
+        TaskColumn::Wakers => a.wakers.cmp(&b.wakers),
+        TaskColumn::Wait => strings.point(a.point).cmp(strings.point(b.point)),
+        TaskColumn::Location => {
+            if a.location_id == b.location_id {
+                std::cmp::Ordering::Equal
+            } else {
+                strings.locations.get(&a.location_id).cmp(&strings.locations.get(&b.location_id))
+            }
+        }
+        TaskColumn::Name => strings.name(a.name).cmp(&strings.name(b.name)),
+        TaskColumn::Flags => {
+            let flags = |row: &TaskRow| data.group_of(row).map_or(0, |g| g.flags.len());
+            flags(a).cmp(&flags(b))
+        }
+    }
+}
+
+/// The scope and filter, prepared once per rebuild so each of 100k rows costs a few lookups.
+struct Keep {
+    /// Location ids and point ids a row must have (scopes by location and wait point).
+    locations: Option<HashSet<u32>>,
+    points: Option<HashSet<u16>>,
+    ids: Option<HashSet<u64>>,
+    /// Lowercase filter and, per location, point, name and group, whether it matches.
+    filter: Option<Filter>,
+}
+
+struct Filter {
+    locations: HashSet<u32>,
+    points: HashSet<u16>,
+    names: HashSet<u32>,
+    groups: HashSet<u32>,
+    states: Vec<crate::state::data::RowState>,
+}
+
+impl Keep {
+    fn new(scope: &Scope, data: &Data, filter: &str) -> Self {
+        let strings = &data.strings;
+        let location_ids = |location: &SourceLocation| -> HashSet<u32> {
+            strings.locations.iter().filter(|(_, l)| *l == location).map(|(id, _)| *id).collect()
+        };
+        let point_ids = |point: &WaitPoint| -> HashSet<u16> {
+            (0..strings.points.len())
+                .filter(|&i| strings.points[i] == *point)
+                .map(|i| i as u16)
+                .collect()
+        };
+        let (locations, points, ids) = match scope {
+            Scope::All => (None, None, None),
+            Scope::Group { location, waiting_on } => {
+                (Some(location_ids(location)), Some(point_ids(waiting_on)), None)
+            }
+            Scope::Finding { location, waiting_on, ids, .. } => (
+                Some(location_ids(location)),
+                waiting_on.as_ref().map(point_ids),
+                Some(ids.iter().copied().collect()),
+            ),
+            Scope::Ids { ids, .. } => (None, None, Some(ids.iter().copied().collect())),
+        };
+        let filter = (!filter.is_empty()).then(|| {
+            let needle = filter.to_lowercase();
+            let hit = |text: &str| text.to_lowercase().contains(&needle);
+            let groups = data.report.as_ref().map_or_else(HashSet::new, |report| {
+                (0..report.groups.len() as u32)
+                    .filter(|&g| report.groups[g as usize].flags.iter().any(|k| hit(k.as_str())))
+                    .collect()
+            });
+            Filter {
+                locations: strings
+                    .locations
+                    .iter()
+                    .filter(|(_, l)| hit(&l.to_string()))
+                    .map(|(id, _)| *id)
+                    .collect(),
+                points: (0..strings.points.len())
+                    .filter(|&i| hit(&strings.points[i].to_string()))
+                    .map(|i| i as u16)
+                    .collect(),
+                names: (0..strings.names.len() as u32)
+                    .filter(|&i| strings.name(i).is_some_and(hit))
+                    .collect(),
+                groups,
+                states: [
+                    crate::state::data::RowState::Running,
+                    crate::state::data::RowState::Scheduled,
+                    crate::state::data::RowState::Idle,
+                    crate::state::data::RowState::Unknown,
+                ]
+                .into_iter()
+                .filter(|s| hit(s.as_str()))
+                .collect(),
+            }
+        });
+        Self { locations, points, ids, filter }
+    }
+
+    fn keeps(&self, row: &TaskRow, _data: &Data) -> bool {
+        let in_place = self.locations.as_ref().is_none_or(|l| l.contains(&row.location_id))
+            && self.points.as_ref().is_none_or(|p| p.contains(&row.point));
+        let in_scope = match (&self.ids, &self.locations) {
+            // A finding: its sample, or its location and wait point.
+            (Some(ids), Some(_)) => ids.contains(&row.id) || in_place,
+            (Some(ids), None) => ids.contains(&row.id),
+            (None, _) => in_place,
+        };
+        in_scope
+            && self.filter.as_ref().is_none_or(|f| {
+                f.locations.contains(&row.location_id)
+                    || f.points.contains(&row.point)
+                    || f.names.contains(&row.name)
+                    || f.groups.contains(&row.group)
+                    || f.states.contains(&row.state)
+            })
+    }
+}
