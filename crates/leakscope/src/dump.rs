@@ -96,6 +96,7 @@ pub(crate) use imp::{of_current, take};
 ))]
 mod imp {
     use crate::clock;
+    use crate::registry::DumpRunning;
     use leakscope_proto::v1::{Backtrace, DumpStatus, Frame, TaskDumpResponse, TaskTrace};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
@@ -136,7 +137,9 @@ mod imp {
                 let join = handle.spawn(async move {
                     let guard = guard;
                     let own_id = id_rx.await.ok();
+                    let running = DumpRunning::start();
                     let dump = Handle::current().dump().await;
+                    drop(running);
                     let _ = tx.send((dump, own_id));
                     drop(guard);
                 });
@@ -154,7 +157,9 @@ mod imp {
                 }
                 tokio::spawn(async move {
                     let guard = guard;
+                    let running = DumpRunning::start();
                     let dump = handle.dump().await;
+                    drop(running);
                     let _ = tx.send((dump, None));
                     drop(guard);
                 });
@@ -189,7 +194,10 @@ mod imp {
     /// the in-process leak check; `None` when it does not finish within `timeout`.
     pub(crate) async fn of_current(timeout: Duration) -> Option<TaskDumpResponse> {
         let started = clock::now();
-        let dump = tokio::time::timeout(timeout, Handle::current().dump()).await.ok()?;
+        let running = DumpRunning::start();
+        let dump = tokio::time::timeout(timeout, Handle::current().dump()).await.ok();
+        drop(running);
+        let dump = dump?;
         Some(TaskDumpResponse {
             status: DumpStatus::Ok as i32,
             message: String::new(),

@@ -33,6 +33,12 @@ pub(crate) mod state {
     pub(crate) const RUNNING: u8 = 1;
     /// Woken since its last poll started.
     pub(crate) const NOTIFIED: u8 = 2;
+    /// Polled by a task dump's trace since its last real poll. tokio then wakes the task (so that
+    /// it re-registers its wakers) and polls it again: that wake and that poll are the dump's
+    /// doing, not the app's, and are left out of the task's stats.
+    pub(crate) const TRACED: u8 = 4;
+    /// The wake that follows a trace has been seen (and left out).
+    pub(crate) const TRACE_WAKE_SEEN: u8 = 8;
 }
 
 /// What a non-task span stands for.
@@ -40,6 +46,33 @@ pub(crate) mod span_kind {
     pub(crate) const USER: u8 = 1;
     pub(crate) const RESOURCE: u8 = 2;
     pub(crate) const ASYNC_OP: u8 = 3;
+    /// A task span entered by a task dump's trace poll, not by the scheduler.
+    pub(crate) const TRACE_POLL: u8 = 4;
+}
+
+/// How many task dumps are running. tokio's dump polls every task once to trace it; those polls
+/// are not the app's, and recording them would reset every task's idle time (a stuck task would
+/// look freshly polled). While a dump runs, task polls are left out of the stats: the app's own
+/// polls on other runtimes in those milliseconds go uncounted too, which is the smaller error.
+pub(crate) static DUMPS_RUNNING: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// Holds [`DUMPS_RUNNING`] up for as long as it lives.
+#[cfg_attr(not(tokio_unstable), allow(dead_code, reason = "dumps need tokio_unstable"))]
+pub(crate) struct DumpRunning(());
+
+#[cfg_attr(not(tokio_unstable), allow(dead_code, reason = "dumps need tokio_unstable"))]
+impl DumpRunning {
+    pub(crate) fn start() -> Self {
+        DUMPS_RUNNING.fetch_add(1, Ordering::AcqRel);
+        Self(())
+    }
+}
+
+impl Drop for DumpRunning {
+    fn drop(&mut self) {
+        DUMPS_RUNNING.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Per-task record. About 150 bytes; see docs/benchmarks.md for what a live task costs in all.
@@ -371,7 +404,15 @@ impl Registry {
                 })
             });
         }
-        if wake {
+        let trace_wake = wake
+            && slot
+                .state
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                    let pending = state::TRACED | state::TRACE_WAKE_SEEN | state::NOTIFIED;
+                    (s & pending == state::TRACED).then_some(s | state::TRACE_WAKE_SEEN)
+                })
+                .is_ok();
+        if wake && !trace_wake {
             slot.wakes.fetch_add(1, Ordering::Relaxed);
             slot.last_wake.store(clock::now(), Ordering::Relaxed);
             slot.state.fetch_or(state::NOTIFIED, Ordering::AcqRel);

@@ -12,7 +12,9 @@
 //! clock reads and a few relaxed stores.
 
 use crate::intern::Interner;
-use crate::registry::{self, NewTask, Registry, SPAN_BIT, UNTRACKED, flag, kind, span_kind};
+use crate::registry::{
+    self, DUMPS_RUNNING, NewTask, Registry, SPAN_BIT, UNTRACKED, flag, kind, span_kind, state,
+};
 use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
 use std::sync::atomic::Ordering;
@@ -174,8 +176,22 @@ impl Collector {
         }
         if id & SPAN_BIT == 0 {
             if let Some((_, slot)) = self.registry.task(id) {
-                Registry::enter_task(slot);
                 let task_id = slot.task_id.load(Ordering::Relaxed);
+                if DUMPS_RUNNING.load(Ordering::Relaxed) != 0 {
+                    // A dump's trace poll: keep the task's poll stats as they were.
+                    slot.state.fetch_or(state::TRACED, Ordering::AcqRel);
+                    push(Frame { id, task_id, kind: span_kind::TRACE_POLL, meta: None });
+                    return;
+                }
+                let flags = slot.state.load(Ordering::Acquire);
+                if flags & (state::TRACED | state::NOTIFIED) == state::TRACED {
+                    // The poll that follows a trace, and nothing but the dump woke the task.
+                    let clear = !(state::TRACED | state::TRACE_WAKE_SEEN);
+                    slot.state.fetch_and(clear, Ordering::AcqRel);
+                    push(Frame { id, task_id, kind: span_kind::TRACE_POLL, meta: None });
+                    return;
+                }
+                Registry::enter_task(slot);
                 push(Frame { id, task_id, kind: 0, meta: None });
             }
             return;

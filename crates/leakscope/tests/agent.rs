@@ -251,6 +251,22 @@ mod unstable {
                 "{functions:#?}"
             );
 
+            // The dump's trace polls, and the wake and poll tokio adds after each, are not the
+            // app's: a parked task's polls, wakes and idle time read the same after a dump.
+            let after = client
+                .get_snapshot(SnapshotRequest { include_finished: false })
+                .await
+                .unwrap()
+                .into_inner();
+            for before in &senders_seen {
+                let now = after.tasks.iter().find(|t| t.id == before.id).expect("still alive");
+                assert_eq!(
+                    (now.polls, now.last_poll_end_nanos, now.wakes, now.state),
+                    (before.polls, before.last_poll_end_nanos, before.wakes, before.state),
+                    "a task dump changed a parked sender's poll stats"
+                );
+            }
+
             drop((senders, lost, holder, waiters, tx, rx.recv().await));
             drop((writer, reader, acquirer, arriver, receiver, semaphore, barrier));
         });
