@@ -1,4 +1,9 @@
 //! End-to-end tests: the zoo's release build on loopback, read through the generated client.
 
+mod attach;
+mod fleet;
+mod gate;
+mod profile;
+mod snapshot;
 mod support;
 mod zoo_data;

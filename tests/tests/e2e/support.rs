@@ -17,27 +17,38 @@ pub(crate) fn workspace_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace root")
 }
 
+/// Builds `package`'s release binary `bin` (a no-op when it is up to date) and returns its path.
+fn release_binary(package: &str, bin: &str) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--quiet", "-p", package, "--bin", bin])
+        .current_dir(workspace_root())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building {bin} failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    target.join("release").join(bin)
+}
+
 /// The zoo's release binary, built once per test run (a no-op when CI built it already).
 pub(crate) fn zoo_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--release", "--quiet", "-p", "leakscope-zoo"])
-            .current_dir(workspace_root())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the zoo failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| workspace_root().join("target"), PathBuf::from);
-        target.join("release/leakscope-zoo")
-    })
+    BIN.get_or_init(|| release_binary("leakscope-zoo", "leakscope-zoo"))
+}
+
+/// The `leakscope` command's release binary, built once per test run.
+pub(crate) fn leakscope_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| release_binary("leakscope-cli", "leakscope"))
 }
 
 /// A running zoo process; killed on drop.
 pub(crate) struct Zoo {
     child: Child,
     pub(crate) addr: SocketAddr,
+    /// The agent's HTTP endpoints, when started with `LEAKSCOPE_HTTP_BIND`.
+    pub(crate) http: Option<SocketAddr>,
 }
 
 impl Zoo {
@@ -69,7 +80,9 @@ impl Zoo {
             .next()
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("unexpected start-up line {line:?}"));
-        Zoo { child, addr }
+        // `http=IP:PORT` comes before `agent=` when the agent serves HTTP.
+        let http = line.split_whitespace().find_map(|t| t.strip_prefix("http=")?.parse().ok());
+        Zoo { child, addr, http }
     }
 
     pub(crate) async fn client(&self) -> AgentClient<Channel> {

@@ -1,0 +1,136 @@
+//! The command line's shape: the top-level [`Cli`] and one [`Command`] variant per subcommand.
+//!
+//! To add a command: a variant here whose doc comment is its one-line help, an arm in
+//! [`Command::run`], and a module with its `Args` struct and its `run` function.
+
+use clap::{Parser, Subcommand};
+
+use crate::exit::{CliError, ExitStatus};
+use crate::profile::{self, ProfileArgs};
+use crate::snapshot::{self, SnapshotArgs};
+use crate::thresholds::ThresholdArgs;
+
+/// Find leaking, stuck and blocking tasks in a running tokio app.
+///
+/// The app links the `leakscope` crate (`leakscope::init()`), which serves on 127.0.0.1:6669;
+/// apps running only console-subscriber (tokio-console's) can be read too, with less detail.
+#[derive(Debug, Parser)]
+#[command(name = "leakscope", version, propagate_version = true, max_term_width = 100)]
+#[command(after_help = "Exit codes: 0 success; 1 a check failed (gate, limits, leaks); \
+2 usage, configuration, connection or protocol error.")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Watch a target for a few seconds, then print its task groups and leak findings.
+    ///
+    /// It applies the target's updates for `--wait`, takes a task dump where the target supports
+    /// it, and prints findings most severe first (leak, suspect, warn), with the explanation,
+    /// evidence and usual fix of each, then the largest groups of live tasks by spawn location and
+    /// wait point. Against an app running only console-subscriber it says which kinds of finding
+    /// that data cannot show.
+    Snapshot(SnapshotArgs),
+    /// Write a flame graph, pprof or folded profile: cpu, tasks, locks, blocking, or a diff.
+    ///
+    /// `cpu` samples the app's CPU stacks; `tasks` draws one stack per live task (spawn
+    /// location, await chain, what it waits on), like Go's goroutine profile; `locks` and
+    /// `blocking` show lock waits and polls that blocked a worker; `diff` compares two profiles.
+    /// The output's extension picks the format: .svg, .pb.gz (for `go tool pprof`, Pyroscope,
+    /// speedscope) or .folded. See docs/profiling.md.
+    Profile(ProfileArgs),
+    /// Watch a service under load, or start one, and fail when its tasks grow past limits or leak.
+    ///
+    /// Attach mode (`leakscope gate ADDR --window 60s`) watches a running service; run mode
+    /// (`--run CMD [--load CMD]`) starts it, waits for its agent, runs the load, and checks both
+    /// the growth during the load and that tasks settle back after it. Limits apply to the total
+    /// and per spawn location; findings of the `--fail-on` kinds fail too. Reports: text, json,
+    /// junit, github. Exit 0 pass, 1 limits exceeded or leaks found, 2 error. See
+    /// docs/ci-gate.md.
+    Gate(Box<GateCommand>),
+    /// Watch a running app in a terminal UI: task groups, tasks, findings and resources, live.
+    ///
+    /// Groups of tasks by spawn location and wait point come first, most severe and largest
+    /// first; Enter opens a group's tasks and a task's detail (its wait chain from a task dump,
+    /// and the findings on it with their fix). `?` lists every key. A target that goes away is
+    /// retried until you quit. See docs/tui.md.
+    Attach(crate::attach::AttachCommand),
+    /// Run the leak zoo's leaking workloads and attach the terminal UI to them.
+    ///
+    /// The workloads run in a child process with the leakscope agent on `--bind`; thresholds are
+    /// shortened (stuck and uncancelled after 10s) so the findings appear within a minute.
+    /// Quitting the UI stops the zoo.
+    Demo(leakscope_tui::DemoArgs),
+}
+
+/// `gate`'s arguments: its own (the `leakscope-gate` crate's), then the thresholds its findings
+/// are judged by.
+#[derive(Debug, clap::Args)]
+pub struct GateCommand {
+    /// The gate's flags.
+    #[command(flatten)]
+    pub gate: leakscope_gate::GateArgs,
+    /// Detector thresholds and suppressions.
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+}
+
+impl GateCommand {
+    fn run(self) -> Result<ExitStatus, CliError> {
+        use leakscope_gate::{GateError, Verdict};
+        let config = self.thresholds.load()?;
+        match crate::runtime::block_on(leakscope_gate::run(self.gate, config))? {
+            Ok(Verdict::Pass) => Ok(ExitStatus::Success),
+            Ok(Verdict::Fail) => Ok(ExitStatus::CheckFailed),
+            Err(GateError::Client(err)) => Err(err.into()),
+            Err(GateError::Output(err)) => Err(CliError::Output(err)),
+            Err(err) => Err(CliError::Usage(err.to_string())),
+        }
+    }
+}
+
+impl Command {
+    /// Runs the command to completion; `Ok` carries the exit status to end with.
+    pub fn run(self) -> Result<ExitStatus, CliError> {
+        match self {
+            Command::Snapshot(args) => snapshot::run(args),
+            Command::Profile(args) => profile::run(args),
+            Command::Gate(command) => command.run(),
+            Command::Attach(command) => command.run(),
+            Command::Demo(args) => crate::attach::demo(args),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    /// `leakscope <path> --help`, at a fixed width.
+    fn help(path: &[&str]) -> String {
+        let mut command = Cli::command().term_width(100);
+        command.build();
+        let mut current = &mut command;
+        for name in path {
+            current = current.find_subcommand_mut(name).expect("a subcommand");
+        }
+        current.render_long_help().to_string()
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_is_stable() {
+        insta::assert_snapshot!("leakscope_help", help(&[]));
+        insta::assert_snapshot!("leakscope_snapshot_help", help(&["snapshot"]));
+    }
+}

@@ -1,0 +1,31 @@
+//! The `leakscope` command line: `snapshot`, and (as they land) `attach`, `gate`, `profile`,
+//! `demo`. See `leakscope --help`.
+//!
+//! The program is this library so tests can run it in-process: [`run`] takes the arguments and
+//! returns the exit code; `main.rs` only calls [`main`]. Adding a command is one variant of
+//! [`Command`] and one arm of [`Command::run`] (in `cli.rs`), plus the command's own module.
+//!
+//! ```
+//! let code = leakscope_cli::run(["leakscope", "snapshot", "--wait", "soon"]);
+//! assert_eq!(code, leakscope_cli::ExitStatus::Error.into());
+//! ```
+
+mod attach;
+mod cli;
+mod connect;
+mod exit;
+mod profile;
+mod run;
+mod runtime;
+mod snapshot;
+mod thresholds;
+
+pub use cli::{Cli, Command};
+pub use exit::{CliError, ExitStatus};
+pub use profile::{
+    BlockingArgs, BlockingWeight, CpuArgs, DiffArgs, LocksArgs, LocksWeight, OutputArgs,
+    ProfileArgs, ProfileKind, TasksArgs, TasksWeight,
+};
+pub use run::{main, run};
+pub use snapshot::{Format, JSON_SCHEMA_VERSION, SnapshotArgs};
+pub use thresholds::{DEFAULT_CONFIG, ThresholdArgs};

@@ -1,0 +1,254 @@
+//! The flags of `leakscope profile` and its kinds.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use leakscope_analysis::parse_duration;
+use leakscope_client::DEFAULT_ADDR;
+
+/// The flags of `leakscope profile` (its help text is on [`crate::Command::Profile`]).
+#[derive(Debug, Clone, Args)]
+pub struct ProfileArgs {
+    /// Which profile.
+    #[command(subcommand)]
+    pub kind: ProfileKind,
+}
+
+/// The kinds of profile.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ProfileKind {
+    /// Sample the app's CPU stacks for a while (the agent runs pprof-rs in the app).
+    ///
+    /// Needs the leakscope agent on Linux (x86_64 or aarch64) and an app built with frame
+    /// pointers (`-C force-frame-pointers=yes`) for whole stacks; see docs/profiling.md.
+    Cpu(CpuArgs),
+    /// One stack per live task: spawn location, await chain, what it waits on.
+    ///
+    /// The counterpart of Go's goroutine profile. The await chain comes from a task dump where
+    /// the target can take one; otherwise the stack is the spawn location and the awaited
+    /// resource or the task's state.
+    Tasks(TasksArgs),
+    /// The tasks waiting on a tokio Mutex, RwLock or Semaphore now, and who holds it.
+    ///
+    /// The counterpart of Go's mutex profile, from the agent's wait records.
+    Locks(LocksArgs),
+    /// Polls that blocked a runtime worker thread, per spawn location.
+    ///
+    /// The counterpart of Go's block profile for an async runtime, from the agent's long-poll
+    /// records (polls longer than its threshold, 10ms by default) and the polls running now.
+    Blocking(BlockingArgs),
+    /// The difference of two profiles (folded or pprof files): what grew from BEFORE to AFTER.
+    ///
+    /// A differential flame graph shows AFTER's widths, red where a stack grew and blue where it
+    /// shrank; pprof output has the change as its default value, then the before and after values.
+    Diff(DiffArgs),
+}
+
+/// Where and how a profile is written.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// The file to write; its extension picks the format (.svg, .pb.gz, .folded); `-` writes to
+    /// stdout (folded unless --format says otherwise)
+    #[arg(short, long, value_name = "PATH")]
+    pub output: PathBuf,
+    /// The format, whatever the extension says: svg, pprof or folded
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<leakscope_profile::Format>,
+    /// Flame graphs only: roots on top, leaves hanging down (an icicle graph)
+    #[arg(long)]
+    pub icicle: bool,
+    /// Flame graphs only: the title [default: the profile's kind]
+    #[arg(long, value_name = "TEXT")]
+    pub title: Option<String>,
+}
+
+/// `leakscope profile cpu`.
+#[derive(Debug, Clone, Args)]
+pub struct CpuArgs {
+    /// The app to read: host:port or http://host:port
+    #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR)]
+    pub addr: String,
+    /// How long to sample (the agent allows at most 300s)
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Samples per second of CPU time (the agent allows at most 1000)
+    #[arg(long, value_name = "HZ", default_value_t = 99,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub frequency: u32,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `leakscope profile tasks`.
+#[derive(Debug, Clone, Args)]
+pub struct TasksArgs {
+    /// The app to read: host:port or http://host:port
+    #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR)]
+    pub addr: String,
+    /// What the widths show: count (tasks) or idle (how long each has been parked)
+    #[arg(long, value_enum, value_name = "WEIGHT", default_value_t = TasksWeight::Count)]
+    pub weight: TasksWeight,
+    /// Only tasks whose spawn location, name or wait point contains this text
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Option<String>,
+    /// Time limit of the task dump that gives the await chains; 0 skips it
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    pub dump_timeout: Duration,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// What a task-wait flame graph's widths show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TasksWeight {
+    /// One per task.
+    Count,
+    /// Time since each task's last poll ended.
+    Idle,
+}
+
+/// `leakscope profile locks`.
+#[derive(Debug, Clone, Args)]
+pub struct LocksArgs {
+    /// The app to read: host:port or http://host:port
+    #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR)]
+    pub addr: String,
+    /// What the widths show: count (waiting tasks) or delay (how long each has waited)
+    #[arg(long, value_enum, value_name = "WEIGHT", default_value_t = LocksWeight::Count)]
+    pub weight: LocksWeight,
+    /// Only tasks whose spawn location, name or wait point contains this text
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Option<String>,
+    /// Time limit of the task dump that gives the waiters' await chains; 0 skips it
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    pub dump_timeout: Duration,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// What a lock-wait flame graph's widths show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LocksWeight {
+    /// One per waiting task.
+    Count,
+    /// How long each has waited so far.
+    Delay,
+}
+
+/// `leakscope profile blocking`.
+#[derive(Debug, Clone, Args)]
+pub struct BlockingArgs {
+    /// The app to read: host:port or http://host:port
+    #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR)]
+    pub addr: String,
+    /// What the widths show: count (long polls) or time (how long they blocked)
+    #[arg(long, value_enum, value_name = "WEIGHT", default_value_t = BlockingWeight::Time)]
+    pub weight: BlockingWeight,
+    /// Only spawn locations or task names containing this text
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// What a blocking flame graph's widths show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BlockingWeight {
+    /// One per long poll.
+    Count,
+    /// Time the polls blocked their worker.
+    Time,
+}
+
+/// `leakscope profile diff`.
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    /// The baseline: a .folded or .pb.gz profile
+    #[arg(value_name = "BEFORE")]
+    pub before: PathBuf,
+    /// The profile to compare with it, of the same kind
+    #[arg(value_name = "AFTER")]
+    pub after: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use crate::Cli;
+
+    /// `leakscope profile <kind> --help`, at a fixed width.
+    fn help(kind: Option<&str>) -> String {
+        let mut command = Cli::command().term_width(100);
+        command.build();
+        let profile = command.find_subcommand_mut("profile").expect("profile is registered");
+        match kind {
+            Some(kind) => {
+                profile.find_subcommand_mut(kind).expect("a kind").render_long_help().to_string()
+            }
+            None => profile.render_long_help().to_string(),
+        }
+    }
+
+    #[test]
+    fn help_is_stable() {
+        insta::assert_snapshot!("leakscope_profile_help", help(None));
+        for kind in ["cpu", "tasks", "locks", "blocking", "diff"] {
+            insta::assert_snapshot!(format!("leakscope_profile_{kind}_help"), help(Some(kind)));
+        }
+    }
+
+    #[test]
+    fn flags_parse_into_the_kinds() {
+        use super::{ProfileKind, TasksWeight};
+        use clap::Parser as _;
+        let check = |args: &[&str]| match Cli::try_parse_from(args).map(|cli| cli.command) {
+            Ok(crate::Command::Profile(profile)) => Ok(profile.kind),
+            Ok(other) => panic!("not a profile command: {other:?}"),
+            Err(err) => Err(err.kind()),
+        };
+        let tasks = check(&["leakscope", "profile", "tasks", "-o", "t.svg", "--weight", "idle"]);
+        match tasks {
+            Ok(ProfileKind::Tasks(args)) => {
+                assert_eq!(args.weight, TasksWeight::Idle);
+                assert_eq!(args.addr, "127.0.0.1:6669");
+                assert_eq!(args.output.output.to_str(), Some("t.svg"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match check(&["leakscope", "profile", "cpu", "a:1", "--duration", "2s", "-o", "c.pb.gz"]) {
+            Ok(ProfileKind::Cpu(args)) => {
+                assert_eq!(args.duration, std::time::Duration::from_secs(2));
+                assert_eq!(args.frequency, 99);
+            }
+            other => panic!("{other:?}"),
+        }
+        match check(&["leakscope", "profile", "diff", "a", "b", "-o", "-", "--format", "pprof"]) {
+            Ok(ProfileKind::Diff(args)) => {
+                assert_eq!(args.output.format, Some(leakscope_profile::Format::Pprof));
+            }
+            other => panic!("{other:?}"),
+        }
+        use clap::error::ErrorKind;
+        // `-o` is required; formats and weights are checked.
+        assert_eq!(
+            check(&["leakscope", "profile", "tasks"]).err(),
+            Some(ErrorKind::MissingRequiredArgument)
+        );
+        assert_eq!(
+            check(&["leakscope", "profile", "tasks", "-o", "x", "--format", "png"]).err(),
+            Some(ErrorKind::ValueValidation)
+        );
+        assert_eq!(
+            check(&["leakscope", "profile", "locks", "-o", "x", "--weight", "idle"]).err(),
+            Some(ErrorKind::InvalidValue)
+        );
+        assert_eq!(
+            check(&["leakscope", "profile", "cpu", "-o", "x", "--frequency", "5000"]).err(),
+            Some(ErrorKind::ValueValidation)
+        );
+    }
+}

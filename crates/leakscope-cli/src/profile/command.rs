@@ -1,0 +1,240 @@
+//! The `profile` command itself: read the target (or two files), build the profile, write it.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use leakscope_client::{Backend, ClientError, Connection, Target};
+use leakscope_profile::{
+    Format, Profile, ProfileError, TaskFilter, WriteOptions, blocking_profile, cpu_profile, diff,
+    lock_wait_profile, read_path, task_wait_profile, write_path, write_profile,
+};
+use leakscope_proto::v1::{CpuProfileRequest, ProfileStatus};
+
+use super::args::{
+    BlockingArgs, BlockingWeight, CpuArgs, DiffArgs, LocksArgs, LocksWeight, OutputArgs,
+    ProfileArgs, ProfileKind, TasksArgs, TasksWeight,
+};
+use crate::connect::model_for;
+use crate::exit::{CliError, ExitStatus};
+use crate::runtime::block_on;
+
+/// How long the agent may take beyond the sampling time to symbolise and send a CPU profile.
+const CPU_REPORT_GRACE: Duration = Duration::from_secs(60);
+
+/// Runs `leakscope profile <kind>`.
+pub(crate) fn run(args: ProfileArgs) -> Result<ExitStatus, CliError> {
+    let (profile, output) = match args.kind {
+        ProfileKind::Cpu(args) => (block_on(cpu(&args))??, args.output),
+        ProfileKind::Tasks(args) => (block_on(tasks(&args))??, args.output),
+        ProfileKind::Locks(args) => (block_on(locks(&args))??, args.output),
+        ProfileKind::Blocking(args) => (block_on(blocking(&args))??, args.output),
+        ProfileKind::Diff(args) => (difference(&args)?, args.output),
+    };
+    write(profile, &output)?;
+    Ok(ExitStatus::Success)
+}
+
+async fn cpu(args: &CpuArgs) -> Result<Profile, CliError> {
+    let target = Target::parse(&args.addr)?;
+    let mut connection = Connection::connect(&target).await?;
+    let addr = target.to_string();
+    if connection.backend() == Backend::Console {
+        return Err(CliError::Usage(format!(
+            "{addr} runs console-subscriber, which cannot take CPU profiles; link the leakscope agent"
+        )));
+    }
+    if !connection.hello().capabilities.is_some_and(|c| c.cpu_profile) {
+        return Err(CliError::Usage(format!(
+            "{addr} cannot take CPU profiles (its agent needs Linux on x86_64 or aarch64, and a \
+             leakscope version with CPU profiles)"
+        )));
+    }
+    let label = target_label(&connection);
+    eprintln!("leakscope: sampling {addr} for {}s", args.duration.as_secs_f64());
+    let request = CpuProfileRequest {
+        duration_nanos: u64::try_from(args.duration.as_nanos()).unwrap_or(u64::MAX),
+        frequency_hz: args.frequency,
+    };
+    let call = connection.agent().cpu_profile(request);
+    let response = match tokio::time::timeout(args.duration + CPU_REPORT_GRACE, call).await {
+        Ok(Ok(response)) => response.into_inner(),
+        Ok(Err(status)) => {
+            return Err(ClientError::Request {
+                what: "CPU profile",
+                addr,
+                reason: if status.message().is_empty() {
+                    format!("{:?}", status.code())
+                } else {
+                    status.message().to_owned()
+                },
+            }
+            .into());
+        }
+        Err(_) => {
+            return Err(ClientError::Request {
+                what: "CPU profile",
+                addr,
+                reason: format!(
+                    "no answer within {}s",
+                    (args.duration + CPU_REPORT_GRACE).as_secs_f64()
+                ),
+            }
+            .into());
+        }
+    };
+    if response.status != ProfileStatus::Ok as i32 {
+        let status = ProfileStatus::try_from(response.status).unwrap_or(ProfileStatus::Unspecified);
+        return Err(ClientError::Request {
+            what: "CPU profile",
+            addr,
+            reason: format!("{}: {}", status.as_str_name(), response.message),
+        }
+        .into());
+    }
+    if response.dropped_samples > 0 {
+        eprintln!(
+            "leakscope: warning: the agent left out {} samples of rare stacks (too many distinct stacks)",
+            response.dropped_samples
+        );
+    }
+    let mut profile = cpu_profile(&response);
+    profile.set_origin(&label, profile.time_nanos);
+    Ok(profile)
+}
+
+/// What a model-based profile starts from: the model (snapshot and dump applied), the dump, and
+/// the target's description and wall time.
+struct Observed {
+    model: leakscope_analysis::Model,
+    dump: Option<leakscope_proto::v1::TaskDumpResponse>,
+    label: String,
+    unix_nanos: i64,
+}
+
+async fn observe(addr: &str, dump_timeout: Duration) -> Result<Observed, CliError> {
+    let target = Target::parse(addr)?;
+    let mut connection = Connection::connect(&target).await?;
+    let mut model = model_for(&connection);
+    let snapshot = connection.snapshot().await?;
+    let unix_nanos = connection.hello().origin_unix_nanos.saturating_add(snapshot.now_nanos);
+    model.apply_snapshot(snapshot);
+    let dump = if dump_timeout.is_zero() {
+        None
+    } else {
+        match connection.dump(dump_timeout).await {
+            Ok(dump) => dump,
+            Err(err) => {
+                eprintln!("leakscope: warning: {err}; profiling without a task dump");
+                None
+            }
+        }
+    };
+    if let Some(dump) = &dump {
+        model.apply_dump(dump.clone());
+    }
+    Ok(Observed {
+        model,
+        dump,
+        label: target_label(&connection),
+        unix_nanos: i64::try_from(unix_nanos).unwrap_or(0),
+    })
+}
+
+async fn tasks(args: &TasksArgs) -> Result<Profile, CliError> {
+    let observed = observe(&args.addr, args.dump_timeout).await?;
+    let filter = args.filter.clone().map_or_else(TaskFilter::all, TaskFilter::text);
+    let mut profile = task_wait_profile(&observed.model, observed.dump.as_ref(), &filter);
+    profile.set_default(match args.weight {
+        TasksWeight::Count => "tasks",
+        TasksWeight::Idle => "wait",
+    });
+    profile.set_origin(&observed.label, observed.unix_nanos);
+    Ok(profile)
+}
+
+async fn locks(args: &LocksArgs) -> Result<Profile, CliError> {
+    let observed = observe(&args.addr, args.dump_timeout).await?;
+    let filter = args.filter.clone().map_or_else(TaskFilter::all, TaskFilter::text);
+    let mut profile = lock_wait_profile(&observed.model, observed.dump.as_ref(), &filter);
+    profile.set_default(match args.weight {
+        LocksWeight::Count => "contentions",
+        LocksWeight::Delay => "delay",
+    });
+    profile.set_origin(&observed.label, observed.unix_nanos);
+    Ok(profile)
+}
+
+async fn blocking(args: &BlockingArgs) -> Result<Profile, CliError> {
+    let observed = observe(&args.addr, Duration::ZERO).await?;
+    let filter = args.filter.clone().map_or_else(TaskFilter::all, TaskFilter::text);
+    let mut profile = blocking_profile(&observed.model, &filter);
+    profile.set_default(match args.weight {
+        BlockingWeight::Count => "long_polls",
+        BlockingWeight::Time => "blocked",
+    });
+    profile.set_origin(&observed.label, observed.unix_nanos);
+    Ok(profile)
+}
+
+fn difference(args: &DiffArgs) -> Result<Profile, CliError> {
+    let before = read_path(&args.before).map_err(profile_error)?;
+    let after = read_path(&args.after).map_err(profile_error)?;
+    diff(&before, &after).map_err(profile_error)
+}
+
+/// `leakscope-zoo (pid 42) at 127.0.0.1:6669`.
+fn target_label(connection: &Connection) -> String {
+    let hello = connection.hello();
+    let who = match (hello.process_name.is_empty(), hello.pid) {
+        (true, 0) => String::new(),
+        (false, 0) => format!("{} ", hello.process_name),
+        (true, pid) => format!("pid {pid} "),
+        (false, pid) => format!("{} (pid {pid}) ", hello.process_name),
+    };
+    format!("{who}at {}", connection.target())
+}
+
+/// Writes the profile where `--output` says and says what was written.
+fn write(mut profile: Profile, output: &OutputArgs) -> Result<(), CliError> {
+    if let Some(title) = &output.title {
+        profile.title.clone_from(title);
+    }
+    let summary = summary(&profile);
+    let mut options = WriteOptions { format: output.format, ..WriteOptions::default() };
+    options.svg.icicle = output.icicle;
+    if output.output == Path::new("-") {
+        let format = output.format.unwrap_or(Format::Folded);
+        let mut stdout = std::io::stdout().lock();
+        return match write_profile(&profile, format, &options, &mut stdout) {
+            Err(ProfileError::Write { source, .. }) => Err(CliError::Output(source)),
+            Err(err) => Err(profile_error(err)),
+            Ok(()) => stdout.flush().map_err(CliError::Output),
+        };
+    }
+    let format = write_path(&profile, &output.output, &options).map_err(profile_error)?;
+    println!("leakscope: wrote {} ({format}): {summary}", output.output.display());
+    Ok(())
+}
+
+/// `1234 tasks in 5 stacks`: the default column's total and the number of stacks.
+fn summary(profile: &Profile) -> String {
+    let index = profile.default_sample_type;
+    let stacks = profile.samples.len();
+    let what = profile.sample_types.get(index).map_or("samples", |t| t.kind.as_str());
+    match profile.differential {
+        Some(d) => format!(
+            "{} before, {} after, in {stacks} stacks",
+            profile.total(d.before),
+            profile.total(d.after)
+        ),
+        None if profile.sample_types.get(index).is_some_and(|t| t.unit == "nanoseconds") => {
+            format!("{:.3}s of {what} in {stacks} stacks", profile.total(index) as f64 / 1e9)
+        }
+        None => format!("{} {what} in {stacks} stacks", profile.total(index)),
+    }
+}
+
+fn profile_error(err: ProfileError) -> CliError {
+    CliError::Usage(err.to_string())
+}

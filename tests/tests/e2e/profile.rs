@@ -1,0 +1,281 @@
+//! `leakscope profile`, the real binary, against the zoo: the CPU flame graph of
+//! `blocking-in-async` names its hot function under its caller; the task-wait profile of
+//! `send-blocked` has the stuck producers' stack with as many tasks as the agent reports; its
+//! pprof output decodes as a well-formed profile; the difference of `clean` and a leaking run
+//! shows the leaking stack; and bad targets and outputs exit with code 2 and one line.
+
+use crate::support::{Zoo, leakscope_binary, live_at, marker};
+use leakscope_profile::pprof::decode_proto;
+use leakscope_profile::{Profile, read_path};
+use leakscope_proto::v1::TaskState;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+const WITHIN: Duration = Duration::from_secs(30);
+
+/// A fresh directory for one test's output files.
+fn out_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("leakscope-profile-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    dir
+}
+
+/// Runs `leakscope profile <args>` off the test's runtime (it blocks until the profile is done).
+async fn profile(args: Vec<String>) -> Output {
+    let binary = leakscope_binary();
+    tokio::task::spawn_blocking(move || {
+        Command::new(binary).arg("profile").args(&args).output().expect("leakscope runs")
+    })
+    .await
+    .expect("the command's thread")
+}
+
+fn args(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn check_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "leakscope profile failed: {}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+/// The folded lines of a file, as (frames, count).
+fn folded(path: &Path) -> Vec<(Vec<String>, u64)> {
+    std::fs::read_to_string(path)
+        .expect("the folded file")
+        .lines()
+        .map(|line| {
+            let (stack, count) = line.rsplit_once(' ').expect("a count");
+            (stack.split(';').map(str::to_owned).collect(), count.parse().expect("a number"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn cpu_flame_graph_of_blocking_in_async_shows_the_hot_function_under_its_caller() {
+    leakscope_binary();
+    let zoo = Zoo::start("blocking-in-async", 20);
+    let hello = zoo.hello().await;
+    assert!(hello.capabilities.is_some_and(|c| c.cpu_profile), "{hello:?}");
+    let dir = out_dir("cpu");
+    let (svg, stacks) = (dir.join("cpu.svg"), dir.join("cpu.folded"));
+    let addr = zoo.addr.to_string();
+    for out in [&svg, &stacks] {
+        let output = profile(args(&[
+            "cpu",
+            &addr,
+            "--duration",
+            "3s",
+            "--frequency",
+            "499",
+            "-o",
+            out.to_str().unwrap(),
+        ]))
+        .await;
+        check_success(&output);
+    }
+    let svg = std::fs::read_to_string(&svg).expect("the SVG");
+    assert!(svg.starts_with("<?xml") && svg.contains("</svg>"), "an SVG document");
+    assert!(svg.contains("leakscope CPU profile"), "titled");
+    assert!(svg.contains("burn_cpu"), "the hot function is in the flame graph");
+    // The interrupted function is the leaf, with the task's own code right above it: the
+    // recovered leaf and a whole frame-pointer walk.
+    let stacks = folded(&stacks);
+    let total: u64 = stacks.iter().map(|(_, n)| n).sum();
+    let hot: u64 = stacks
+        .iter()
+        .filter(|(frames, _)| {
+            let n = frames.len();
+            n >= 2
+                && frames[n - 1].contains("blocking_in_async::burn_cpu")
+                && frames[n - 2].contains("blocking_in_async.rs")
+        })
+        .map(|(_, n)| n)
+        .sum();
+    assert!(hot >= 10 && hot * 2 >= total, "{hot} of {total} samples in burn_cpu: {stacks:#?}");
+    let rooted = stacks
+        .iter()
+        .filter(|(frames, _)| frames.last().is_some_and(|f| f.contains("burn_cpu")))
+        .all(|(frames, _)| frames.iter().any(|f| f.contains("tokio::runtime::")));
+    assert!(rooted, "the walk reaches the runtime above the task: {stacks:#?}");
+}
+
+#[tokio::test]
+async fn task_wait_profile_of_send_blocked_counts_the_stuck_producers() {
+    leakscope_binary();
+    let zoo = Zoo::start("send-blocked", 30);
+    let at = marker("spawn", "send-blocked");
+    let stuck = |s: &leakscope_proto::v1::Snapshot| {
+        live_at(s, &at).into_iter().filter(|t| t.state == TaskState::Idle as i32).count()
+    };
+    let before = zoo
+        .until(WITHIN, |s| match stuck(s) {
+            n if n >= 20 => Ok(n),
+            n => Err(format!("{n} idle producers")),
+        })
+        .await;
+    let dir = out_dir("tasks");
+    let (stacks, pprof) = (dir.join("tasks.folded"), dir.join("tasks.pb.gz"));
+    let addr = zoo.addr.to_string();
+    for out in [&stacks, &pprof] {
+        check_success(&profile(args(&["tasks", &addr, "-o", out.to_str().unwrap()])).await);
+    }
+    let after = live_at(&zoo.snapshot().await, &at).len();
+
+    // The expected stack: spawned at the marked line, parked in the channel's permit wait (the
+    // leaf a release build's dump keeps), named as a bounded send.
+    let spawned_there = |frame: &str| {
+        frame.starts_with("tokio::spawn (") && frame.ends_with(&format!("{}:{})", at.0, at.1))
+    };
+    let stacks = folded(&stacks);
+    let producers: Vec<&(Vec<String>, u64)> =
+        stacks.iter().filter(|(frames, _)| spawned_there(&frames[0])).collect();
+    let expected: Vec<&&(Vec<String>, u64)> = producers
+        .iter()
+        .filter(|(frames, _)| {
+            frames.last().is_some_and(|f| f == "wait: mpsc::Sender::send")
+                && frames.iter().any(|f| f.contains("batch_semaphore"))
+        })
+        .collect();
+    let count: u64 = expected.iter().map(|(_, n)| n).sum();
+    assert!(
+        before as u64 <= count && count <= after as u64,
+        "{count} tasks in the expected stack; the agent had {before} stuck before and {after} \
+         live after: {stacks:#?}"
+    );
+    // Everything spawned there waits in the send, but for a newcomer or two not parked yet.
+    let all: u64 = producers.iter().map(|(_, n)| n).sum();
+    assert!(all - count <= 3, "{all} producers, {count} in the expected stack: {stacks:#?}");
+
+    // The pprof file of the same profile is well-formed and carries the same kind of data.
+    let bytes = std::fs::read(&pprof).expect("the pprof file");
+    assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzipped");
+    let message = decode_proto(&bytes).expect("a valid pprof profile");
+    let s = |i: i64| message.string_table[i as usize].as_str();
+    assert_eq!(s(0), "");
+    let types: Vec<(&str, &str)> =
+        message.sample_type.iter().map(|t| (s(t.r#type), s(t.unit))).collect();
+    assert_eq!(types, [("tasks", "count"), ("wait", "nanoseconds")]);
+    assert_eq!(s(message.default_sample_type), "tasks");
+    assert!(!message.location.is_empty() && !message.function.is_empty());
+    assert!(message.location.iter().all(|l| l.id != 0 && !l.line.is_empty()));
+    let decoded: Profile = read_path(&pprof).expect("readable back");
+    let tasks = decoded.total(0) as u64;
+    assert!(tasks >= before as u64, "{tasks} tasks in the pprof profile, {before} stuck before");
+}
+
+#[tokio::test]
+async fn diff_of_clean_against_a_leaking_run_shows_the_leaking_stack() {
+    leakscope_binary();
+    let (clean, leaking) = (Zoo::start("clean", 20), Zoo::start("send-blocked", 30));
+    let at = marker("spawn", "send-blocked");
+    leaking
+        .until(WITHIN, |s| match live_at(s, &at).len() {
+            n if n >= 20 => Ok(()),
+            n => Err(format!("{n} live producers")),
+        })
+        .await;
+    let dir = out_dir("diff");
+    let (before, after) = (dir.join("clean.folded"), dir.join("leaking.pb.gz"));
+    for (zoo, out) in [(&clean, &before), (&leaking, &after)] {
+        let addr = zoo.addr.to_string();
+        check_success(&profile(args(&["tasks", &addr, "-o", out.to_str().unwrap()])).await);
+    }
+    let (svg, stacks) = (dir.join("diff.svg"), dir.join("diff.folded"));
+    for out in [&svg, &stacks] {
+        let output = profile(args(&[
+            "diff",
+            before.to_str().unwrap(),
+            after.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]))
+        .await;
+        check_success(&output);
+    }
+    let spawned_there = |line: &str| {
+        line.split(';').next().is_some_and(|root| {
+            root.starts_with("tokio::spawn (") && root.ends_with(&format!("{}:{})", at.0, at.1))
+        })
+    };
+    let text = std::fs::read_to_string(&stacks).expect("the diff");
+    let grown: Vec<(u64, u64)> = text
+        .lines()
+        .filter(|line| spawned_there(line))
+        .filter_map(|line| {
+            let mut fields = line.rsplitn(3, ' ');
+            let after = fields.next()?.parse().ok()?;
+            let before = fields.next()?.parse().ok()?;
+            Some((before, after))
+        })
+        .collect();
+    let grew: u64 = grown.iter().map(|(b, a)| a - b).sum();
+    assert!(
+        grown.iter().all(|(b, _)| *b == 0) && grew >= 20,
+        "the leaking stack is new in the diff: {grown:?}\n{text}"
+    );
+    let svg = std::fs::read_to_string(&svg).expect("the SVG");
+    assert!(svg.contains("mpsc::Sender::send") && svg.contains("send_blocked.rs"), "drawn");
+    assert!(svg.contains("difference"), "titled as a difference");
+}
+
+#[tokio::test]
+async fn unusable_targets_and_outputs_exit_2_with_one_line() {
+    let dir = out_dir("errors");
+    let svg = dir.join("x.svg");
+    let check = |output: Output, expected: &str| {
+        assert_eq!(output.status.code(), Some(2), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.starts_with("leakscope: ") && stderr.contains(expected), "{stderr}");
+    };
+    // Port 1 on loopback: nothing listens there.
+    check(
+        profile(args(&["tasks", "127.0.0.1:1", "-o", svg.to_str().unwrap()])).await,
+        "cannot connect to 127.0.0.1:1",
+    );
+    let png = dir.join("x.png");
+    std::fs::write(dir.join("a.folded"), "main 1\n").unwrap();
+    let a = dir.join("a.folded");
+    check(
+        profile(args(&[
+            "diff",
+            a.to_str().unwrap(),
+            a.to_str().unwrap(),
+            "-o",
+            png.to_str().unwrap(),
+        ]))
+        .await,
+        "unknown profile format",
+    );
+    check(
+        profile(args(&[
+            "diff",
+            a.to_str().unwrap(),
+            "/nonexistent/b.folded",
+            "-o",
+            svg.to_str().unwrap(),
+        ]))
+        .await,
+        "failed to read /nonexistent/b.folded",
+    );
+    std::fs::write(dir.join("bad.folded"), "main one\n").unwrap();
+    check(
+        profile(args(&[
+            "diff",
+            a.to_str().unwrap(),
+            dir.join("bad.folded").to_str().unwrap(),
+            "-o",
+            svg.to_str().unwrap(),
+        ]))
+        .await,
+        "folded stacks, line 1",
+    );
+    check(profile(args(&["cpu", "--frequency", "0", "-o", "x.svg"])).await, "--frequency");
+}
