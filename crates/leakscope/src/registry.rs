@@ -37,8 +37,6 @@ pub(crate) mod state {
     /// it re-registers its wakers) and polls it again: that wake and that poll are the dump's
     /// doing, not the app's, and are left out of the task's stats.
     pub(crate) const TRACED: u8 = 4;
-    /// The wake that follows a trace has been seen (and left out).
-    pub(crate) const TRACE_WAKE_SEEN: u8 = 8;
 }
 
 /// What a non-task span stands for.
@@ -405,13 +403,8 @@ impl Registry {
             });
         }
         let trace_wake = wake
-            && slot
-                .state
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-                    let pending = state::TRACED | state::TRACE_WAKE_SEEN | state::NOTIFIED;
-                    (s & pending == state::TRACED).then_some(s | state::TRACE_WAKE_SEEN)
-                })
-                .is_ok();
+            && slot.state.load(Ordering::Acquire) & (state::TRACED | state::NOTIFIED)
+                == state::TRACED;
         if wake && !trace_wake {
             slot.wakes.fetch_add(1, Ordering::Relaxed);
             slot.last_wake.store(clock::now(), Ordering::Relaxed);

@@ -186,8 +186,7 @@ impl Collector {
                 let flags = slot.state.load(Ordering::Acquire);
                 if flags & (state::TRACED | state::NOTIFIED) == state::TRACED {
                     // The poll that follows a trace, and nothing but the dump woke the task.
-                    let clear = !(state::TRACED | state::TRACE_WAKE_SEEN);
-                    slot.state.fetch_and(clear, Ordering::AcqRel);
+                    slot.state.fetch_and(!state::TRACED, Ordering::AcqRel);
                     push(Frame { id, task_id, kind: span_kind::TRACE_POLL, meta: None });
                     return;
                 }
