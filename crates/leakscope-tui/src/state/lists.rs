@@ -1,6 +1,8 @@
 //! The Groups, Findings and Resources lists: which rows pass the filter and in what order, with
 //! the selection kept on the same row when the data or the order changes.
 
+use std::collections::HashMap;
+
 use leakscope_analysis::{Finding, Group, Report, Severity};
 use leakscope_proto::v1::{Resource, ResourceKind, Wait};
 
@@ -172,9 +174,16 @@ pub(crate) fn build_findings(view: &mut ListView<FindingColumn>, data: &Data) {
 /// What a resource is, as the Resources screen names it. tokio's bounded mpsc channel is a
 /// semaphore inside; a wait on it with `Acquire::new` is a `send` waiting for room.
 pub(crate) fn resource_label(resource: &Resource, waits: &[Wait]) -> String {
+    let acquired =
+        waits.iter().any(|w| w.resource_id == resource.id && w.op.starts_with("Acquire"));
+    label(resource, acquired)
+}
+
+/// [`resource_label`], told whether some wait on the resource is an `Acquire` (a bounded mpsc
+/// channel's sends wait on its internal semaphore that way).
+fn label(resource: &Resource, acquired: bool) -> String {
     let kind = ResourceKind::try_from(resource.kind).unwrap_or(ResourceKind::Unspecified);
-    let channel = resource.internal
-        && waits.iter().any(|w| w.resource_id == resource.id && w.op.starts_with("Acquire"));
+    let channel = resource.internal && acquired;
     match kind {
         ResourceKind::Semaphore if channel => "mpsc channel".to_owned(),
         ResourceKind::Semaphore if resource.internal => "semaphore (internal)".to_owned(),
@@ -209,9 +218,18 @@ pub(crate) fn waiters(resource_id: u64, waits: &[Wait]) -> (usize, Option<u64>) 
 pub(crate) fn build_resources(view: &mut ListView<ResourceColumn>, data: &Data) {
     let resources = &data.resources;
     let old = view.selected().and_then(|i| resources.get(i)).map(|r| r.id);
+    // One pass over the waits, not one per resource: a leaking app has as many of each.
+    let mut by_resource: HashMap<u64, (usize, Option<u64>, bool)> = HashMap::new();
+    for wait in data.waits.iter() {
+        let entry = by_resource.entry(wait.resource_id).or_default();
+        entry.0 += 1;
+        entry.1 = Some(entry.1.map_or(wait.since_nanos, |e| e.min(wait.since_nanos)));
+        entry.2 |= wait.op.starts_with("Acquire");
+    }
+    let of = |r: &Resource| by_resource.get(&r.id).copied().unwrap_or_default();
     let stats: Vec<(usize, Option<u64>)> =
-        resources.iter().map(|r| waiters(r.id, &data.waits)).collect();
-    let labels: Vec<String> = resources.iter().map(|r| resource_label(r, &data.waits)).collect();
+        resources.iter().map(of).map(|(n, since, _)| (n, since)).collect();
+    let labels: Vec<String> = resources.iter().map(|r| label(r, of(r).2)).collect();
     let mut order: Vec<usize> = (0..resources.len())
         .filter(|&i| {
             let location = data.strings.location(resources[i].location_id).to_string();
