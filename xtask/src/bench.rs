@@ -6,6 +6,8 @@
 //! and the tables give medians and ratios against plain tokio from the same run. Every number in
 //! the report, the workload sizes included, is read from the processes' reports of this run.
 
+mod ui;
+
 use anyhow::Context as _;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -196,6 +198,7 @@ pub(crate) fn run(quick: bool) -> anyhow::Result<()> {
             }
         }
     }
+    let ui = ui::run(&binaries.main, quick);
     let summary = Summary {
         results,
         quick,
@@ -211,7 +214,11 @@ pub(crate) fn run(quick: bool) -> anyhow::Result<()> {
     } else {
         root.join(DOC)
     };
-    std::fs::write(&path, summary.document(&machine, &tables))
+    let mut document = summary.document(&machine, &tables);
+    if let Some(at) = document.find("\n## Machine") {
+        document.insert_str(at + 1, &ui::section(&ui));
+    }
+    std::fs::write(&path, document)
         .with_context(|| format!("failed to write {}", path.display()))?;
     eprintln!("bench: wrote {} in {:.0} s", path.display(), started.elapsed().as_secs_f64());
     Ok(())
@@ -328,6 +335,13 @@ fn measure(binary: &Path, mode: Mode, workload: Workload, quick: bool) -> Result
 
 /// Runs one measurement process, killing it at `timeout`, and reads its JSON line.
 fn run_process(binary: &Path, args: &[&str], timeout: Duration) -> Result<Sample, String> {
+    let line = last_line(binary, args, timeout)?;
+    parse_sample(&line).ok_or_else(|| format!("unreadable report {line:?}"))
+}
+
+/// Runs `binary`, killing it at `timeout`, and returns the last non-empty line it printed, or
+/// why it failed.
+fn last_line(binary: &Path, args: &[&str], timeout: Duration) -> Result<String, String> {
     let mut child = Command::new(binary)
         .args(args)
         .stdin(Stdio::null())
@@ -365,8 +379,7 @@ fn run_process(binary: &Path, args: &[&str], timeout: Duration) -> Result<Sample
         let reason = stderr.lines().last().unwrap_or("no message").trim();
         return Err(format!("{status}: {reason}"));
     }
-    let line = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-    parse_sample(line).ok_or_else(|| format!("unreadable report {line:?}"))
+    Ok(stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_owned())
 }
 
 fn parse_sample(line: &str) -> Option<Sample> {

@@ -94,6 +94,9 @@ pub enum Workload {
     Flood,
     /// Ask the leakscope agent what it serves (used to learn whether `console` is implemented).
     Hello,
+    /// Park the idle workload's tasks and hold them, with a little churn, until stdin closes: a
+    /// target for the terminal UI's scale figures. Prints where to attach instead of a report.
+    Hold,
 }
 
 impl Workload {
@@ -107,6 +110,7 @@ impl Workload {
             Workload::Burst => "burst",
             Workload::Flood => "flood",
             Workload::Hello => "hello",
+            Workload::Hold => "hold",
         }
     }
 }
@@ -139,8 +143,8 @@ impl Args {
     /// Task count for `idle`, `flood` and `burst`.
     pub(crate) fn task_count(&self) -> usize {
         let default = match (self.workload, self.quick) {
-            (Workload::Idle | Workload::Flood, false) => 100_000,
-            (Workload::Idle | Workload::Flood, true) => 20_000,
+            (Workload::Idle | Workload::Flood | Workload::Hold, false) => 100_000,
+            (Workload::Idle | Workload::Flood | Workload::Hold, true) => 20_000,
             _ => 2_000,
         };
         self.tasks.unwrap_or(default).clamp(1, 2_000_000)

@@ -41,6 +41,12 @@ fn run_server(args: &Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("failed to start the tokio runtime")?;
+    if args.workload == Workload::Hold {
+        return runtime.block_on(async {
+            let installed = instrument::install(args.mode)?;
+            workloads::hold::run(args.task_count(), installed, args.settle_limit()).await
+        });
+    }
     let report = runtime.block_on(measure(args))?;
     report.print().context("failed to print the report")
 }
@@ -71,6 +77,7 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
             report
         }
         Workload::Hello => observe::hello(installed).await?,
+        Workload::Hold => anyhow::bail!("`hold` is a target, not a measurement"),
     };
     if args.workload != Workload::Hello {
         report = with_dropped_counters(report, args.workload, installed).await?;

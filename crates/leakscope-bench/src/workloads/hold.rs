@@ -1,0 +1,42 @@
+//! hold: a target for the terminal UI's scale figures. Parks `tasks` idle tasks (as `idle`
+//! does), keeps a little churn going so that updates keep arriving, says where its
+//! instrumentation can be reached, and holds until its stdin closes (bounded).
+
+use crate::instrument::Installed;
+use std::io::Read as _;
+use std::time::Duration;
+
+/// The longest a target is held when nobody closes its stdin.
+const HOLD_LIMIT: Duration = Duration::from_secs(600);
+/// Short-lived tasks spawned every churn tick.
+const CHURN: usize = 20;
+const CHURN_TICK: Duration = Duration::from_millis(100);
+
+/// Parks the tasks, prints `{"agent": ADDR|null, "console": ADDR|null, "tasks": N}` and holds.
+pub(crate) async fn run(tasks: usize, installed: Installed, limit: Duration) -> anyhow::Result<()> {
+    let (_, senders) = super::idle::run(tasks, limit).await?;
+    let churn = tokio::spawn(async {
+        let mut tick = tokio::time::interval(CHURN_TICK);
+        loop {
+            tick.tick().await;
+            for _ in 0..CHURN {
+                tokio::spawn(tokio::time::sleep(Duration::from_millis(50)));
+            }
+        }
+    });
+    let ready = serde_json::json!({
+        "agent": installed.agent.map(|a| a.to_string()),
+        "console": installed.console.map(|a| a.to_string()),
+        "tasks": tasks,
+    });
+    println!("{ready}");
+    // stdin closing (the bench driver is done, or gone) ends the hold.
+    let closed = tokio::task::spawn_blocking(|| {
+        let mut sink = [0u8; 64];
+        while std::io::stdin().read(&mut sink).is_ok_and(|n| n > 0) {}
+    });
+    let _ = tokio::time::timeout(HOLD_LIMIT, closed).await;
+    churn.abort();
+    drop(senders);
+    Ok(())
+}
