@@ -159,7 +159,7 @@ impl Drop for Tui {
 /// terminal is restored.
 #[test]
 fn attach_finds_the_stuck_senders_and_restores_the_terminal() {
-    // Built before the zoo starts: the zoo stops by itself after two minutes.
+    // Built before the zoo starts: the zoo stops by itself after three minutes.
     leakscope_binary();
     let zoo = Zoo::start("send-blocked", 20);
     let dir = workdir("attach", &[("fast.toml", "[stuck]\nthreshold = \"3s\"\n")]);
@@ -202,6 +202,15 @@ fn attach_finds_the_stuck_senders_and_restores_the_terminal() {
     assert!(finding.contains(&group), "{finding}");
     assert!(screen.contains("parked in mpsc::Sender::send"), "{screen}");
     assert!(screen.contains("fix: The receiver is not draining the channel"), "{screen}");
+
+    // `f`: the task-wait flame graph of what is on screen, written beside the UI.
+    tui.send("f");
+    let screen = tui.wait_for_text("flamegraph written to leakscope-screen-", long);
+    let line = screen.lines().find(|l| l.contains("flamegraph written to")).expect("the notice");
+    let name = line.split("written to ").nth(1).and_then(|rest| rest.split_whitespace().next());
+    let svg = std::fs::read_to_string(dir.join(name.expect("a file name")))
+        .expect("the flame graph is where the notice says");
+    assert!(svg.contains("<svg") && svg.contains(&format!("{spawn_line}")), "{svg:.300}");
 
     tui.send("q");
     assert_eq!(tui.wait_exit(Duration::from_secs(10)), 0);

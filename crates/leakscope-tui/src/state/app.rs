@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::state::action::{Action, Mode, Tab};
 use crate::state::columns::{FindingColumn, GroupColumn, ResourceColumn};
-use crate::state::data::Data;
+use crate::state::data::{Data, RowState};
 use crate::state::link::Link;
 use crate::state::list::ListState;
 use crate::state::lists::{ListView, build_findings, build_groups, build_resources};
@@ -561,19 +561,39 @@ impl App {
         }
     }
 
-    /// Folded stacks (`root;…;leaf`, count) of the on-screen tasks from the latest dump.
+    /// The task-wait stacks of the on-screen tasks, folded (`root;…;leaf`, count), the shape of
+    /// `leakscope profile tasks`: the spawn location, then the await chain from the latest dump
+    /// (when it traced the task), then what the task waits on, or its state. Frames are written
+    /// as `leakscope-profile` writes them (`function (file:line)`, `;` inside a frame escaped).
     pub(crate) fn on_screen_stacks(&self) -> Vec<(String, u64)> {
-        let Some(dump) = &self.data.dump else { return Vec::new() };
+        use leakscope_profile::Frame;
+        use leakscope_profile::folded::frame_label;
+
+        let on_screen: std::collections::HashSet<u64> =
+            self.tasks_on_screen().into_iter().collect();
+        let strings = &self.data.strings;
         let mut stacks: BTreeMap<String, u64> = BTreeMap::new();
-        for id in self.tasks_on_screen() {
-            for trace in dump.traces.get(&id).into_iter().flatten() {
-                let folded: Vec<&str> = trace
-                    .frames
-                    .iter()
-                    .map(|f| if f.function.is_empty() { "??" } else { f.function.as_str() })
-                    .collect();
-                *stacks.entry(folded.join(";")).or_default() += 1;
+        for row in self.data.tasks.iter().filter(|row| on_screen.contains(&row.id)) {
+            let spawn = strings.location(row.location_id);
+            let mut labels =
+                vec![frame_label(&Frame::new("tokio::spawn", &spawn.file, spawn.line))];
+            let traces = self.data.dump.as_ref().and_then(|dump| dump.traces.get(&row.id));
+            if let Some(trace) = traces.and_then(|traces| traces.first()) {
+                labels.extend(
+                    trace
+                        .frames
+                        .iter()
+                        .map(|f| frame_label(&Frame::new(&f.function, &f.file, f.line))),
+                );
             }
+            let point = strings.point(row.point);
+            let leaf = if point.known_name().is_some() || row.state == RowState::Idle {
+                format!("wait: {point}")
+            } else {
+                format!("state: {}", row.state.as_str())
+            };
+            labels.push(frame_label(&Frame::new(&leaf, "", 0)));
+            *stacks.entry(labels.join(";")).or_default() += 1;
         }
         stacks.into_iter().collect()
     }
@@ -587,7 +607,7 @@ impl App {
         }
         let stacks = self.on_screen_stacks();
         if stacks.is_empty() {
-            self.notice("no stacks on screen: take a task dump first (d)");
+            self.notice("no tasks on screen to draw");
             return;
         }
         self.effects.push(Effect::Flamegraph(stacks));
@@ -849,8 +869,15 @@ mod tests {
         assert!(app.take_effects().is_empty());
         app.flamegraph = true;
         app.handle(Action::Flamegraph);
-        let stack = "shop::handler::publish::{{closure}};tokio::sync::mpsc::bounded::Sender<T>::send::{{closure}};tokio::sync::batch_semaphore::Acquire::poll";
-        assert_eq!(app.take_effects(), [Effect::Flamegraph(vec![(stack.to_owned(), 3)])]);
+        let effects = app.take_effects();
+        let [Effect::Flamegraph(stacks)] = effects.as_slice() else { panic!("{effects:?}") };
+        // The stuck senders: spawn location, the dump's await chain, then the wait.
+        let senders = "tokio::spawn (src/handler.rs:42);\
+                       shop::handler::publish::{{closure}} (src/handler.rs:48);\
+                       tokio::sync::mpsc::bounded::Sender<T>::send::{{closure}};\
+                       tokio::sync::batch_semaphore::Acquire::poll;\
+                       wait: mpsc::Sender::send";
+        assert!(stacks.contains(&(senders.to_owned(), 3)), "{stacks:#?}");
     }
 
     #[test]
