@@ -149,7 +149,9 @@ pub(super) fn section(runs: &[Run]) -> String {
          applying what arrived and drawing while the screens are cycled (steady frame time); and \
          the CLI's peak RSS. Against the console-subscriber app the UI reads console-api, as \
          tokio-console does. tokio-console itself is not measured: it is not built on this \
-         machine, and it has no headless mode to time.\n\n",
+         machine, and it has no headless mode to time. The live-task column is how many of the \
+         target's tasks the UI was told about: console-subscriber's aggregator falls behind on \
+         large counts (see the burst above), so against it the UI has far fewer to draw.\n\n",
     );
     doc.push_str(
         "| target | live tasks | first full frame | frame p50 | frame p99 | frame max | engine: \
