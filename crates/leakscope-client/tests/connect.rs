@@ -76,3 +76,74 @@ async fn a_silent_server_times_out_as_not_an_agent() {
     assert!(err.to_string().contains("no gRPC answer within 0.5s"), "{err}");
     drop(hold);
 }
+
+/// An agent from a future leakscope: it answers `Hello` with another protocol version (and
+/// nothing else). The client must refuse it with one line, before asking for anything.
+struct FutureAgent;
+
+#[tonic::async_trait]
+impl leakscope_proto::v1::agent_server::Agent for FutureAgent {
+    async fn hello(
+        &self,
+        _: tonic::Request<leakscope_proto::v1::HelloRequest>,
+    ) -> Result<tonic::Response<leakscope_proto::v1::HelloResponse>, tonic::Status> {
+        Ok(tonic::Response::new(leakscope_proto::v1::HelloResponse {
+            protocol_version: leakscope_proto::v1::PROTOCOL_VERSION + 1,
+            pid: 1,
+            ..Default::default()
+        }))
+    }
+
+    async fn get_snapshot(
+        &self,
+        _: tonic::Request<leakscope_proto::v1::SnapshotRequest>,
+    ) -> Result<tonic::Response<leakscope_proto::v1::Snapshot>, tonic::Status> {
+        Err(tonic::Status::failed_precondition("asked before the handshake"))
+    }
+
+    type WatchStream = tokio_stream::Empty<Result<leakscope_proto::v1::Update, tonic::Status>>;
+
+    async fn watch(
+        &self,
+        _: tonic::Request<leakscope_proto::v1::WatchRequest>,
+    ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
+        Err(tonic::Status::failed_precondition("asked before the handshake"))
+    }
+
+    async fn task_dump(
+        &self,
+        _: tonic::Request<leakscope_proto::v1::TaskDumpRequest>,
+    ) -> Result<tonic::Response<leakscope_proto::v1::TaskDumpResponse>, tonic::Status> {
+        Err(tonic::Status::failed_precondition("asked before the handshake"))
+    }
+
+    async fn cpu_profile(
+        &self,
+        _: tonic::Request<leakscope_proto::v1::CpuProfileRequest>,
+    ) -> Result<tonic::Response<leakscope_proto::v1::CpuProfileResponse>, tonic::Status> {
+        Err(tonic::Status::failed_precondition("asked before the handshake"))
+    }
+}
+
+#[tokio::test]
+async fn an_agent_speaking_another_protocol_version_is_refused() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(leakscope_proto::v1::agent_server::AgentServer::new(FutureAgent))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let err = Connection::connect(&target(addr)).await.unwrap_err();
+    assert!(matches!(err, ClientError::Incompatible { .. }), "{err}");
+    let ours = leakscope_proto::v1::PROTOCOL_VERSION;
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "incompatible protocol at {addr}: the agent speaks leakscope protocol v{}, this \
+             client speaks v{ours}",
+            ours + 1
+        )
+    );
+    server.abort();
+}

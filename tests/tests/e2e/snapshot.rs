@@ -170,6 +170,18 @@ fn clean_shows_no_findings() {
     assert_eq!(report["unevaluated"], Value::Array(Vec::new()), "every kind was evaluated");
 }
 
+/// Issue 3: `clean` is never flagged during a two-minute run under load, with the default
+/// thresholds (but the blocking one: see [`FAST`] for why a loaded test machine needs 40 ms).
+#[test]
+fn clean_is_not_flagged_over_two_minutes_under_load() {
+    leakscope_binary();
+    let zoo = Zoo::start("clean", 40);
+    let report = snapshot_json(zoo.addr, &["--wait", "120s", "--blocking-threshold", "40ms"]);
+    assert!(findings(&report).is_empty(), "clean was flagged:\n{}", summary(&report));
+    assert!(report["target"]["window_secs"].as_f64().unwrap() >= 119.0, "{}", report["target"]);
+    assert!(report["tasks"]["live"].as_u64().unwrap() > 0, "{}", report["tasks"]);
+}
+
 #[test]
 fn text_output_is_for_people() {
     leakscope_binary();

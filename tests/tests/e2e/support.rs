@@ -60,7 +60,7 @@ impl Zoo {
     pub(crate) fn start_with(scenario: &str, rate: u32, env: &[(&str, &str)]) -> Zoo {
         let mut child = Command::new(zoo_binary())
             .args(["--scenario", scenario, "--rate", &rate.to_string()])
-            .args(["--bind", "127.0.0.1:0", "--duration", "120"])
+            .args(["--bind", "127.0.0.1:0", "--duration", "180"])
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
