@@ -47,9 +47,10 @@ pub(crate) fn run() -> Result<()> {
     Ok(())
 }
 
-/// Architecture invariant: the library apps link never depends on the terminal UI stack.
+/// Architecture invariant: the library apps link never depends on the terminal UI stack, nor on
+/// the flame-graph renderer (the agent returns samples; the CLI draws them).
 fn invariant_no_ui_in_agent(cargo: &str, root: &std::path::Path) -> Result<()> {
-    println!("==> invariant: leakscope does not depend on ratatui or crossterm");
+    println!("==> invariant: leakscope does not depend on ratatui, crossterm or inferno");
     let out = Command::new(cargo)
         .args(["tree", "-p", "leakscope", "-e", "normal", "--prefix", "none", "--all-features"])
         .current_dir(root)
@@ -61,10 +62,12 @@ fn invariant_no_ui_in_agent(cargo: &str, root: &std::path::Path) -> Result<()> {
     let tree = String::from_utf8_lossy(&out.stdout);
     let ui: Vec<&str> = tree
         .lines()
-        .filter(|line| line.starts_with("ratatui ") || line.starts_with("crossterm "))
+        .filter(|line| {
+            ["ratatui ", "crossterm ", "inferno "].iter().any(|name| line.starts_with(name))
+        })
         .collect();
     if !ui.is_empty() {
-        bail!("leakscope depends on the UI stack: {}", ui.join(", "));
+        bail!("leakscope depends on the UI or rendering stack: {}", ui.join(", "));
     }
     Ok(())
 }
