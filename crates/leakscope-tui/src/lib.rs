@@ -57,3 +57,17 @@ pub use attach::{AttachError, attach, demo_config};
 pub use demo::demo;
 
 pub use session::{FlamegraphHook, Options};
+
+/// Takes over the terminal as `attach` does, runs `f`, and gives the terminal back, however `f`
+/// ends: the end-to-end tests run a panic through it to check the panic path restores the terminal.
+///
+/// # Errors
+///
+/// When the terminal cannot be taken over (stdout is not a terminal).
+#[doc(hidden)]
+pub fn with_screen<T>(f: impl FnOnce() -> T) -> std::io::Result<T> {
+    let screen = terminal::Screen::enter()?;
+    let out = f();
+    drop(screen);
+    Ok(out)
+}

@@ -38,10 +38,14 @@ struct Tui {
 
 impl Tui {
     fn start(args: &[&str], dir: &Path) -> Tui {
+        Self::start_program(leakscope_binary(), args, dir)
+    }
+
+    fn start_program(program: &Path, args: &[&str], dir: &Path) -> Tui {
         let pair = native_pty_system()
             .openpty(PtySize { rows: ROWS, cols: COLS, pixel_width: 0, pixel_height: 0 })
             .expect("a pseudo-terminal");
-        let mut command = CommandBuilder::new(leakscope_binary());
+        let mut command = CommandBuilder::new(program);
         command.args(args);
         command.cwd(dir);
         command.env("TERM", "xterm-256color");
@@ -215,6 +219,44 @@ fn attach_finds_the_stuck_senders_and_restores_the_terminal() {
     tui.send("q");
     assert_eq!(tui.wait_exit(Duration::from_secs(10)), 0);
     tui.assert_restored();
+}
+
+/// Ctrl-C (a key in raw mode) and SIGTERM (from outside) end the UI with the terminal restored.
+#[test]
+fn ctrl_c_and_sigterm_restore_the_terminal() {
+    leakscope_binary();
+    let zoo = Zoo::start("clean", 10);
+    let addr = zoo.addr.to_string();
+    let dir = workdir("signals", &[]);
+    let long = Duration::from_secs(60);
+
+    let mut tui = Tui::start(&["attach", &addr], &dir);
+    tui.wait_for_text("● connected", long);
+    tui.send("\u{3}");
+    assert_eq!(tui.wait_exit(Duration::from_secs(10)), 0);
+    tui.assert_restored();
+
+    let mut tui = Tui::start(&["attach", &addr], &dir);
+    tui.wait_for_text("● connected", long);
+    let pid = tui.child.process_id().expect("the UI's pid");
+    let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
+    assert!(status.success());
+    tui.wait_exit(Duration::from_secs(10));
+    tui.assert_restored();
+}
+
+/// A panic inside the UI's screen: the panic hook gives the terminal back first, so the message
+/// lands on the main screen where it can be read.
+#[test]
+fn a_panic_restores_the_terminal() {
+    let dir = workdir("panic", &[]);
+    let mut tui = Tui::start_program(Path::new(env!("CARGO_BIN_EXE_tui-panic")), &[], &dir);
+    assert_ne!(tui.wait_exit(Duration::from_secs(30)), 0, "a panic is a failure");
+    tui.assert_restored();
+    let output = tui.output();
+    let left = output.rfind("\x1b[?1049l").expect("the alternate screen was left");
+    let message = output.find("a bug inside the UI").expect("the panic message is printed");
+    assert!(message > left, "the message comes after the terminal is restored: {output:?}");
 }
 
 /// A wrong address is one line and exit code 2, before the screen is taken over.
