@@ -55,7 +55,9 @@ pub mod svg;
 
 pub use build::cpu_profile;
 #[cfg(feature = "analysis")]
-pub use build::{TaskFilter, Weight, blocking_profile, lock_wait_profile, task_wait_profile};
+pub use build::{
+    Dumped, TaskFilter, Weight, blocking_profile, lock_wait_profile, task_wait_profile, wait_chain,
+};
 pub use diff::diff;
 pub use error::ProfileError;
 pub use format::{Format, WriteOptions, read_bytes, read_path, write_path, write_profile};

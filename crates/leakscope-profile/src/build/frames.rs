@@ -24,26 +24,34 @@ pub(crate) fn spawn_frame(model: &Model, task: &Task) -> Frame {
     Frame::new(function, location.file.clone(), location.line)
 }
 
-/// The dump's traces by task, when the dump succeeded.
-pub(crate) struct Dumped<'a> {
+/// A task dump's traces by task, when the dump succeeded.
+pub struct Dumped<'a> {
     traces: HashMap<u64, &'a [Backtrace]>,
     valid_until: u64,
+    taken: bool,
 }
 
 impl<'a> Dumped<'a> {
-    pub(crate) fn new(dump: Option<&'a TaskDumpResponse>) -> Self {
+    /// The traces of `dump`; none when there is no dump or it failed.
+    pub fn new(dump: Option<&'a TaskDumpResponse>) -> Self {
         let Some(dump) = dump.filter(|d| d.status == DumpStatus::Ok as i32) else {
-            return Self { traces: HashMap::new(), valid_until: 0 };
+            return Self { traces: HashMap::new(), valid_until: 0, taken: false };
         };
         Self {
             traces: dump.traces.iter().map(|t| (t.task_id, t.backtraces.as_slice())).collect(),
             valid_until: dump.taken_at_nanos.saturating_add(dump.duration_nanos),
+            taken: true,
         }
+    }
+
+    /// Whether a dump succeeded (so a task missing from it is worth saying so).
+    pub fn taken(&self) -> bool {
+        self.taken
     }
 
     /// The task's backtraces, unless it has been polled since the dump (its chain may have moved
     /// on), as the model's own rule.
-    pub(crate) fn of(&self, task: &Task) -> Option<&'a [Backtrace]> {
+    pub fn of(&self, task: &Task) -> Option<&'a [Backtrace]> {
         self.traces
             .get(&task.id)
             .copied()
@@ -56,6 +64,18 @@ impl<'a> Dumped<'a> {
 /// on (a select's resource branch over its timer), without the runtime's frames above the task's
 /// own future. Returns the point that backtrace names too.
 pub(crate) fn await_chain(traces: &[Backtrace]) -> (Vec<Frame>, WaitPoint) {
+    let (chain, point) = wait_chain(traces);
+    let frames = chain
+        .iter()
+        .map(|f| Frame::new(clean_function(&f.function, &f.file), f.file.clone(), f.line))
+        .collect();
+    (frames, point)
+}
+
+/// A dumped task's frames as the dump gave them, root first: of its backtraces the one that
+/// names what the task waits on (a select's resource branch over its timer), without the
+/// runtime's frames above the task's own future; and the point it names.
+pub fn wait_chain(traces: &[Backtrace]) -> (&[leakscope_proto::v1::Frame], WaitPoint) {
     let (point, _) = task_wait_point(traces);
     let chosen = traces
         .iter()
@@ -63,11 +83,7 @@ pub(crate) fn await_chain(traces: &[Backtrace]) -> (Vec<Frame>, WaitPoint) {
         .or_else(|| traces.first())
         .map_or(&[][..], |bt| bt.frames.as_slice());
     let start = chosen.iter().position(|f| !is_runtime_frame(&f.function)).unwrap_or(chosen.len());
-    let frames = chosen[start..]
-        .iter()
-        .map(|f| Frame::new(clean_function(&f.function, &f.file), f.file.clone(), f.line))
-        .collect();
-    (frames, point)
+    (&chosen[start..], point)
 }
 
 /// Frames between a worker thread and a task's future: tokio's scheduler and task harness, and

@@ -17,6 +17,8 @@ pub use cpu::cpu_profile;
 #[cfg(feature = "analysis")]
 pub use blocking::blocking_profile;
 #[cfg(feature = "analysis")]
+pub use frames::{Dumped, wait_chain};
+#[cfg(feature = "analysis")]
 pub use locks::lock_wait_profile;
 #[cfg(feature = "analysis")]
 pub use tasks::{TaskFilter, Weight, task_wait_profile};

@@ -5,11 +5,9 @@
 //! Both only present what the model and the analysis already say (groups, wait points); they
 //! decide nothing themselves.
 
-use leakscope_analysis::{Group, Model, Report, WaitPoint, task_wait_point, wait_point};
-use leakscope_proto::v1::{
-    Backtrace, DumpStatus, Frame, Task, TaskDumpResponse, TaskKind, TaskState,
-};
-use std::collections::HashMap;
+use leakscope_analysis::{Group, Model, Report, WaitPoint};
+use leakscope_profile::{Dumped, wait_chain};
+use leakscope_proto::v1::{DumpStatus, Task, TaskDumpResponse, TaskKind, TaskState};
 use std::fmt::Write as _;
 
 /// `debug=1`: a total, then one paragraph per group of tasks sharing a spawn location and wait
@@ -83,7 +81,7 @@ fn group_paragraph(out: &mut String, group: &Group) {
 /// it was spawned. `dump` is the dump taken for this request, if one was.
 pub(crate) fn every_task(model: &Model, dump: Option<&TaskDumpResponse>) -> String {
     let mut out = String::new();
-    let traces = Traces::new(dump);
+    let traces = Dumped::new(dump);
     match dump {
         None => out.push_str(
             "# no task dump: await chains need one (dump=1; Linux and --cfg tokio_unstable)\n\n",
@@ -103,7 +101,7 @@ pub(crate) fn every_task(model: &Model, dump: Option<&TaskDumpResponse>) -> Stri
     out
 }
 
-fn task_paragraph(out: &mut String, model: &Model, traces: &Traces<'_>, task: &Task) {
+fn task_paragraph(out: &mut String, model: &Model, traces: &Dumped<'_>, task: &Task) {
     let wait = model.task_wait(task.id);
     let state = TaskState::try_from(task.state).unwrap_or(TaskState::Unspecified);
     let header = match state {
@@ -123,7 +121,7 @@ fn task_paragraph(out: &mut String, model: &Model, traces: &Traces<'_>, task: &T
         let _ = write!(out, " {:?}", task.name);
     }
     let _ = writeln!(out, " [{header}]:");
-    match traces.of(task) {
+    match traces.of(task).map(|traces| wait_chain(traces).0) {
         Some(frames) => {
             for frame in frames.iter().rev() {
                 let function = if frame.function.is_empty() { "?" } else { &frame.function };
@@ -133,7 +131,7 @@ fn task_paragraph(out: &mut String, model: &Model, traces: &Traces<'_>, task: &T
                 }
             }
         }
-        None if traces.taken && state == TaskState::Idle => {
+        None if traces.taken() && state == TaskState::Idle => {
             out.push_str("(no await chain: the task was not in the dump or was polled since)\n");
         }
         None => {}
@@ -161,52 +159,6 @@ fn task_paragraph(out: &mut String, model: &Model, traces: &Traces<'_>, task: &T
         let _ = write!(out, " in task {}", task.parent_task_id);
     }
     out.push('\n');
-}
-
-/// The dump's await chains by task.
-struct Traces<'a> {
-    taken: bool,
-    by_task: HashMap<u64, &'a [Backtrace]>,
-    valid_until: u64,
-}
-
-impl<'a> Traces<'a> {
-    fn new(dump: Option<&'a TaskDumpResponse>) -> Self {
-        match dump.filter(|d| d.status == DumpStatus::Ok as i32) {
-            Some(d) => Self {
-                taken: true,
-                by_task: d.traces.iter().map(|t| (t.task_id, t.backtraces.as_slice())).collect(),
-                valid_until: d.taken_at_nanos.saturating_add(d.duration_nanos),
-            },
-            None => Self { taken: false, by_task: HashMap::new(), valid_until: 0 },
-        }
-    }
-
-    /// The frames (root first) of the backtrace that names what the task waits on, without the
-    /// runtime's frames above the task's future; `None` when the task was polled since the dump
-    /// (the model's rule: its chain may have moved on).
-    fn of(&self, task: &Task) -> Option<&'a [Frame]> {
-        let traces = self.by_task.get(&task.id).filter(|t| !t.is_empty())?;
-        if task.last_poll_start_nanos > self.valid_until {
-            return None;
-        }
-        let (point, _) = task_wait_point(traces);
-        let chosen = traces.iter().find(|bt| wait_point(&bt.frames) == point).unwrap_or(&traces[0]);
-        let frames = chosen.frames.as_slice();
-        let start =
-            frames.iter().position(|f| !is_runtime_frame(&f.function)).unwrap_or(frames.len());
-        Some(&frames[start..])
-    }
-}
-
-/// Frames between a worker thread and a task's future: the scheduler, the task harness, and the
-/// std and core glue that calls them.
-fn is_runtime_frame(function: &str) -> bool {
-    let f = function.trim_start_matches('<');
-    function.is_empty()
-        || ["tokio::runtime::", "tokio::task::", "std::", "core::", "alloc::", "__rust"]
-            .iter()
-            .any(|prefix| f.starts_with(prefix))
 }
 
 /// `waiting in mpsc::Receiver::recv`, or `waiting` when nothing says where.
