@@ -868,8 +868,10 @@ impl Summary {
             );
         }
         doc.push_str(
-            "Run it from the repository root (about 10 minutes; `--quick` is a one-minute smoke \
-             run that writes beside the binaries and leaves this file alone):\n\n\
+            "Run it from the repository root (about 10 minutes; `--quick` is a two-minute smoke \
+             run that writes beside the binaries and leaves this file alone). The first run also \
+             installs tokio-console into the target directory (`cargo install --locked`, about 2 \
+             minutes) to compare the terminal UIs:\n\n\
              ```sh\ncargo xtask bench\n```\n\n",
         );
         doc.push_str("## Results\n\n");

@@ -1,14 +1,17 @@
 //! The terminal UI at scale (issue 4): `leakscope attach --bench-frames N` against a target
 //! holding 100,000 live tasks, once per kind of target: a leakscope agent, and an app running only
-//! console-subscriber (read through console-api, as tokio-console reads it).
+//! console-subscriber (read through console-api, as tokio-console reads it). On the latter,
+//! tokio-console itself too (installed with `cargo install` into the target directory), watched
+//! in a pseudo-terminal from script(1): what its screen shows, and its memory and CPU.
 
 use super::{Mode, built_executable, cargo, last_line, number};
 use serde_json::Value;
 use std::fmt::Write as _;
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The targets the UI is attached to, in table order.
 const TARGETS: [Mode; 2] = [Mode::Leakscope, Mode::Console];
@@ -16,12 +19,19 @@ const TARGETS: [Mode; 2] = [Mode::Leakscope, Mode::Console];
 const READY_LIMIT: Duration = Duration::from_secs(180);
 /// How long one `attach --bench-frames` may take, first analysis included.
 const ATTACH_LIMIT: Duration = Duration::from_secs(400);
+/// How long tokio-console is watched.
+const CONSOLE_WATCH: Duration = Duration::from_secs(20);
+/// tokio-console's terminal.
+const CONSOLE_ROWS: u16 = 48;
+const CONSOLE_COLS: u16 = 160;
 
 /// One target's figures: the UI's JSON line, or why there is none.
 pub(super) struct Run {
     mode: Mode,
     tasks: u64,
     figures: Result<Value, String>,
+    /// tokio-console on the same target (console-subscriber targets only).
+    tokio_console: Option<Result<Value, String>>,
 }
 
 /// Builds the CLI, then attaches it to each kind of target in turn.
@@ -32,7 +42,7 @@ pub(super) fn run(bench: &Path, quick: bool) -> Vec<Run> {
             eprintln!("bench: the UI's figures are not measured: {err}");
             return TARGETS
                 .iter()
-                .map(|&mode| Run { mode, tasks: 0, figures: Err(err.clone()) })
+                .map(|&mode| Run { mode, tasks: 0, figures: Err(err.clone()), tokio_console: None })
                 .collect();
         }
     };
@@ -40,7 +50,7 @@ pub(super) fn run(bench: &Path, quick: bool) -> Vec<Run> {
     TARGETS
         .iter()
         .map(|&mode| {
-            let (tasks, figures) = match Target::start(bench, mode, quick) {
+            let (tasks, figures, tokio_console) = match Target::start(bench, mode, quick) {
                 Ok(target) => {
                     let figures = last_line(
                         &cli,
@@ -51,15 +61,23 @@ pub(super) fn run(bench: &Path, quick: bool) -> Vec<Run> {
                         serde_json::from_str::<Value>(&line)
                             .map_err(|_| format!("unreadable figures {line:?}"))
                     });
-                    (target.tasks, figures)
+                    let tokio_console = (mode == Mode::Console).then(|| {
+                        tokio_console(bench).and_then(|exe| watch_tokio_console(&exe, &target.addr))
+                    });
+                    (target.tasks, figures, tokio_console)
                 }
-                Err(err) => (0, Err(err)),
+                Err(err) => (0, Err(err), None),
             };
             match &figures {
                 Ok(f) => eprintln!("bench: ui {}: {f}", mode.arg()),
                 Err(e) => eprintln!("bench: ui {}: failed: {e}", mode.arg()),
             }
-            Run { mode, tasks, figures }
+            match &tokio_console {
+                Some(Ok(f)) => eprintln!("bench: tokio-console {}: {f}", mode.arg()),
+                Some(Err(e)) => eprintln!("bench: tokio-console {}: failed: {e}", mode.arg()),
+                None => {}
+            }
+            Run { mode, tasks, figures, tokio_console }
         })
         .collect()
 }
@@ -79,6 +97,142 @@ fn build_cli() -> Result<PathBuf, String> {
     }
     built_executable(&String::from_utf8_lossy(&output.stdout), "leakscope")
         .ok_or_else(|| "cargo reported no leakscope executable".to_owned())
+}
+
+/// tokio-console, installed into `<target>/tools` by `cargo install --locked` when not there yet.
+fn tokio_console(bench: &Path) -> Result<PathBuf, String> {
+    let root = bench
+        .parent()
+        .and_then(Path::parent)
+        .map_or_else(|| PathBuf::from("tools"), |target| target.join("tools"));
+    let exe = root.join("bin").join("tokio-console");
+    if exe.exists() {
+        return Ok(exe);
+    }
+    eprintln!("bench: cargo install tokio-console --locked --root {}", root.display());
+    let status = cargo()
+        .args(["install", "tokio-console", "--locked", "--root"])
+        .arg(&root)
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| format!("failed to run cargo install: {e}"))?;
+    if !status.success() || !exe.exists() {
+        return Err("`cargo install tokio-console` failed".to_owned());
+    }
+    Ok(exe)
+}
+
+/// Runs tokio-console against `addr` in a pseudo-terminal (script(1)) for [`CONSOLE_WATCH`], its
+/// output read through a terminal emulator: the task count its Tasks view shows, when it first
+/// showed any, and its peak RSS and CPU time.
+fn watch_tokio_console(exe: &Path, addr: &str) -> Result<Value, String> {
+    // Its own warnings say why it shows what it shows.
+    let logs = exe.with_file_name(format!("logs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&logs);
+    let command = format!(
+        "stty rows {CONSOLE_ROWS} cols {CONSOLE_COLS}; exec '{}' --log warn --log-dir '{}' \
+         http://{addr}",
+        exe.display(),
+        logs.display()
+    );
+    let started = Instant::now();
+    let mut script = Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        // An open stdin: tokio-console quits on end of input.
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("failed to start script(1) for tokio-console: {e}"))?;
+    let mut stdout = script.stdout.take().ok_or("no stdout")?;
+    // (tasks its Tasks view shows, seconds until it first showed any)
+    let seen = Arc::new(Mutex::new((None::<u64>, None::<f64>)));
+    let reader = {
+        let seen = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            let mut screen = vt100::Parser::new(CONSOLE_ROWS, CONSOLE_COLS, 0);
+            let mut buf = [0u8; 16384];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                screen.process(&buf[..n]);
+                if let Some(count) = tasks_shown(&screen.screen().contents()) {
+                    let mut seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    seen.0 = Some(count);
+                    if count > 0 && seen.1.is_none() {
+                        seen.1 = Some(started.elapsed().as_secs_f64());
+                    }
+                }
+            }
+        })
+    };
+    std::thread::sleep(CONSOLE_WATCH);
+    let console_pid = child_of(script.id());
+    let usage = console_pid.map(|pid| (peak_rss(pid), cpu_seconds(pid)));
+    if let Some(pid) = console_pid {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
+    drop(script.stdin.take());
+    let _ = script.kill();
+    let _ = script.wait();
+    let _ = reader.join();
+    let (shown, first) = *seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some((rss, cpu)) = usage else {
+        return Err("tokio-console was not running after the watch (it exited early)".to_owned());
+    };
+    let log: String = std::fs::read_dir(&logs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+        .collect();
+    let too_large: Vec<&str> =
+        log.lines().filter(|l| l.contains("message length too large")).collect();
+    Ok(serde_json::json!({
+        "seconds": CONSOLE_WATCH.as_secs_f64(),
+        "tasks_shown": shown,
+        "first_tasks_after_seconds": first,
+        "peak_rss_bytes": rss,
+        "cpu_seconds": cpu,
+        "updates_rejected_too_large": too_large.len(),
+        "first_rejection": too_large.first().and_then(|l| l.rsplit("self: ").next()),
+        "tasks_skipped_without_metadata": log.matches("no metadata for task, skipping").count(),
+    }))
+}
+
+/// The count in tokio-console's Tasks view title, `Tasks (1234)`.
+fn tasks_shown(screen: &str) -> Option<u64> {
+    let after = &screen[screen.find("Tasks (")? + "Tasks (".len()..];
+    after[..after.find(')')?].trim().parse().ok()
+}
+
+/// The first process whose parent is `parent` (the program script(1) runs).
+fn child_of(parent: u32) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+        (fields.get(1)?.parse::<u32>().ok()? == parent).then_some(pid)
+    })
+}
+
+/// A process's peak resident set (`VmHWM`), in bytes.
+fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+}
+
+/// A process's user plus system CPU time, in seconds (clock ticks of 1/100 s, Linux's USER_HZ).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat(5); here, after the name, 11 and 12.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
 }
 
 /// A `leakscope-bench --workload hold` process: killed on drop.
@@ -148,10 +302,9 @@ pub(super) fn section(runs: &[Run]) -> String {
          off-screen at 160x48 (time to the first full frame); then N frames paced at 16 ms, each \
          applying what arrived and drawing while the screens are cycled (steady frame time); and \
          the CLI's peak RSS. Against the console-subscriber app the UI reads console-api, as \
-         tokio-console does. tokio-console itself is not measured: it is not built on this \
-         machine, and it has no headless mode to time. The live-task column is how many of the \
-         target's tasks the UI was told about: console-subscriber's aggregator falls behind on \
-         large counts (see the burst above), so against it the UI has far fewer to draw.\n\n",
+         tokio-console does. The live-task column is how many of the target's tasks the UI was \
+         told about: console-subscriber's aggregator falls behind on large counts (see the burst \
+         above), so against it the UI has far fewer to draw.\n\n",
     );
     doc.push_str(
         "| target | live tasks | first full frame | frame p50 | frame p99 | frame max | engine: \
@@ -188,8 +341,79 @@ pub(super) fn section(runs: &[Run]) -> String {
     }
     doc.push('\n');
     for run in runs {
+        let Some(console) = &run.tokio_console else { continue };
+        let leakscope_ui = run.figures.as_ref().ok();
+        doc.push_str(
+            "**tokio-console on the same target.** tokio-console has no headless mode, so it runs \
+             in a pseudo-terminal (script(1), 160x48) and its screen is read through a terminal \
+             emulator for a fixed watch; tasks shown is the count in its Tasks view title at the \
+             end, beside the leakscope UI's figures on the same target.\n\n",
+        );
+        doc.push_str(
+            "| client | watched | tasks shown of the target's | first tasks shown after | peak RSS | CPU |\n\
+             |---|---:|---:|---:|---:|---:|\n",
+        );
+        let mib = |v: &Value| {
+            v.as_f64().map_or("?".to_owned(), |b| format!("{} MiB", number(b / 1_048_576.0)))
+        };
+        match console {
+            Ok(c) => {
+                let first = c["first_tasks_after_seconds"]
+                    .as_f64()
+                    .map_or("never".to_owned(), |s| format!("{s:.1} s"));
+                let _ = writeln!(
+                    doc,
+                    "| tokio-console | {:.0} s | {} of {} | {first} | {} | {:.2} s |",
+                    c["seconds"].as_f64().unwrap_or(0.0),
+                    c["tasks_shown"].as_f64().map_or("?".to_owned(), number),
+                    number(run.tasks as f64),
+                    mib(&c["peak_rss_bytes"]),
+                    c["cpu_seconds"].as_f64().unwrap_or(0.0),
+                );
+            }
+            Err(err) => {
+                let _ = writeln!(doc, "| tokio-console | not measured: {err} |||||");
+            }
+        }
+        if let Some(f) = leakscope_ui {
+            let _ = writeln!(
+                doc,
+                "| leakscope attach | {} frames | {} of {} | {:.1} s (first full frame) | {} | — |",
+                f["frames"].as_u64().unwrap_or(0),
+                number(f["live_tasks"].as_f64().unwrap_or(0.0)),
+                number(run.tasks as f64),
+                f["first_frame_ms"].as_f64().unwrap_or(0.0) / 1000.0,
+                mib(&f["peak_rss_bytes"]),
+            );
+        }
+        if let Ok(c) = console {
+            let rejected = c["updates_rejected_too_large"].as_u64().unwrap_or(0);
+            let skipped = c["tasks_skipped_without_metadata"].as_u64().unwrap_or(0);
+            if rejected + skipped > 0 {
+                let _ = write!(
+                    doc,
+                    "\ntokio-console's own log says why: it skipped {} task updates because it \
+                     had not received those tasks' metadata",
+                    number(skipped as f64),
+                );
+                if rejected > 0 {
+                    let _ = write!(
+                        doc,
+                        ", and rejected {rejected} updates as larger than its 4 MiB gRPC message \
+                         limit (tokio-rs/console#609)",
+                    );
+                }
+                doc.push_str(".\n");
+            }
+        }
+        doc.push('\n');
+    }
+    for run in runs {
         if let Ok(f) = &run.figures {
             let _ = writeln!(doc, "- {}: `{f}`", run.mode.arg());
+        }
+        if let Some(Ok(c)) = &run.tokio_console {
+            let _ = writeln!(doc, "- tokio-console on {}: `{c}`", run.mode.arg());
         }
     }
     doc.push('\n');
