@@ -156,6 +156,7 @@ pub fn analyze(model: &Model, config: &Config) -> Report {
                     DumpStatus::TimedOut => "timed-out",
                     DumpStatus::Unsupported => "unsupported",
                     DumpStatus::NoRuntime => "no-runtime",
+                    DumpStatus::Refused => "refused",
                     DumpStatus::Unspecified => "unspecified",
                 };
                 if message.is_empty() { status.to_owned() } else { format!("{status}: {message}") }

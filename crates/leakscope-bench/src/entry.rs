@@ -97,7 +97,7 @@ async fn with_dropped_counters(
     installed: Installed,
 ) -> anyhow::Result<Report> {
     // The idle workload's tasks are the ones worth counting; elsewhere, every live task.
-    let file = if workload == Workload::Idle { workloads::idle::FILE } else { "" };
+    let file = if workload == Workload::Idle { workloads::park::FILE } else { "" };
     if let Some(addr) = installed.agent {
         let (stats, seen) = observe::agent_stats(addr, file).await?;
         report = report

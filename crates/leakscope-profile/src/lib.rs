@@ -61,6 +61,6 @@ pub use build::{
 pub use diff::diff;
 pub use error::ProfileError;
 pub use format::{Format, WriteOptions, read_bytes, read_path, write_path, write_profile};
-pub use names::clean_function;
+pub use names::{clean_function, qualify};
 pub use profile::{Differential, Frame, Label, Profile, Sample, ValueType};
 pub use time::utc;

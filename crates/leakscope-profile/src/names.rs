@@ -39,8 +39,11 @@ fn without_generics(function: &str) -> String {
 }
 
 /// Prefixes a bare name with the module path its file implies: the crate directory (registry
-/// checkouts carry a version, `tokio-1.54.1`) and the path under `src/`.
-fn qualify(function: String, file: &str) -> String {
+/// checkouts carry a version, `tokio-1.54.1`) and the path under `src/`. Release builds with line
+/// tables name inlined functions only by their bare name (`poll`, `recv`), so `poll` in
+/// `.../tokio-1.54.1/src/sync/batch_semaphore.rs` becomes `tokio::sync::batch_semaphore::poll`.
+/// A name that is already a path, or a file outside a `src/` tree, is left as it is.
+pub fn qualify(function: String, file: &str) -> String {
     if function.is_empty() || function.contains("::") {
         return function;
     }

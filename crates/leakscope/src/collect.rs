@@ -93,6 +93,9 @@ impl Collector {
         ids.extend(poll_stats.iter().map(|s| s.location_id));
         ids.remove(&0);
         let locations = ids.into_iter().filter_map(imp::location).collect();
+        let chain_ids: BTreeSet<u32> =
+            tasks.iter().flat_map(|t| t.wait_chain_ids.iter().copied()).collect();
+        let wait_chains = chain_ids.into_iter().filter_map(imp::wait_chain).collect();
         let stats = self.stats(resources.len());
         Snapshot {
             now_nanos: now,
@@ -104,6 +107,7 @@ impl Collector {
             poll_stats,
             runtimes: crate::runtime::metrics(),
             stats: Some(stats),
+            wait_chains,
         }
     }
 
@@ -148,6 +152,16 @@ impl Collector {
     }
 }
 
+#[cfg(tokio_unstable)]
+fn wait_capture() -> bool {
+    crate::capture::SUPPORTED
+}
+
+#[cfg(not(tokio_unstable))]
+fn wait_capture() -> bool {
+    false
+}
+
 /// Capabilities and missing pieces of this build, for `Hello`.
 pub(crate) fn capabilities() -> (leakscope_proto::v1::Capabilities, Vec<String>) {
     let tasks = cfg!(tokio_unstable);
@@ -156,6 +170,13 @@ pub(crate) fn capabilities() -> (leakscope_proto::v1::Capabilities, Vec<String>)
         missing.push(
             "per-task records, resources and lock waits: the app was built without \
              --cfg tokio_unstable, so tokio emits no task instrumentation"
+                .to_owned(),
+        );
+    }
+    if tasks && !wait_capture() {
+        missing.push(
+            "wait points without a task dump: the agent captures them on Linux on x86_64 or \
+             aarch64 only"
                 .to_owned(),
         );
     }
@@ -181,6 +202,7 @@ pub(crate) fn capabilities() -> (leakscope_proto::v1::Capabilities, Vec<String>)
         runtime_metrics: has_runtime,
         console_api: cfg!(all(tokio_unstable, feature = "console")),
         cpu_profile: crate::cpu::SUPPORTED,
+        wait_capture: wait_capture(),
     };
     (caps, missing)
 }
@@ -190,6 +212,7 @@ mod imp {
     use crate::registry::{self, SpanSlot, TaskRecord, flag, span_kind, state};
     use leakscope_proto::v1::{
         AgentStats, Location, LongPoll, Resource, SpawnerSpan, Task, TaskKind, TaskState, Wait,
+        WaitChain,
     };
     use std::collections::{HashMap, HashSet};
     use std::sync::atomic::Ordering;
@@ -265,7 +288,24 @@ mod imp {
             state: state as i32,
             size_bytes: u64::from(r.size_bytes),
             long_polls: u64::from(r.long_polls),
+            wait_chain_ids: wait_chain_ids(&r.wait_chains),
         }
+    }
+
+    /// A task's wait chains: the non-empty places, each chain once.
+    fn wait_chain_ids(places: &[u32]) -> Vec<u32> {
+        let mut ids = Vec::new();
+        for &id in places {
+            if id != 0 && !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
+    pub(super) fn wait_chain(id: u32) -> Option<WaitChain> {
+        let frames = crate::symbols::wait_chain(id)?;
+        Some(WaitChain { id, frames: frames.to_vec() })
     }
 
     pub(super) fn drain_finished(push: &mut dyn FnMut(Task)) {
@@ -429,6 +469,7 @@ mod imp {
     pub(super) fn stats() -> AgentStats {
         let Some(reg) = registry() else { return AgentStats::default() };
         let c = &reg.counters;
+        let (wait_chains, wait_chains_dropped_total) = reg.interner.chain_stats();
         let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         AgentStats {
             tasks_live: reg.tasks.live() as u64,
@@ -447,6 +488,8 @@ mod imp {
                 + reg.long_polls.capacity() * std::mem::size_of::<registry::LongPollRecord>()
                 + reg.interner.location_count() * 64) as u64,
             long_polls_total: load(&c.long_polls),
+            wait_chains,
+            wait_chains_dropped_total,
         }
     }
 
@@ -461,7 +504,7 @@ mod imp {
 /// and empty task lists.
 #[cfg(not(tokio_unstable))]
 mod imp {
-    use leakscope_proto::v1::{AgentStats, Location, LongPoll, Resource, Task, Wait};
+    use leakscope_proto::v1::{AgentStats, Location, LongPoll, Resource, Task, Wait, WaitChain};
 
     pub(super) fn live_tasks(_: Option<&mut dyn FnMut(u64, u32) -> bool>) -> Vec<Task> {
         Vec::new()
@@ -472,6 +515,9 @@ mod imp {
         0
     }
     pub(super) fn location(_: u32) -> Option<Location> {
+        None
+    }
+    pub(super) fn wait_chain(_: u32) -> Option<WaitChain> {
         None
     }
     pub(super) fn resources_and_waits() -> (Vec<Resource>, Vec<Wait>) {

@@ -214,12 +214,15 @@ mod imp {
         /// The process's own memory, to read the call instruction before a return address
         /// without risking a fault on an unmapped page.
         memory: Option<File>,
-        cache: HashMap<usize, Vec<Frame>>,
+        symbols: crate::symbols::Symbols,
     }
 
     impl Symbolizer {
         fn new() -> Self {
-            Self { memory: File::open("/proc/self/mem").ok(), cache: HashMap::new() }
+            Self {
+                memory: File::open("/proc/self/mem").ok(),
+                symbols: crate::symbols::Symbols::default(),
+            }
         }
 
         /// Frames of one sample, root first. `ips` are return addresses, innermost first.
@@ -239,28 +242,9 @@ mod imp {
             leaf_first
         }
 
-        /// Frames at the byte before `addr`, innermost (inlined) first; empty when nothing
-        /// resolves.
+        /// Frames at the byte before `addr`, innermost (inlined) first.
         fn resolve(&mut self, addr: usize) -> Vec<Frame> {
-            if let Some(frames) = self.cache.get(&addr) {
-                return frames.clone();
-            }
-            let mut frames = Vec::new();
-            backtrace::resolve(addr as *mut std::ffi::c_void, |symbol| {
-                let function = symbol.name().map(|name| format!("{name:#}")).unwrap_or_default();
-                let file = symbol.filename().map(|p| p.display().to_string()).unwrap_or_default();
-                if function.is_empty() && file.is_empty() {
-                    return;
-                }
-                frames.push(Frame {
-                    function: leakscope_profile::clean_function(&function, &file),
-                    file,
-                    line: symbol.lineno().unwrap_or(0),
-                    col: symbol.colno().unwrap_or(0),
-                });
-            });
-            self.cache.insert(addr, frames.clone());
-            frames
+            self.symbols.at(addr)
         }
 
         /// Where the call instruction just before `return_address` went, when its bytes say:

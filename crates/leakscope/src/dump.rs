@@ -1,4 +1,13 @@
-//! Task dumps: each task's await chain down to the tokio leaf it is parked in.
+//! Task dumps: each task's await chain down to the tokio leaf it is parked in. Opt-in only.
+//!
+//! No command, endpoint or key of leakscope takes one unless the user asks (`--task-dump`, the
+//! UI's `d` after a confirmation): a dump stops every worker while it runs (0.6 s to 1.6 s at
+//! 100k tasks), re-polls every task (a task whose waker was lost can complete, and the evidence
+//! with it), and can wedge a busy multi-thread runtime for good (tokio-rs/tokio#7478: `steal_all`
+//! spins once the workers' local queues are long; #8391 and #6343 are other open failures). Wait
+//! points come from the agent's capture (`crate::capture`) instead. When asked, the agent refuses
+//! (`DUMP_STATUS_REFUSED`) while a runtime's heartbeat is late or its run queues are long; the
+//! queue check races with the dump's start, which is why the dump stays opt-in.
 //!
 //! tokio's `Handle::dump` re-polls every task in a tracing mode and cannot finish while a worker
 //! thread is blocked, so it always runs under a timeout and a blocked runtime comes back as
@@ -117,6 +126,13 @@ mod imp {
         let Some((runtime_id, handle)) = crate::runtime::runtimes().into_iter().next() else {
             return status(DumpStatus::NoRuntime, "no tokio runtime is registered with the agent");
         };
+        if crate::runtime::any_stalled() {
+            return status(
+                DumpStatus::Refused,
+                "not attempted: a runtime is stalled (its heartbeat is late); a dump would wait \
+                 on the same blocked worker, or wedge the runtime for good",
+            );
+        }
         if IN_FLIGHT.swap(true, Ordering::AcqRel) {
             return status(
                 DumpStatus::TimedOut,
@@ -148,7 +164,7 @@ mod imp {
             _ => {
                 if let Err(queued) = wait_for_short_queues(&handle, timeout).await {
                     return status(
-                        DumpStatus::TimedOut,
+                        DumpStatus::Refused,
                         &format!(
                             "not attempted: {queued} tasks sit in the workers' run queues; tokio's \
                              dump can spin forever above {UNSAFE_QUEUED} (tokio-rs/tokio#7478)"
@@ -279,7 +295,7 @@ mod imp {
                             sym.filename().map(|p| p.display().to_string()).unwrap_or_default();
                         let function = sym.name_demangled().map(strip_hash).unwrap_or_default();
                         Frame {
-                            function: qualify(function, &file),
+                            function: leakscope_profile::qualify(function, &file),
                             file,
                             line: sym.lineno().unwrap_or(0),
                             col: sym.colno().unwrap_or(0),
@@ -300,29 +316,6 @@ mod imp {
             || function.starts_with("backtrace::")
             || function.starts_with("tokio::runtime::task::trace::")
             || function.starts_with("<tokio::runtime::task::trace::")
-    }
-
-    /// Release builds with line tables only name inlined functions by their bare name (`poll`,
-    /// `recv`); the file they came from says whose they are, so `poll` in
-    /// `.../tokio-1.54.1/src/sync/batch_semaphore.rs` becomes `tokio::sync::batch_semaphore::poll`.
-    fn qualify(function: String, file: &str) -> String {
-        if function.is_empty() || function.contains("::") {
-            return function;
-        }
-        let Some((before, after)) = file.rsplit_once("/src/") else { return function };
-        let krate = before.rsplit('/').next().unwrap_or_default();
-        // Registry checkouts carry the version: `tokio-1.54.1`.
-        let krate = match krate.rfind('-') {
-            Some(at) if krate[at + 1..].starts_with(|c: char| c.is_ascii_digit()) => &krate[..at],
-            _ => krate,
-        };
-        let mut path = vec![krate.replace('-', "_")];
-        let module = after.strip_suffix(".rs").unwrap_or(after);
-        path.extend(
-            module.split('/').filter(|m| !matches!(*m, "mod" | "lib" | "main")).map(str::to_owned),
-        );
-        path.push(function);
-        path.join("::")
     }
 
     /// Drops the `::h0123abcd...` hash rustc appends to legacy-mangled names.
@@ -359,7 +352,7 @@ mod imp {
         #[test]
         fn bare_names_are_qualified_from_their_file() {
             let check = |function: &str, file: &str, expected: &str| {
-                assert_eq!(qualify(function.into(), file), expected)
+                assert_eq!(leakscope_profile::qualify(function.into(), file), expected)
             };
             let registry = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f";
             check(

@@ -1,5 +1,6 @@
-//! Interning of file paths, source locations and names into small ids, so that a record holds a
-//! `u32` and 100k tasks spawned at one line cost one string.
+//! Interning of file paths, source locations, names and wait chains into small ids, so that a
+//! record holds a `u32` and 100k tasks spawned at one line, or parked at one `.await`, cost one
+//! entry.
 //!
 //! The global tables sit behind locks, but the hot path rarely reaches them: each thread keeps
 //! caches in front. Files are cached by the string's address and checked against its content
@@ -9,6 +10,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 
 /// The multiply-rotate hash of rustc's `FxHasher`, for the per-thread caches: they are looked up
@@ -99,7 +101,16 @@ pub(crate) struct Interner {
     files: Table<Box<str>>,
     locations: Table<(u32, u32, u32)>,
     pub(crate) names: Table<Box<str>>,
+    chains: Table<Box<[usize]>>,
+    /// Distinct chains interned; captures past [`MAX_CHAINS`] are dropped and counted.
+    chain_count: AtomicUsize,
+    chains_dropped: AtomicU64,
 }
+
+/// Distinct wait chains kept at most (about 400 bytes each). An app has one per `.await` of a
+/// tokio leaf it reaches by a distinct path; a bound keeps a pathological one from growing the
+/// table without end.
+pub(crate) const MAX_CHAINS: usize = 16_384;
 
 /// (address, length) of a file string -> (file id, the string, to check the content).
 type FileCache = FxMap<(usize, usize), (u32, Box<str>)>;
@@ -108,11 +119,19 @@ thread_local! {
     static FILE_CACHE: RefCell<FileCache> = RefCell::new(FxMap::default());
     static LOCATION_CACHE: RefCell<FxMap<(u32, u32, u32), u32>> = RefCell::new(FxMap::default());
     static NAME_CACHE: RefCell<FxMap<Box<str>, u32>> = RefCell::new(FxMap::default());
+    static CHAIN_CACHE: RefCell<FxMap<Box<[usize]>, u32>> = RefCell::new(FxMap::default());
 }
 
 impl Interner {
     pub(crate) fn new() -> Self {
-        Self { files: Table::new(), locations: Table::new(), names: Table::new() }
+        Self {
+            files: Table::new(),
+            locations: Table::new(),
+            names: Table::new(),
+            chains: Table::new(),
+            chain_count: AtomicUsize::new(0),
+            chains_dropped: AtomicU64::new(0),
+        }
     }
 
     pub(crate) fn file(&self, file: &str) -> u32 {
@@ -169,6 +188,48 @@ impl Interner {
             }
         });
         id
+    }
+
+    /// The id of a wait chain (return addresses, innermost first); 0 for an empty chain or when
+    /// the table is full (counted). A thread that has seen the chain before finds it in its own
+    /// cache, with no lock and no allocation.
+    pub(crate) fn chain(&self, addresses: &[usize]) -> u32 {
+        if addresses.is_empty() {
+            return 0;
+        }
+        let cached = CHAIN_CACHE
+            .try_with(|c| c.try_borrow().ok().and_then(|c| c.get(addresses).copied()))
+            .ok()
+            .flatten();
+        if let Some(id) = cached {
+            return id;
+        }
+        if self.chain_count.load(Ordering::Relaxed) >= MAX_CHAINS {
+            self.chains_dropped.fetch_add(1, Ordering::Relaxed);
+            return 0;
+        }
+        let key: Box<[usize]> = addresses.into();
+        let id = self.chains.intern(&key);
+        self.chain_count.fetch_max(id as usize, Ordering::Relaxed);
+        let _ = CHAIN_CACHE.try_with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                c.insert(key, id);
+            }
+        });
+        id
+    }
+
+    /// The return addresses of a chain id.
+    pub(crate) fn chain_of(&self, id: u32) -> Option<Box<[usize]>> {
+        self.chains.get(id)
+    }
+
+    /// Distinct chains interned, and captures dropped because the table was full.
+    pub(crate) fn chain_stats(&self) -> (u64, u64) {
+        (
+            self.chain_count.load(Ordering::Relaxed) as u64,
+            self.chains_dropped.load(Ordering::Relaxed),
+        )
     }
 
     /// File, line and column of a location id.

@@ -59,6 +59,8 @@
 //! (`debug = "line-tables-only"`) so dumps can name the frames tokio inlined.
 
 mod builder;
+#[cfg(tokio_unstable)]
+mod capture;
 mod clock;
 mod collect;
 mod cpu;
@@ -67,6 +69,7 @@ mod error;
 mod http;
 mod runtime;
 mod server;
+mod symbols;
 
 #[cfg(tokio_unstable)]
 mod arena;

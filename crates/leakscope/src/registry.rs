@@ -101,7 +101,13 @@ pub(crate) struct TaskSlot {
     pub(crate) wakers: AtomicU64,
     pub(crate) size_bytes: AtomicU32,
     pub(crate) long_polls: AtomicU32,
+    /// Interned wait chains (`crate::capture`) of the latest poll that registered a waker, one per
+    /// leaf; 0 marks an empty place.
+    pub(crate) wait_chains: [AtomicU32; WAIT_CHAINS],
 }
+
+/// Wait chains kept per task: the leaves of a `select!` of up to this many branches.
+pub(crate) const WAIT_CHAINS: usize = 4;
 
 /// Per-span record for resources, async operations and the app's own spans. Fields are used
 /// according to `kind`.
@@ -169,6 +175,7 @@ pub(crate) struct TaskRecord {
     pub(crate) wakers: i64,
     pub(crate) size_bytes: u32,
     pub(crate) long_polls: u32,
+    pub(crate) wait_chains: [u32; WAIT_CHAINS],
 }
 
 /// One poll over the threshold.
@@ -263,6 +270,7 @@ impl TaskSlot {
             wakers: i64::from(wakers as u32 as i32),
             size_bytes: self.size_bytes.load(Ordering::Relaxed),
             long_polls: self.long_polls.load(Ordering::Relaxed),
+            wait_chains: std::array::from_fn(|i| self.wait_chains[i].load(Ordering::Relaxed)),
         }
     }
 }
@@ -312,6 +320,9 @@ impl Registry {
             slot.size_bytes
                 .store(task.size_bytes.min(u64::from(u32::MAX)) as u32, Ordering::Relaxed);
             slot.long_polls.store(0, Ordering::Relaxed);
+            for chain in &slot.wait_chains {
+                chain.store(0, Ordering::Relaxed);
+            }
         });
         let Some(key) = inserted else {
             self.counters.spans_dropped.fetch_add(1, Ordering::Relaxed);
@@ -367,6 +378,20 @@ impl Registry {
             && slot.kind.load(Ordering::Relaxed) != kind::BLOCKING
         {
             self.long_poll(slot, start, elapsed);
+        }
+    }
+
+    /// The `index`th leaf the task registered its waker with during its current poll parks it at
+    /// `chain`; the first of a poll replaces what earlier polls left.
+    #[inline]
+    pub(crate) fn wait_chain(slot: &TaskSlot, index: usize, chain: u32) {
+        if index == 0 {
+            for place in &slot.wait_chains[1..] {
+                place.store(0, Ordering::Relaxed);
+            }
+        }
+        if let Some(place) = slot.wait_chains.get(index) {
+            place.store(chain, Ordering::Relaxed);
         }
     }
 

@@ -142,6 +142,14 @@ fn serve(
         }
     };
     runtime.block_on(async move {
+        // Every registered runtime gets a heartbeat, including one registered later.
+        tokio::spawn(async {
+            let mut ticker = tokio::time::interval(crate::runtime::HEARTBEAT_PERIOD);
+            loop {
+                ticker.tick().await;
+                crate::runtime::start_heartbeats();
+            }
+        });
         if let Some(http) = http {
             tokio::spawn(crate::http::serve(http, collector.clone()));
         }
@@ -203,7 +211,9 @@ impl Agent for Service {
                 retain_finished_max: config.retain_finished_max as u32,
                 retain_finished_nanos: config.retain_finished_for.as_nanos() as u64,
                 watch_interval_nanos: config.watch_interval.as_nanos() as u64,
+                stall_threshold_nanos: crate::runtime::STALL_THRESHOLD.as_nanos() as u64,
             }),
+            runtimes: crate::runtime::metrics(),
         }))
     }
 

@@ -12,8 +12,10 @@
 //! clock reads and a few relaxed stores.
 
 use crate::intern::Interner;
+use crate::capture;
 use crate::registry::{
-    self, DUMPS_RUNNING, NewTask, Registry, SPAN_BIT, UNTRACKED, flag, kind, span_kind, state,
+    self, DUMPS_RUNNING, NewTask, Registry, SPAN_BIT, UNTRACKED, WAIT_CHAINS, flag, kind,
+    span_kind, state,
 };
 use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
@@ -38,6 +40,9 @@ thread_local! {
     static STACK: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
     /// Set on the agent's own thread, whose tasks and spans are never recorded.
     static AGENT_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// The task this thread is polling (its span id, 0 for none) and how many leaves have
+    /// registered its waker in this poll: the wait capture's place in the task's slot.
+    static POLLING: Cell<(u64, u8)> = const { Cell::new((0, 0)) };
 }
 
 /// Marks the calling thread as the agent's: nothing it spawns or enters is recorded.
@@ -149,15 +154,19 @@ impl Collector {
             "tokio::task::waker" => {
                 let mut v = WakerVisitor::default();
                 event.record(&mut v);
+                let task = task_span(v.span_id);
                 let (delta, wake) = match v.op {
-                    Some(WakerOp::Clone) => (1, false),
+                    Some(WakerOp::Clone) => {
+                        self.capture_wait(task);
+                        (1, false)
+                    }
                     Some(WakerOp::Drop) => (-1, false),
                     Some(WakerOp::Wake) => (-1, true),
                     Some(WakerOp::WakeByRef) => (0, true),
                     None => return,
                 };
                 let current = if wake { context().task_id } else { 0 };
-                self.registry.waker(task_span(v.span_id), delta, wake, current);
+                self.registry.waker(task, delta, wake, current);
             }
             "runtime::resource::state_update" => {
                 let cx = context();
@@ -191,6 +200,7 @@ impl Collector {
                     return;
                 }
                 Registry::enter_task(slot);
+                let _ = POLLING.try_with(|polling| polling.set((id, 0)));
                 push(Frame { id, task_id, kind: 0, meta: None });
             }
             return;
@@ -224,8 +234,33 @@ impl Collector {
         if frame.kind == 0
             && let Some((_, slot)) = self.registry.task(id)
         {
+            let _ = POLLING.try_with(|polling| polling.set((0, 0)));
             self.registry.exit_task(slot);
         }
+    }
+
+    /// A waker of task span `task` was cloned. When that task is the one this thread is polling,
+    /// a leaf future is keeping its waker: the stack holds the await chain that parks it
+    /// (`crate::capture`). A dump's trace poll is not a poll here, so it captures nothing.
+    #[inline]
+    fn capture_wait(&self, task: u64) {
+        if !capture::SUPPORTED {
+            return;
+        }
+        let Ok((polling, index)) = POLLING.try_with(Cell::get) else { return };
+        if polling != task || polling == 0 {
+            return;
+        }
+        let _ = POLLING.try_with(|p| p.set((polling, index.saturating_add(1))));
+        let index = usize::from(index);
+        if index >= WAIT_CHAINS {
+            return;
+        }
+        let Some((_, slot)) = self.registry.task(task) else { return };
+        let mut addresses = [0; capture::MAX_FRAMES];
+        let depth = capture::walk(&mut addresses);
+        let chain = self.registry.interner.chain(&addresses[..depth]);
+        Registry::wait_chain(slot, index, chain);
     }
 
     pub(crate) fn on_clone(&self, id: u64) {

@@ -1,17 +1,12 @@
 //! burst accounting: 2,000 idle tasks spawned in one burst; how many the instrumentation's own
 //! client is shown alive.
 
+use super::park::{FILE, park};
 use crate::instrument::{Installed, Unavailable};
 use crate::observe::{self, ConsoleWatch};
 use crate::report::Report;
-use anyhow::{Context as _, bail};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::oneshot;
-
-/// The burst's spawn location, as the instrumentation records it (`loc.file` ends with this).
-const FILE: &str = "workloads/burst.rs";
 
 /// Spawns `tasks` idle tasks from one task without pausing, waits (at most `limit`) until all are
 /// parked, then asks the instrumentation: leakscope's agent until its answer settles (at most
@@ -32,32 +27,7 @@ pub(crate) async fn run(
         None => None,
     };
 
-    let started = Arc::new(AtomicUsize::new(0));
-    let senders = {
-        let started = Arc::clone(&started);
-        tokio::spawn(async move {
-            let mut senders = Vec::with_capacity(tasks);
-            for _ in 0..tasks {
-                let (tx, rx) = oneshot::channel::<()>();
-                senders.push(tx);
-                let started = Arc::clone(&started);
-                tokio::spawn(async move {
-                    started.fetch_add(1, Ordering::Relaxed);
-                    let _ = rx.await;
-                });
-            }
-            senders
-        })
-        .await
-        .context("the spawning task failed")?
-    };
-    let parked_by = Instant::now() + limit;
-    while started.load(Ordering::Relaxed) < tasks {
-        if Instant::now() > parked_by {
-            bail!("only {} of {tasks} tasks started", started.load(Ordering::Relaxed));
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let senders = park(tasks, limit).await?;
 
     // leakscope's own API gives the figure where there is an agent; console-api's view is the
     // figure for console-subscriber, and a second view of leakscope's `console` feature.

@@ -2,14 +2,8 @@
 
 use crate::report::Report;
 use crate::rss;
-use anyhow::{Context as _, bail};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
-
-/// The idle tasks' spawn location, as the instrumentation records it (`loc.file` ends with this).
-pub(crate) const FILE: &str = "workloads/idle.rs";
 
 /// Growth under which memory counts as settled: 2 MiB over a one-second window (20 bytes a task
 /// at 100,000 tasks).
@@ -27,36 +21,8 @@ pub(crate) async fn run(
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = rss::settle(TOLERANCE, limit).await;
 
-    let started = Arc::new(AtomicUsize::new(0));
     let spawn_started = Instant::now();
-    let senders = {
-        let started = Arc::clone(&started);
-        tokio::spawn(async move {
-            let mut senders = Vec::with_capacity(tasks);
-            for _ in 0..tasks {
-                let (tx, rx) = oneshot::channel::<()>();
-                senders.push(tx);
-                let started = Arc::clone(&started);
-                tokio::spawn(async move {
-                    started.fetch_add(1, Ordering::Relaxed);
-                    let _ = rx.await;
-                });
-            }
-            senders
-        })
-        .await
-        .context("the spawning task failed")?
-    };
-    let parked_by = Instant::now() + limit;
-    while started.load(Ordering::Relaxed) < tasks {
-        if Instant::now() > parked_by {
-            bail!(
-                "only {} of {tasks} tasks started within {limit:?}",
-                started.load(Ordering::Relaxed)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let senders = super::park::park(tasks, limit).await?;
     let parked_after = spawn_started.elapsed();
     let after = rss::settle(TOLERANCE, limit).await;
     let per_task = after.rss.saturating_sub(before.rss) as f64 / tasks as f64;

@@ -4,5 +4,6 @@ pub(crate) mod burst;
 pub(crate) mod hold;
 pub(crate) mod http;
 pub(crate) mod idle;
+pub(crate) mod park;
 pub(crate) mod poll;
 pub(crate) mod spawn;

@@ -8,7 +8,7 @@ pub struct HelloRequest {
     pub client: ::prost::alloc::string::String,
 }
 #[allow(clippy::all)]
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct HelloResponse {
     /// Equal to `PROTOCOL_VERSION` in the agent's build of leakscope-proto.
     #[prost(uint32, tag = "1")]
@@ -29,6 +29,10 @@ pub struct HelloResponse {
     pub missing: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
     #[prost(message, optional, tag = "8")]
     pub config: ::core::option::Option<AgentConfig>,
+    /// The registered runtimes as the handshake found them, heartbeat included: a client says at once
+    /// when a runtime is stalled.
+    #[prost(message, repeated, tag = "9")]
+    pub runtimes: ::prost::alloc::vec::Vec<RuntimeMetrics>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -51,6 +55,10 @@ pub struct Capabilities {
     /// `CpuProfile` works (Linux on x86_64 or aarch64).
     #[prost(bool, tag = "6")]
     pub cpu_profile: bool,
+    /// `Task.wait_chain_ids` are captured: the agent names where every parked task waits with no
+    /// task dump (tokio_unstable, Linux on x86_64 or aarch64, frame pointers).
+    #[prost(bool, tag = "7")]
+    pub wait_capture: bool,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -63,6 +71,9 @@ pub struct AgentConfig {
     pub retain_finished_nanos: u64,
     #[prost(uint64, tag = "4")]
     pub watch_interval_nanos: u64,
+    /// A runtime whose heartbeat is older than this is reported stalled.
+    #[prost(uint64, tag = "5")]
+    pub stall_threshold_nanos: u64,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -137,6 +148,23 @@ pub struct Task {
     /// Polls longer than the long-poll threshold.
     #[prost(uint64, tag = "19")]
     pub long_polls: u64,
+    /// Where the task is parked, captured with no task dump: one `WaitChain` id per leaf future that
+    /// registered the task's waker during its latest poll that registered any (a `select!` gives
+    /// several). Empty when nothing was captured (never parked, or capture unsupported).
+    #[prost(uint32, repeated, tag = "20")]
+    pub wait_chain_ids: ::prost::alloc::vec::Vec<u32>,
+}
+/// An await chain the agent captured at the moment a leaf future registered a task's waker inside
+/// that task's own poll: a frame-pointer walk of the polling thread's stack, interned once and
+/// symbolised on the agent thread. Frames run from the task's root future (first) to the tokio
+/// leaf (last), as in a `Backtrace`, inlined frames included where the app has line tables.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct WaitChain {
+    #[prost(uint32, tag = "1")]
+    pub id: u32,
+    #[prost(message, repeated, tag = "2")]
+    pub frames: ::prost::alloc::vec::Vec<Frame>,
 }
 /// A tokio sync primitive or timer that some task waits on or holds.
 #[allow(clippy::all)]
@@ -251,6 +279,15 @@ pub struct RuntimeMetrics {
     pub blocking_queue_depth: u64,
     #[prost(uint64, tag = "9")]
     pub spawned_tasks_total: u64,
+    /// Time since the agent's heartbeat task last ran on this runtime (it ticks every 100 ms); 0
+    /// before the first beat.
+    #[prost(uint64, tag = "10")]
+    pub heartbeat_age_nanos: u64,
+    /// The heartbeat is older than `AgentConfig.stall_threshold_nanos`: the runtime's workers are
+    /// not making progress (blocked, busy-looping, or frozen). Its tasks' idle times say nothing
+    /// about the app's own waits while this holds.
+    #[prost(bool, tag = "11")]
+    pub stalled: bool,
 }
 /// The agent's own health: what it tracks, and every record it had to drop.
 #[allow(clippy::all)]
@@ -285,6 +322,11 @@ pub struct AgentStats {
     pub memory_bytes: u64,
     #[prost(uint64, tag = "12")]
     pub long_polls_total: u64,
+    /// Distinct wait chains interned, and captures dropped because the chain table was full.
+    #[prost(uint64, tag = "13")]
+    pub wait_chains: u64,
+    #[prost(uint64, tag = "14")]
+    pub wait_chains_dropped_total: u64,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -315,6 +357,9 @@ pub struct Snapshot {
     pub runtimes: ::prost::alloc::vec::Vec<RuntimeMetrics>,
     #[prost(message, optional, tag = "9")]
     pub stats: ::core::option::Option<AgentStats>,
+    /// The wait chains this message's tasks refer to.
+    #[prost(message, repeated, tag = "10")]
+    pub wait_chains: ::prost::alloc::vec::Vec<WaitChain>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -555,6 +600,9 @@ pub enum DumpStatus {
     Unsupported = 3,
     /// No runtime handle is registered with the agent.
     NoRuntime = 4,
+    /// Not taken: a runtime is stalled or its run queues are long, when a dump could wedge it
+    /// (see `message`).
+    Refused = 5,
 }
 impl DumpStatus {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -568,6 +616,7 @@ impl DumpStatus {
             Self::TimedOut => "DUMP_STATUS_TIMED_OUT",
             Self::Unsupported => "DUMP_STATUS_UNSUPPORTED",
             Self::NoRuntime => "DUMP_STATUS_NO_RUNTIME",
+            Self::Refused => "DUMP_STATUS_REFUSED",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -578,6 +627,7 @@ impl DumpStatus {
             "DUMP_STATUS_TIMED_OUT" => Some(Self::TimedOut),
             "DUMP_STATUS_UNSUPPORTED" => Some(Self::Unsupported),
             "DUMP_STATUS_NO_RUNTIME" => Some(Self::NoRuntime),
+            "DUMP_STATUS_REFUSED" => Some(Self::Refused),
             _ => None,
         }
     }
@@ -779,6 +829,9 @@ pub mod agent_client {
         }
         /// Each task's await chain down to the tokio leaf it is parked in (tokio's `Handle::dump`),
         /// always under a timeout.
+        /// Opt-in only: a dump stops every worker of the runtime while it runs and can wedge a busy
+        /// multi-thread runtime (tokio-rs/tokio#7478). The agent refuses one while a runtime is stalled or
+        /// its run queues are long; `Task.wait_chain_ids` name wait points without it.
         pub async fn task_dump(
             &mut self,
             request: impl tonic::IntoRequest<super::TaskDumpRequest>,
@@ -869,6 +922,9 @@ pub mod agent_server {
         ) -> std::result::Result<tonic::Response<Self::WatchStream>, tonic::Status>;
         /// Each task's await chain down to the tokio leaf it is parked in (tokio's `Handle::dump`),
         /// always under a timeout.
+        /// Opt-in only: a dump stops every worker of the runtime while it runs and can wedge a busy
+        /// multi-thread runtime (tokio-rs/tokio#7478). The agent refuses one while a runtime is stalled or
+        /// its run queues are long; `Task.wait_chain_ids` name wait points without it.
         async fn task_dump(
             &self,
             request: tonic::Request<super::TaskDumpRequest>,

@@ -1,0 +1,167 @@
+//! Addresses to source frames, on the agent's own threads: the return addresses of CPU samples
+//! and of captured wait chains (`crate::capture`). Names are written the way task dumps write
+//! them (demangled, hash dropped, a bare inlined name qualified from its file), so the analysis
+//! reads every source of frames alike.
+
+#[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub(crate) use imp::Symbols;
+#[cfg(all(
+    tokio_unstable,
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+pub(crate) use imp::wait_chain;
+
+#[cfg(all(
+    tokio_unstable,
+    not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))
+))]
+pub(crate) fn wait_chain(_id: u32) -> Option<std::sync::Arc<[leakscope_proto::v1::Frame]>> {
+    None
+}
+
+#[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+mod imp {
+    use leakscope_proto::v1::Frame;
+    use std::collections::HashMap;
+
+    /// Frames by address, each address resolved once.
+    #[derive(Default)]
+    pub(crate) struct Symbols {
+        cache: HashMap<usize, Vec<Frame>>,
+    }
+
+    impl Symbols {
+        /// Frames at the byte before `addr` (a return address: the call, with the functions
+        /// inlined there), innermost first; empty when nothing resolves.
+        pub(crate) fn at(&mut self, addr: usize) -> Vec<Frame> {
+            if let Some(frames) = self.cache.get(&addr) {
+                return frames.clone();
+            }
+            let mut frames = Vec::new();
+            // `resolve` looks one byte before the address it is given, as suits return
+            // addresses.
+            backtrace::resolve(addr as *mut std::ffi::c_void, |symbol| {
+                let function = symbol.name().map(|name| format!("{name:#}")).unwrap_or_default();
+                let file = symbol.filename().map(|p| p.display().to_string()).unwrap_or_default();
+                if function.is_empty() && file.is_empty() {
+                    return;
+                }
+                frames.push(Frame {
+                    function: leakscope_profile::qualify(function, &file),
+                    file,
+                    line: symbol.lineno().unwrap_or(0),
+                    col: symbol.colno().unwrap_or(0),
+                });
+            });
+            self.cache.insert(addr, frames.clone());
+            frames
+        }
+    }
+
+    #[cfg(tokio_unstable)]
+    pub(crate) use chains::wait_chain;
+
+    #[cfg(tokio_unstable)]
+    mod chains {
+        use super::Symbols;
+        use leakscope_proto::v1::Frame;
+        use std::collections::HashMap;
+        use std::sync::{Arc, Mutex, PoisonError};
+
+        /// Symbolised chains by id, and the address cache behind them. Only the agent's
+        /// threads take this lock.
+        static CHAINS: Mutex<Option<(Symbols, HashMap<u32, Arc<[Frame]>>)>> = Mutex::new(None);
+
+        /// The frames of wait chain `id`, root first, from the task's outermost future to the
+        /// leaf that keeps its waker; symbolised on first use and kept.
+        pub(crate) fn wait_chain(id: u32) -> Option<Arc<[Frame]>> {
+            let mut guard = CHAINS.lock().unwrap_or_else(PoisonError::into_inner);
+            let (symbols, chains) = guard.get_or_insert_with(Default::default);
+            if let Some(chain) = chains.get(&id) {
+                return Some(Arc::clone(chain));
+            }
+            let addresses = crate::registry::get()?.interner.chain_of(id)?;
+            let leaf_first: Vec<Frame> =
+                addresses.iter().flat_map(|&addr| symbols.at(addr)).collect();
+            let chain: Arc<[Frame]> = await_chain(leaf_first).into();
+            chains.insert(id, Arc::clone(&chain));
+            Some(chain)
+        }
+
+        /// The part of a captured stack (leaf first) that is the task's await chain, root first:
+        /// below it, the waker clone and the event dispatch that led to the capture; above it,
+        /// tokio's task harness and the worker loop.
+        pub(super) fn await_chain(mut leaf_first: Vec<Frame>) -> Vec<Frame> {
+            let is_file = |frame: &Frame, suffix: &str| {
+                frame.file.replace('\\', "/").ends_with(suffix)
+            };
+            // The capture runs inside tokio's `clone_waker`; everything nearer the leaf is the
+            // event's way to the agent.
+            let clone = leaf_first.iter().rposition(|f| is_file(f, "runtime/task/waker.rs"));
+            match clone {
+                Some(at) => drop(leaf_first.drain(..=at)),
+                None => {
+                    let machinery = leaf_first
+                        .iter()
+                        .position(|f| {
+                            !["leakscope::", "tracing::", "tracing_core::"]
+                                .iter()
+                                .any(|p| f.function.starts_with(p))
+                        })
+                        .unwrap_or(leaf_first.len());
+                    leaf_first.drain(..machinery);
+                }
+            }
+            // `Waker::clone` itself is the leaf's doing, not an API the app awaited.
+            while leaf_first.first().is_some_and(|f| is_file(f, "task/wake.rs")) {
+                leaf_first.remove(0);
+            }
+            // tokio's task core polls the task's future: what lies above is the runtime.
+            if let Some(harness) = leaf_first.iter().position(|f| {
+                is_file(f, "runtime/task/core.rs") || is_file(f, "runtime/task/harness.rs")
+            }) {
+                leaf_first.truncate(harness);
+            }
+            leaf_first.reverse();
+            leaf_first
+        }
+
+        #[cfg(test)]
+        mod tests {
+            use super::await_chain;
+            use leakscope_proto::v1::Frame;
+
+            fn frame(function: &str, file: &str) -> Frame {
+                Frame { function: function.into(), file: file.into(), line: 1, col: 1 }
+            }
+
+            #[test]
+            fn the_chain_runs_from_the_task_future_to_the_leaf() {
+                let t = "/r/tokio-1.54.1/src";
+                let leaf_first = vec![
+                    frame("leakscope::subscriber::capture_wait", "/w/crates/leakscope/src/subscriber.rs"),
+                    frame("tracing_core::dispatcher::Dispatch::event", "/r/tracing-core/src/dispatcher.rs"),
+                    frame("tokio::runtime::task::waker::clone_waker", &format!("{t}/runtime/task/waker.rs")),
+                    frame("<core::task::wake::Waker as Clone>::clone", "/rustc/x/library/core/src/task/wake.rs"),
+                    frame("tokio::sync::task::atomic_waker::register_by_ref", &format!("{t}/sync/task/atomic_waker.rs")),
+                    frame("tokio::sync::mpsc::chan::recv", &format!("{t}/sync/mpsc/chan.rs")),
+                    frame("app::serve::{async_fn#0}", "/w/app/src/serve.rs"),
+                    frame("tokio::runtime::task::core::poll", &format!("{t}/runtime/task/core.rs")),
+                    frame("tokio::runtime::task::harness::poll", &format!("{t}/runtime/task/harness.rs")),
+                    frame("tokio::runtime::scheduler::multi_thread::worker::run", &format!("{t}/runtime/scheduler/multi_thread/worker.rs")),
+                ];
+                let names: Vec<String> =
+                    await_chain(leaf_first).into_iter().map(|f| f.function).collect();
+                assert_eq!(
+                    names,
+                    [
+                        "app::serve::{async_fn#0}",
+                        "tokio::sync::mpsc::chan::recv",
+                        "tokio::sync::task::atomic_waker::register_by_ref",
+                    ]
+                );
+            }
+        }
+    }
+}
