@@ -73,6 +73,7 @@ pub(crate) fn console_hello() -> HelloResponse {
             "parent tasks and spawner spans: console-api does not carry them".to_owned(),
             "lock holders: tokio reports that a lock is held, not by which task".to_owned(),
             "task dumps: console-api has no task dump".to_owned(),
+            "wait points: console-api carries no await chains, only resource waits".to_owned(),
             "long polls are sampled: only each task's latest poll per update is seen".to_owned(),
             "runtime metrics: console-api does not carry them".to_owned(),
         ],
@@ -81,6 +82,7 @@ pub(crate) fn console_hello() -> HelloResponse {
             watch_interval_nanos: nanos_of(CONSOLE_PUBLISH_INTERVAL),
             ..AgentConfig::default()
         }),
+        runtimes: Vec::new(),
     }
 }
 

@@ -180,6 +180,24 @@ mod unstable {
                     "a parked sender's waker is held by the channel: {t:?}"
                 );
             }
+            // Where each sender waits is captured with no dump: the chain runs from this file's
+            // `.await` at the spawn line down to tokio's bounded `Sender::send`.
+            assert!(caps.wait_capture, "{caps:?}");
+            for t in &senders_seen {
+                let chain = t
+                    .wait_chain_ids
+                    .iter()
+                    .filter_map(|id| snap.wait_chains.iter().find(|c| c.id == *id))
+                    .next()
+                    .unwrap_or_else(|| panic!("a captured wait chain for {t:?}"));
+                let functions: Vec<&str> = chain.frames.iter().map(|f| f.function.as_str()).collect();
+                assert!(functions.iter().any(|f| f.contains("send")), "{functions:#?}");
+                assert!(
+                    chain.frames.iter().any(|f| f.file.ends_with("agent.rs") && f.line == send_line),
+                    "the app's await at line {send_line}: {:#?}",
+                    chain.frames
+                );
+            }
             let lost_seen = tasks_at(&snap, lost_line);
             assert_eq!(lost_seen.len(), 1);
             assert_eq!(lost_seen[0].waker_count, 0, "{:?}", lost_seen[0]);
