@@ -11,6 +11,7 @@ use crate::finding::FindingKind;
 use crate::history::SeriesKey;
 use crate::hits::MAX_SAMPLE;
 use crate::location::SourceLocation;
+use crate::model::WaitSource;
 use crate::wait_point::{UserFrame, WaitPoint};
 
 /// Live tasks spawned at one location and parked in one wait point.
@@ -23,8 +24,14 @@ pub struct Group {
     pub waiting_on: WaitPoint,
     /// The tasks' name, when they have one.
     pub task_name: Option<String>,
-    /// The app's frame nearest the leaf, from a task dump.
+    /// The other leaves the tasks wait on at the same time (a `select!`'s other branches).
+    pub also_waiting_on: Vec<WaitPoint>,
+    /// The app's `.await` the tasks are parked at: the frame nearest the leaf of their captured
+    /// (or dumped) await chain.
     pub user_frame: Option<UserFrame>,
+    /// Where `waiting_on` came from: `capture` (the agent's, always on), `dump` (a task dump the
+    /// user asked for), `wait` (tokio's resource waits alone) or `unknown`.
+    pub wait_source: WaitSource,
     /// How many tasks.
     pub count: u64,
     /// How many in each state.
@@ -69,6 +76,8 @@ struct Acc<'a> {
     location: &'a SourceLocation,
     name: Option<&'a str>,
     user_frame: Option<&'a UserFrame>,
+    also: &'a [WaitPoint],
+    source: WaitSource,
     states: StateCounts,
     bits: u16,
     /// (idle nanos, id)
@@ -85,6 +94,8 @@ pub(crate) fn groups(ctx: &Ctx<'_>, tally: &Tally) -> Vec<Group> {
             location: live.location,
             name: None,
             user_frame: None,
+            also: &live.wait.also,
+            source: live.wait.source,
             states: StateCounts::default(),
             bits: 0,
             tasks: Vec::new(),
@@ -110,7 +121,9 @@ pub(crate) fn groups(ctx: &Ctx<'_>, tally: &Tally) -> Vec<Group> {
                 location: acc.location.clone(),
                 waiting_on: acc.point.clone(),
                 task_name: acc.name.map(str::to_owned),
+                also_waiting_on: acc.also.to_vec(),
                 user_frame: acc.user_frame.cloned(),
+                wait_source: acc.source,
                 count: acc.tasks.len() as u64,
                 states: acc.states,
                 oldest_idle_secs: acc.tasks.first().map_or(0.0, |t| Ctx::secs(t.0)),

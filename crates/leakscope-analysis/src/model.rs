@@ -1,5 +1,9 @@
 //! The state a client holds: the agent's updates and task dumps applied in order, what each live
 //! task is parked in, and the history trends need.
+//!
+//! What a task is parked in comes, best first, from a task dump taken since its last poll (only
+//! when the user asked for one), from the wait chains the agent captured when the task last
+//! registered its waker (always on, no pause), or from tokio's resource waits alone.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -13,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::history::{History, HistoryLimits, SeriesKey};
 use crate::location::SourceLocation;
 use crate::sources::Sources;
-use crate::wait_point::{UserFrame, WaitPoint, best_wait, task_wait_point};
+use crate::wait_point::{UserFrame, WaitPoint, best_wait, task_wait_point, wait_point};
 
 static UNKNOWN_LOCATION: SourceLocation = SourceLocation::unknown();
 
@@ -42,6 +46,11 @@ pub struct Model {
     runtimes: Vec<RuntimeMetrics>,
     stats: Option<AgentStats>,
     dump: Option<DumpState>,
+    /// Captured wait chains by id (`Snapshot.wait_chains`), kept for as long as a live task
+    /// refers to one.
+    chains: HashMap<u32, Backtrace>,
+    /// The chains of each distinct set a live task refers to (`Task.wait_chain_ids`).
+    chain_sets: HashMap<Vec<u32>, Vec<Backtrace>>,
     ended: HashMap<u64, u64>,
     ended_order: VecDeque<u64>,
     spans: HashMap<u64, SpanSeen>,
@@ -97,8 +106,11 @@ impl Default for ModelLimits {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WaitSource {
-    /// A task dump taken since the task's last poll: the most precise.
+    /// A task dump taken since the task's last poll (asked for by the user).
     Dump,
+    /// The await chain the agent captured when the task last registered its waker: no dump, no
+    /// pause.
+    Capture,
     /// The agent's resource waits (tokio's async-op instrumentation).
     Wait,
     /// Nothing says.
@@ -110,8 +122,12 @@ pub enum WaitSource {
 pub struct TaskWait {
     /// The wait point.
     pub point: WaitPoint,
-    /// The app's frame nearest the leaf (dumps only).
+    /// The app's frame nearest the leaf: the `.await` it is parked at (from a capture or a
+    /// dump).
     pub user_frame: Option<UserFrame>,
+    /// The other leaves it waits on at once (the other branches of a `select!`), each named
+    /// once, not counting `point`.
+    pub also: Vec<WaitPoint>,
     /// Where the point came from.
     pub source: WaitSource,
     /// The resource waited on, when a wait record names the same point.
@@ -126,6 +142,7 @@ impl TaskWait {
     const UNKNOWN: Self = Self {
         point: WaitPoint::Unknown(String::new()),
         user_frame: None,
+        also: Vec::new(),
         source: WaitSource::Unknown,
         resource_id: None,
         since_nanos: None,
@@ -134,6 +151,14 @@ impl TaskWait {
 }
 
 static UNKNOWN_WAIT: TaskWait = TaskWait::UNKNOWN;
+
+/// What one set of captured chains names.
+#[derive(Clone, Debug)]
+struct Captured {
+    point: WaitPoint,
+    user_frame: Option<UserFrame>,
+    also: Vec<WaitPoint>,
+}
 
 #[derive(Clone, Debug)]
 struct DumpState {
@@ -191,6 +216,8 @@ impl Model {
             runtimes: Vec::new(),
             stats: None,
             dump: None,
+            chains: HashMap::new(),
+            chain_sets: HashMap::new(),
             ended: HashMap::new(),
             ended_order: VecDeque::new(),
             spans: HashMap::new(),
@@ -246,6 +273,9 @@ impl Model {
         self.observations += 1;
         for location in &snapshot.locations {
             self.locations.insert(location.id, SourceLocation::from(location));
+        }
+        for chain in snapshot.wait_chains {
+            self.chains.insert(chain.id, Backtrace { frames: chain.frames });
         }
         if update.full {
             let incoming: HashSet<u64> = snapshot.tasks.iter().map(|t| t.id).collect();
@@ -476,12 +506,62 @@ impl Model {
         for (i, wait) in self.waits.iter().enumerate() {
             self.waits_by_task.entry(wait.task_id).or_default().push(i);
         }
-        let task_waits: HashMap<u64, TaskWait> =
-            self.tasks.values().filter(|t| is_live(t)).map(|t| (t.id, self.classify(t))).collect();
+        // 100k tasks parked at one `.await` share one set of chains: classify each set once.
+        let mut captured: HashMap<Vec<u32>, Option<Captured>> = HashMap::new();
+        let task_waits: HashMap<u64, TaskWait> = self
+            .tasks
+            .values()
+            .filter(|t| is_live(t))
+            .map(|t| {
+                let capture = captured
+                    .entry(t.wait_chain_ids.clone())
+                    .or_insert_with(|| self.classify_chains(&t.wait_chain_ids))
+                    .clone();
+                (t.id, self.classify(t, capture))
+            })
+            .collect();
         self.task_waits = task_waits;
+        self.chain_sets = captured
+            .into_keys()
+            .map(|ids| {
+                let chains = ids.iter().filter_map(|id| self.chains.get(id)).cloned().collect();
+                (ids, chains)
+            })
+            .collect();
+        let referenced: HashSet<u32> =
+            self.tasks.values().flat_map(|t| t.wait_chain_ids.iter().copied()).collect();
+        self.chains.retain(|id, _| referenced.contains(id));
     }
 
-    fn classify(&self, task: &Task) -> TaskWait {
+    /// The await chains the agent captured for a live task (one per leaf it waits on, root
+    /// first), or `None` when it has none.
+    pub fn captured_chains(&self, task: &Task) -> Option<&[Backtrace]> {
+        self.chain_sets
+            .get(&task.wait_chain_ids)
+            .map(Vec::as_slice)
+            .filter(|chains| !chains.is_empty())
+    }
+
+    /// What a task's captured chains name: the most telling leaf, its user frame, and the other
+    /// leaves' points. `None` when no chain is known.
+    fn classify_chains(&self, ids: &[u32]) -> Option<Captured> {
+        let chains: Vec<Backtrace> =
+            ids.iter().filter_map(|id| self.chains.get(id)).cloned().collect();
+        if chains.is_empty() {
+            return None;
+        }
+        let (point, user_frame) = task_wait_point(&chains);
+        let mut also = Vec::new();
+        for chain in &chains {
+            let other = wait_point(&chain.frames);
+            if other != point && !also.contains(&other) {
+                also.push(other);
+            }
+        }
+        Some(Captured { point, user_frame, also })
+    }
+
+    fn classify(&self, task: &Task, captured: Option<Captured>) -> TaskWait {
         let best =
             best_wait(self.waits_of(task.id).map(|w| (w, self.resources.get(&w.resource_id))));
         let traces = self
@@ -491,17 +571,27 @@ impl Model {
             .filter(|d| task.last_poll_start_nanos <= d.taken_at.saturating_add(d.duration))
             .and_then(|d| d.traces.get(&task.id))
             .filter(|traces| !traces.is_empty());
-        let dumped = traces.map(|traces| task_wait_point(traces));
-        // A dump names the await precisely, unless its leaf is one the classifier does not know
-        // and a wait record does (the dump's user frame is still the best line to show).
-        let (point, user_frame, source) = match (dumped, &best) {
-            (Some((WaitPoint::Unknown(_), user_frame)), Some((point, _))) => {
+        // A fresh dump (asked for) first, else the capture; the other leaves come from the
+        // capture either way.
+        let (traced, also) = match (traces.map(|traces| task_wait_point(traces)), captured) {
+            (Some((point, frame)), captured) => {
+                (Some((point, frame, WaitSource::Dump)), captured.map(|c| c.also))
+            }
+            (None, Some(c)) => (Some((c.point, c.user_frame, WaitSource::Capture)), Some(c.also)),
+            (None, None) => (None, None),
+        };
+        // A trace names the await precisely, unless its leaf is one the classifier does not know
+        // and a wait record does (the trace's user frame is still the best line to show).
+        let (point, user_frame, source) = match (traced, &best) {
+            (Some((WaitPoint::Unknown(_), user_frame, _)), Some((point, _))) => {
                 (point.clone(), user_frame, WaitSource::Wait)
             }
-            (Some((point, user_frame)), _) => (point, user_frame, WaitSource::Dump),
+            (Some((point, user_frame, source)), _) => (point, user_frame, source),
             (None, Some((point, _))) => (point.clone(), None, WaitSource::Wait),
             (None, None) => return TaskWait::UNKNOWN,
         };
+        let mut also = also.unwrap_or_default();
+        also.retain(|p| *p != point);
         let wait = best.filter(|(p, _)| *p == point).map(|(_, wait)| wait);
         let timer = wait
             .and_then(|w| self.resources.get(&w.resource_id))
@@ -509,6 +599,7 @@ impl Model {
         TaskWait {
             point,
             user_frame,
+            also,
             source,
             resource_id: wait.map(|w| w.resource_id),
             since_nanos: wait.map(|w| w.since_nanos),
@@ -535,9 +626,11 @@ mod tests {
     };
 
     use super::{Model, WaitSource};
+    use crate::wait_point::WaitPoint;
+    use leakscope_proto::v1::{Task, WaitChain};
     use crate::history::SeriesKey;
     use crate::sources::Sources;
-    use crate::support::{T, backtrace, nanos, resource, snapshot, wait};
+    use crate::support::{T, backtrace, frames, nanos, resource, snapshot, wait};
     use leakscope_proto::v1::ResourceKind;
 
     /// Applies `steps` (full or delta snapshots) and renders the model as
@@ -681,5 +774,44 @@ mod tests {
         );
         assert_eq!(point_of(&model, 99), "unknown from Unknown");
         assert_eq!(model.task_wait(99).source, WaitSource::Unknown);
+    }
+
+    #[test]
+    fn captured_chains_name_waits_without_a_dump() {
+        let chain = |id: u32, stack: &[&str]| WaitChain { id, frames: frames(stack) };
+        let with_chains = |task: Task, ids: &[u32]| Task { wait_chain_ids: ids.to_vec(), ..task };
+        let mut snap = snapshot(
+            10.0,
+            vec![
+                with_chains(T::new(1).loc(1).idle(2.0).build(), &[7]),
+                with_chains(T::new(2).loc(1).idle(2.0).build(), &[7]),
+                // A `select!` over a receive and a timer: the receive names the group.
+                with_chains(T::new(3).loc(2).idle(2.0).build(), &[8, 9]),
+                // A future that is not tokio's keeps the waker: named by its leaf.
+                with_chains(T::new(4).loc(3).idle(2.0).build(), &[10]),
+                // A chain the model was never sent: nothing to say.
+                with_chains(T::new(5).loc(3).idle(2.0).build(), &[11]),
+            ],
+        );
+        snap.wait_chains = vec![
+            chain(7, &["app::pending::{{closure}}@src/pending.rs:14:30", "tokio::sync::mpsc::chan::recv@x:1"]),
+            chain(8, &["app::serve::{{closure}}@src/serve.rs:40:9", "tokio::sync::mpsc::bounded::Receiver<T>::recv@x:1"]),
+            chain(9, &["app::serve::{{closure}}@src/serve.rs:41:9", "tokio::time::sleep::Sleep::poll_elapsed@x:1"]),
+            chain(10, &["app::Forever::poll@src/forever.rs:9:5"]),
+        ];
+        let mut model = Model::new(Sources::all());
+        model.apply_snapshot(snap);
+        assert_eq!(point_of(&model, 1), "mpsc::Receiver::recv from Capture");
+        let frame = |id| model.task_wait(id).user_frame.as_ref().map(ToString::to_string);
+        assert_eq!(frame(1).as_deref(), Some("app::pending at src/pending.rs:14:30"));
+        assert_eq!(point_of(&model, 3), "mpsc::Receiver::recv from Capture");
+        assert_eq!(frame(3).as_deref(), Some("app::serve at src/serve.rs:40:9"));
+        assert_eq!(model.task_wait(3).also, [WaitPoint::Sleep]);
+        assert_eq!(point_of(&model, 4), "unknown (app::Forever::poll) from Capture");
+        assert_eq!(point_of(&model, 5), "unknown from Unknown");
+        // Deltas carry only the chains their tasks use: the model keeps what live tasks refer to.
+        let update = Update { full: false, snapshot: Some(snapshot(11.0, vec![])) };
+        model.apply_update(update);
+        assert_eq!(point_of(&model, 2), "mpsc::Receiver::recv from Capture");
     }
 }

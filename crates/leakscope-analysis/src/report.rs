@@ -111,6 +111,27 @@ fn detector(kind: FindingKind) -> (Unevaluable, Detect) {
     }
 }
 
+/// Why `kind` cannot be judged while a runtime is stalled, if it cannot: the detectors that read
+/// how long tasks wait, or how many pile up, would blame the app's tasks for a runtime whose
+/// workers cannot run them.
+fn stalled(model: &Model, kind: FindingKind) -> Option<String> {
+    let timed = matches!(
+        kind,
+        FindingKind::LostWaker
+            | FindingKind::Stuck
+            | FindingKind::Uncancelled
+            | FindingKind::Growth
+            | FindingKind::LockContention
+    );
+    let runtime = model.runtimes().iter().find(|r| r.stalled).filter(|_| timed)?;
+    Some(format!(
+        "runtime {} is stalled (its heartbeat is {:.1} s old): its tasks cannot run, so how long \
+         they wait says nothing about the app's own waits",
+        runtime.runtime_id,
+        runtime.heartbeat_age_nanos as f64 / 1e9
+    ))
+}
+
 /// Runs every detector over `model` under `config`.
 pub fn analyze(model: &Model, config: &Config) -> Report {
     let ctx = Ctx::new(model, config);
@@ -119,7 +140,7 @@ pub fn analyze(model: &Model, config: &Config) -> Report {
     let mut unevaluated = Vec::new();
     for kind in FindingKind::ALL {
         let (unevaluable, detect) = detector(kind);
-        match unevaluable(model, config) {
+        match unevaluable(model, config).or_else(|| stalled(model, kind)) {
             Some(reason) => unevaluated.push(Unevaluated { kind, reason }),
             None => findings.extend(detect(&ctx, &mut tally)),
         }

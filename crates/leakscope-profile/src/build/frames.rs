@@ -24,20 +24,23 @@ pub(crate) fn spawn_frame(model: &Model, task: &Task) -> Frame {
     Frame::new(function, location.file.clone(), location.line)
 }
 
-/// A task dump's traces by task, when the dump succeeded.
+/// Each task's await chains: from a task dump the user asked for while it is fresh, else from
+/// the agent's always-on capture.
 pub struct Dumped<'a> {
+    model: &'a Model,
     traces: HashMap<u64, &'a [Backtrace]>,
     valid_until: u64,
     taken: bool,
 }
 
 impl<'a> Dumped<'a> {
-    /// The traces of `dump`; none when there is no dump or it failed.
-    pub fn new(dump: Option<&'a TaskDumpResponse>) -> Self {
+    /// The chains `model` captured, and the traces of `dump` where it succeeded.
+    pub fn new(model: &'a Model, dump: Option<&'a TaskDumpResponse>) -> Self {
         let Some(dump) = dump.filter(|d| d.status == DumpStatus::Ok as i32) else {
-            return Self { traces: HashMap::new(), valid_until: 0, taken: false };
+            return Self { model, traces: HashMap::new(), valid_until: 0, taken: false };
         };
         Self {
+            model,
             traces: dump.traces.iter().map(|t| (t.task_id, t.backtraces.as_slice())).collect(),
             valid_until: dump.taken_at_nanos.saturating_add(dump.duration_nanos),
             taken: true,
@@ -49,14 +52,23 @@ impl<'a> Dumped<'a> {
         self.taken
     }
 
-    /// The task's backtraces, unless it has been polled since the dump (its chain may have moved
-    /// on), as the model's own rule.
-    pub fn of(&self, task: &Task) -> Option<&'a [Backtrace]> {
+    /// Where [`Dumped::of`] finds the task's chains: `dump` or `capture`.
+    pub fn source(&self, task: &Task) -> &'static str {
+        if self.fresh_dump(task).is_some() { "dump" } else { "capture" }
+    }
+
+    fn fresh_dump(&self, task: &Task) -> Option<&'a [Backtrace]> {
         self.traces
             .get(&task.id)
             .copied()
             .filter(|traces| !traces.is_empty())
             .filter(|_| task.last_poll_start_nanos <= self.valid_until)
+    }
+
+    /// The task's await chains: its dump backtraces unless it has been polled since the dump
+    /// (its chain may have moved on), as the model's own rule; else its captured chains.
+    pub fn of(&self, task: &Task) -> Option<&'a [Backtrace]> {
+        self.fresh_dump(task).or_else(|| self.model.captured_chains(task))
     }
 }
 

@@ -24,7 +24,7 @@ pub fn lock_wait_profile(
     ]);
     profile.title = "leakscope lock-wait profile".into();
     profile.subtitle = target_subtitle(model);
-    let dumped = Dumped::new(dump);
+    let dumped = Dumped::new(model, dump);
     let now = model.now_nanos();
     for task in model.live_tasks().filter(|t| filter.matches(model, t)) {
         let wait = model.task_wait(task.id);

@@ -78,8 +78,8 @@ impl Weight {
 /// the spawn frame and that last frame, from the agent's wait records.
 ///
 /// Two value columns: `tasks/count` (default; see [`Weight`]) and `wait/nanoseconds` (time since
-/// the task's last poll ended, for idle tasks). Labels: `state` and `wait_source` (dump, wait,
-/// unknown). `dump` is the latest dump, whether or not it was applied to the model.
+/// the task's last poll ended, for idle tasks). Labels: `state` and `wait_source` (dump,
+/// capture, wait, unknown). `dump` is the latest dump, whether or not it was applied to the model.
 pub fn task_wait_profile(
     model: &Model,
     dump: Option<&TaskDumpResponse>,
@@ -89,7 +89,7 @@ pub fn task_wait_profile(
         Profile::new(vec![ValueType::new("tasks", "count"), ValueType::new("wait", "nanoseconds")]);
     profile.title = "leakscope task-wait profile".into();
     profile.subtitle = target_subtitle(model);
-    let dumped = Dumped::new(dump);
+    let dumped = Dumped::new(model, dump);
     for task in model.live_tasks().filter(|t| filter.matches(model, t)) {
         let wait = model.task_wait(task.id);
         let mut stack = vec![spawn_frame(model, task)];
@@ -103,13 +103,14 @@ pub fn task_wait_profile(
                     WaitPoint::Unknown(_) if !matches!(wait.point, WaitPoint::Unknown(_)) => {
                         (wait.point.clone(), "wait")
                     }
-                    point => (point, "dump"),
+                    point => (point, dumped.source(task)),
                 }
             }
             None => (
                 wait.point.clone(),
                 match wait.source {
                     WaitSource::Dump => "dump",
+                    WaitSource::Capture => "capture",
                     WaitSource::Wait => "wait",
                     WaitSource::Unknown => "unknown",
                 },

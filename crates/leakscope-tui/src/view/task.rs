@@ -140,8 +140,9 @@ pub(crate) fn lines(app: &App, id: u64) -> Vec<Line<'static>> {
         Some(wait) => {
             let source = match wait.source {
                 WaitSource::Dump => "from the task dump",
+                WaitSource::Capture => "captured at its waker registration",
                 WaitSource::Wait => "from the agent's resource waits",
-                WaitSource::Unknown => "take a task dump (d) to see it",
+                WaitSource::Unknown => "not captured: it has not parked on a tokio leaf",
             };
             let mut text = format!("   {} ({source})", wait.point);
             if let Some(since) = wait.since_nanos {
