@@ -626,12 +626,12 @@ mod tests {
     };
 
     use super::{Model, WaitSource};
-    use crate::wait_point::WaitPoint;
-    use leakscope_proto::v1::{Task, WaitChain};
     use crate::history::SeriesKey;
     use crate::sources::Sources;
     use crate::support::{T, backtrace, frames, nanos, resource, snapshot, wait};
+    use crate::wait_point::WaitPoint;
     use leakscope_proto::v1::ResourceKind;
+    use leakscope_proto::v1::{Task, WaitChain};
 
     /// Applies `steps` (full or delta snapshots) and renders the model as
     /// `live=[ids] ended=[id@secs] loc1=[counts]`.
@@ -794,9 +794,27 @@ mod tests {
             ],
         );
         snap.wait_chains = vec![
-            chain(7, &["app::pending::{{closure}}@src/pending.rs:14:30", "tokio::sync::mpsc::chan::recv@x:1"]),
-            chain(8, &["app::serve::{{closure}}@src/serve.rs:40:9", "tokio::sync::mpsc::bounded::Receiver<T>::recv@x:1"]),
-            chain(9, &["app::serve::{{closure}}@src/serve.rs:41:9", "tokio::time::sleep::Sleep::poll_elapsed@x:1"]),
+            chain(
+                7,
+                &[
+                    "app::pending::{{closure}}@src/pending.rs:14:30",
+                    "tokio::sync::mpsc::chan::recv@x:1",
+                ],
+            ),
+            chain(
+                8,
+                &[
+                    "app::serve::{{closure}}@src/serve.rs:40:9",
+                    "tokio::sync::mpsc::bounded::Receiver<T>::recv@x:1",
+                ],
+            ),
+            chain(
+                9,
+                &[
+                    "app::serve::{{closure}}@src/serve.rs:41:9",
+                    "tokio::time::sleep::Sleep::poll_elapsed@x:1",
+                ],
+            ),
             chain(10, &["app::Forever::poll@src/forever.rs:9:5"]),
         ];
         let mut model = Model::new(Sources::all());

@@ -331,6 +331,7 @@ const RULES: &[(WaitPoint, &[&[&str]])] = &[
         WaitPoint::JoinHandle,
         &[
             &["task::join::JoinHandle"],
+            &["tokio::runtime::task::join::"],
             &["task::join_set::JoinSet::join_"],
             &["JoinHandle as core::future"],
         ],
@@ -381,9 +382,11 @@ const RULES: &[(WaitPoint, &[&[&str]])] = &[
 /// docs. An unrecognised leaf gives [`WaitPoint::Unknown`] with the leaf's function.
 pub fn wait_point(frames: &[Frame]) -> WaitPoint {
     let start = user_frame_index(frames).map_or(0, |i| i + 1);
-    frames[start..]
+    let below = &frames[start..];
+    below
         .iter()
-        .find_map(|frame| {
+        .enumerate()
+        .find_map(|(at, frame)| {
             let function = qualified(frame);
             RULES
                 .iter()
@@ -391,8 +394,55 @@ pub fn wait_point(frames: &[Frame]) -> WaitPoint {
                     alternatives.iter().any(|needles| needles.iter().all(|n| function.contains(n)))
                 })
                 .map(|(point, _)| point.clone())
+                .or_else(|| async_body(&function, &frame.function, &below[at + 1..]))
         })
         .unwrap_or_else(|| WaitPoint::Unknown(frames.last().map(describe).unwrap_or_default()))
+}
+
+/// Release builds with line tables only name an `async fn`'s body `{async_fn#0}`, qualified from
+/// its file alone (`tokio::sync::mpsc::bounded::{async_fn#0}`): the module says which API it is
+/// where the module has one parking `async fn`, and the frames below it, or the generic arguments
+/// of the `poll` that wraps it (`…::rwlock::{impl#14}::write::{async_fn#0}…`), say it elsewhere.
+fn async_body(function: &str, raw: &str, below: &[Frame]) -> Option<WaitPoint> {
+    let body = |module: &str| {
+        function.strip_prefix(module).is_some_and(|rest| rest.starts_with("{async_fn#"))
+    };
+    let below_has = |needle: &str| below.iter().any(|f| qualified(f).contains(needle));
+    if body("tokio::sync::mpsc::bounded::") && below_has("tokio::sync::batch_semaphore::") {
+        // `send`, `reserve` and their kin wait for a permit of the channel's capacity.
+        return Some(WaitPoint::MpscSend);
+    }
+    if body("tokio::sync::semaphore::") {
+        return Some(WaitPoint::SemaphoreAcquire);
+    }
+    if body("tokio::sync::barrier::") {
+        return Some(WaitPoint::BarrierWait);
+    }
+    if body("tokio::sync::broadcast::") {
+        return Some(WaitPoint::BroadcastRecv);
+    }
+    if body("tokio::sync::watch::") {
+        return Some(WaitPoint::WatchChanged);
+    }
+    if (body("tokio::net::tcp::listener::") || body("tokio::net::unix::listener::"))
+        && below_has("tokio::runtime::io::")
+    {
+        return Some(WaitPoint::Accept);
+    }
+    // tokio wraps a lock's body in a traced `poll` whose type names the method.
+    let rwlock = |method: &str| {
+        raw.contains("tokio::sync::rwlock::{impl#")
+            && [format!("::{method}::{{async_fn"), format!("::{method}_owned::{{async_fn")]
+                .iter()
+                .any(|needle| raw.contains(needle.as_str()))
+    };
+    if rwlock("read") {
+        return Some(WaitPoint::RwLockRead);
+    }
+    if rwlock("write") {
+        return Some(WaitPoint::RwLockWrite);
+    }
+    None
 }
 
 /// The app's frame nearest the leaf: the first frame from the leaf side that is not tokio, std,
@@ -497,8 +547,12 @@ fn is_library(frame: &Frame) -> bool {
         Some(name) => LIBRARY_CRATES.contains(&name),
         // A generic wrapper (`<F as Future>::poll`) or a frame without a symbol: not the app's
         // code as far as anyone can tell, unless its file sits in the app's tree.
-        None if function.is_empty() => !is_app_file(&frame.file),
-        None => true,
+        // A generic wrapper (`<F as Future>::poll`): not the app's code as far as anyone can
+        // tell.
+        None if function.starts_with('<') => true,
+        // A frame named from line tables alone (`{async_block#0}`, `poll`) or without a symbol:
+        // the app's when its file sits in the app's tree.
+        None => !is_app_file(&frame.file),
     }
 }
 
@@ -602,8 +656,13 @@ fn trim_closures(function: &str) -> &str {
             s = rest;
             continue;
         }
-        let Some(at) = s.rfind("::{") else { return s };
-        let segment = &s[at + 3..];
+        // A bare generated name (`{async_block#0}`, as line tables give an inlined body) is
+        // all segment.
+        let (at, segment) = match s.rfind("::{") {
+            Some(at) => (at, &s[at + 3..]),
+            None if s.starts_with('{') => (0, &s[1..]),
+            None => return s,
+        };
         let generated = ["closure#", "async_fn#", "async_block#"].iter().any(|kind| {
             segment
                 .strip_prefix(kind)
@@ -650,6 +709,116 @@ mod tests {
 
     const TASK: &str = "tokio::runtime::task::core::Core<T,S>::poll@/home/u/.cargo/registry/src/tokio/src/runtime/task/core.rs:331";
     const HANDLER: &str = "app::handler::{{closure}}@src/handler.rs:42:9";
+
+    /// Chains as the agent captures them from a release build with line tables only (names
+    /// taken from a real capture, tokio 1.54): `async fn` bodies are `{async_fn#0}` qualified
+    /// from their file, the app's own frame is a bare `{async_block#N}` in its file.
+    #[test]
+    fn release_builds_with_line_tables_only() {
+        const ROOT: &str = "poll<tokio::runtime::task::trace::Root<app::main::{async_block_env#0}>>@/r/.cargo/registry/src/x/tracing-0.1.44/src/instrument.rs:321";
+        const APP: &str = "{async_block#3}@/w/app/src/main.rs:25:40";
+        let tokio = |entries: &[&str]| -> Vec<String> {
+            entries
+                .iter()
+                .map(|e| {
+                    let (function, file) = e.split_once('@').unwrap();
+                    format!("{function}@/r/.cargo/registry/src/x/tokio-1.54.1/src/{file}")
+                })
+                .collect()
+        };
+        let check_release = |leaf: &[&str], point: &str| {
+            let leaf = tokio(leaf);
+            let mut stack = vec![ROOT, APP];
+            stack.extend(leaf.iter().map(String::as_str));
+            check(&stack, point, "/w/app/src/main.rs:25:40");
+        };
+        check_release(
+            &[
+                "tokio::sync::mpsc::bounded::{async_fn#0}<u32>@sync/mpsc/bounded.rs:817",
+                "tokio::sync::mpsc::bounded::{async_fn#0}<u32>@sync/mpsc/bounded.rs:1117",
+                "tokio::sync::batch_semaphore::poll@sync/batch_semaphore.rs:653",
+                "tokio::sync::batch_semaphore::poll_acquire@sync/batch_semaphore.rs:554",
+            ],
+            "mpsc::Sender::send",
+        );
+        check_release(
+            &[
+                "tokio::sync::mpsc::bounded::{async_fn#0}<u32>@sync/mpsc/bounded.rs:245",
+                "tokio::sync::mpsc::bounded::{closure#0}<u32>@sync/mpsc/bounded.rs:245",
+                "recv<u32, tokio::sync::mpsc::bounded::Semaphore>@sync/mpsc/chan.rs:313",
+                "tokio::sync::task::atomic_waker::register_by_ref@sync/task/atomic_waker.rs:172",
+            ],
+            "mpsc::Receiver::recv",
+        );
+        check_release(
+            &[
+                "tokio::sync::rwlock::{async_fn#0}<()>@sync/rwlock.rs:809",
+                "poll<tokio::sync::rwlock::{impl#14}::write::{async_fn#0}::{async_block_env#0}<()>>@util/trace.rs:162",
+                "tokio::sync::batch_semaphore::poll@sync/batch_semaphore.rs:653",
+            ],
+            "RwLock::write",
+        );
+        check_release(
+            &[
+                "tokio::sync::rwlock::{async_fn#0}<()>@sync/rwlock.rs:463",
+                "poll<tokio::sync::rwlock::{impl#14}::read::{async_fn#0}::{async_block_env#0}<()>>@util/trace.rs:162",
+                "tokio::sync::batch_semaphore::poll@sync/batch_semaphore.rs:653",
+            ],
+            "RwLock::read",
+        );
+        check_release(
+            &[
+                "tokio::sync::semaphore::{async_fn#0}@sync/semaphore.rs:626",
+                "poll<tokio::sync::batch_semaphore::Acquire>@util/trace.rs:162",
+                "tokio::sync::batch_semaphore::poll@sync/batch_semaphore.rs:653",
+            ],
+            "Semaphore::acquire",
+        );
+        check_release(
+            &[
+                "tokio::sync::barrier::{async_fn#0}@sync/barrier.rs:134",
+                "tokio::sync::watch::{async_fn#0}<usize>@sync/watch.rs:837",
+                "tokio::sync::notify::poll_notified@sync/notify.rs:1026",
+            ],
+            "Barrier::wait",
+        );
+        check_release(
+            &[
+                "tokio::sync::watch::{async_fn#0}<u32>@sync/watch.rs:837",
+                "tokio::sync::notify::poll_notified@sync/notify.rs:1026",
+            ],
+            "watch::Receiver::changed",
+        );
+        check_release(
+            &[
+                "tokio::sync::broadcast::{async_fn#0}<u32>@sync/broadcast.rs:1503",
+                "tokio::sync::broadcast::poll<u32>@sync/broadcast.rs:1668",
+            ],
+            "broadcast::Receiver::recv",
+        );
+        check_release(
+            &[
+                "tokio::net::tcp::listener::{async_fn#0}@net/tcp/listener.rs:167",
+                "tokio::runtime::io::registration::{async_fn#0}@runtime/io/registration.rs:216",
+                "tokio::runtime::io::scheduled_io::poll@runtime/io/scheduled_io.rs:510",
+            ],
+            "accept",
+        );
+        check_release(
+            &[
+                "tokio::net::tcp::stream::poll_read_priv@net/tcp/stream.rs:1457",
+                "tokio::runtime::io::registration::poll_read_ready@runtime/io/registration.rs:121",
+            ],
+            "socket read",
+        );
+        check_release(
+            &[
+                "tokio::runtime::task::join::poll<()>@runtime/task/join.rs:340",
+                "tokio::runtime::task::harness::try_read_output@runtime/task/harness.rs:380",
+            ],
+            "JoinHandle",
+        );
+    }
 
     #[test]
     fn channels() {

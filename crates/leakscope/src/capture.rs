@@ -47,7 +47,9 @@ pub(crate) fn walk(out: &mut [usize; MAX_FRAMES]) -> usize {
     let mut fp = frame_pointer();
     let mut n = 0;
     while n < MAX_FRAMES {
-        let inside = fp >= low && fp % word == 0 && fp.checked_add(2 * word).is_some_and(|end| end <= stack_top);
+        let inside = fp >= low
+            && fp % word == 0
+            && fp.checked_add(2 * word).is_some_and(|end| end <= stack_top);
         if !inside {
             break;
         }
@@ -84,7 +86,9 @@ pub(crate) fn walk(_out: &mut [usize; MAX_FRAMES]) -> usize {
 fn frame_pointer() -> usize {
     let fp: usize;
     // SAFETY: reads a register; no memory, stack or flags touched.
-    unsafe { std::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        std::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags))
+    };
     fp
 }
 
@@ -93,7 +97,9 @@ fn frame_pointer() -> usize {
 fn frame_pointer() -> usize {
     let fp: usize;
     // SAFETY: reads a register; no memory, stack or flags touched.
-    unsafe { std::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        std::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags))
+    };
     fp
 }
 

@@ -11,8 +11,8 @@
 //! per span and look spans up in a sharded map on every poll; here a poll is a slot lookup, two
 //! clock reads and a few relaxed stores.
 
-use crate::intern::Interner;
 use crate::capture;
+use crate::intern::Interner;
 use crate::registry::{
     self, DUMPS_RUNNING, NewTask, Registry, SPAN_BIT, UNTRACKED, WAIT_CHAINS, flag, kind,
     span_kind, state,

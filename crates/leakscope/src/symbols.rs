@@ -93,9 +93,8 @@ mod imp {
         /// below it, the waker clone and the event dispatch that led to the capture; above it,
         /// tokio's task harness and the worker loop.
         pub(super) fn await_chain(mut leaf_first: Vec<Frame>) -> Vec<Frame> {
-            let is_file = |frame: &Frame, suffix: &str| {
-                frame.file.replace('\\', "/").ends_with(suffix)
-            };
+            let is_file =
+                |frame: &Frame, suffix: &str| frame.file.replace('\\', "/").ends_with(suffix);
             // The capture runs inside tokio's `clone_waker`; everything nearer the leaf is the
             // event's way to the agent.
             let clone = leaf_first.iter().rposition(|f| is_file(f, "runtime/task/waker.rs"));
@@ -117,11 +116,17 @@ mod imp {
             while leaf_first.first().is_some_and(|f| is_file(f, "task/wake.rs")) {
                 leaf_first.remove(0);
             }
-            // tokio's task core polls the task's future: what lies above is the runtime.
-            if let Some(harness) = leaf_first.iter().position(|f| {
+            // tokio's task core polls the task's future: what lies above is the runtime. The
+            // search starts past the leaf's own frames, which are the task module's too when the
+            // task awaits a `JoinHandle`.
+            let leaf_end = leaf_first
+                .iter()
+                .position(|f| !f.file.replace('\\', "/").contains("/runtime/task/"))
+                .unwrap_or(leaf_first.len());
+            if let Some(harness) = leaf_first[leaf_end..].iter().position(|f| {
                 is_file(f, "runtime/task/core.rs") || is_file(f, "runtime/task/harness.rs")
             }) {
-                leaf_first.truncate(harness);
+                leaf_first.truncate(leaf_end + harness);
             }
             leaf_first.reverse();
             leaf_first
@@ -140,16 +145,37 @@ mod imp {
             fn the_chain_runs_from_the_task_future_to_the_leaf() {
                 let t = "/r/tokio-1.54.1/src";
                 let leaf_first = vec![
-                    frame("leakscope::subscriber::capture_wait", "/w/crates/leakscope/src/subscriber.rs"),
-                    frame("tracing_core::dispatcher::Dispatch::event", "/r/tracing-core/src/dispatcher.rs"),
-                    frame("tokio::runtime::task::waker::clone_waker", &format!("{t}/runtime/task/waker.rs")),
-                    frame("<core::task::wake::Waker as Clone>::clone", "/rustc/x/library/core/src/task/wake.rs"),
-                    frame("tokio::sync::task::atomic_waker::register_by_ref", &format!("{t}/sync/task/atomic_waker.rs")),
+                    frame(
+                        "leakscope::subscriber::capture_wait",
+                        "/w/crates/leakscope/src/subscriber.rs",
+                    ),
+                    frame(
+                        "tracing_core::dispatcher::Dispatch::event",
+                        "/r/tracing-core/src/dispatcher.rs",
+                    ),
+                    frame(
+                        "tokio::runtime::task::waker::clone_waker",
+                        &format!("{t}/runtime/task/waker.rs"),
+                    ),
+                    frame(
+                        "<core::task::wake::Waker as Clone>::clone",
+                        "/rustc/x/library/core/src/task/wake.rs",
+                    ),
+                    frame(
+                        "tokio::sync::task::atomic_waker::register_by_ref",
+                        &format!("{t}/sync/task/atomic_waker.rs"),
+                    ),
                     frame("tokio::sync::mpsc::chan::recv", &format!("{t}/sync/mpsc/chan.rs")),
                     frame("app::serve::{async_fn#0}", "/w/app/src/serve.rs"),
                     frame("tokio::runtime::task::core::poll", &format!("{t}/runtime/task/core.rs")),
-                    frame("tokio::runtime::task::harness::poll", &format!("{t}/runtime/task/harness.rs")),
-                    frame("tokio::runtime::scheduler::multi_thread::worker::run", &format!("{t}/runtime/scheduler/multi_thread/worker.rs")),
+                    frame(
+                        "tokio::runtime::task::harness::poll",
+                        &format!("{t}/runtime/task/harness.rs"),
+                    ),
+                    frame(
+                        "tokio::runtime::scheduler::multi_thread::worker::run",
+                        &format!("{t}/runtime/scheduler/multi_thread/worker.rs"),
+                    ),
                 ];
                 let names: Vec<String> =
                     await_chain(leaf_first).into_iter().map(|f| f.function).collect();

@@ -190,11 +190,14 @@ mod unstable {
                     .filter_map(|id| snap.wait_chains.iter().find(|c| c.id == *id))
                     .next()
                     .unwrap_or_else(|| panic!("a captured wait chain for {t:?}"));
-                let functions: Vec<&str> = chain.frames.iter().map(|f| f.function.as_str()).collect();
-                assert!(functions.iter().any(|f| f.contains("send")), "{functions:#?}");
+                let point = leakscope_analysis::wait_point(&chain.frames);
+                assert_eq!(point, leakscope_analysis::WaitPoint::MpscSend, "{:#?}", chain.frames);
+                let user = leakscope_analysis::user_frame(&chain.frames);
                 assert!(
-                    chain.frames.iter().any(|f| f.file.ends_with("agent.rs") && f.line == send_line),
-                    "the app's await at line {send_line}: {:#?}",
+                    user.as_ref()
+                        .is_some_and(|u| u.location.file.ends_with("agent.rs")
+                            && u.location.line == send_line),
+                    "the app's await at line {send_line}, not {user:?}: {:#?}",
                     chain.frames
                 );
             }
@@ -262,11 +265,11 @@ mod unstable {
                 .iter()
                 .find(|t| sender_ids.contains(&t.task_id))
                 .expect("sender traced");
-            let functions: Vec<&str> =
-                sender_trace.backtraces[0].frames.iter().map(|f| f.function.as_str()).collect();
-            assert!(
-                functions.iter().any(|f| f.contains("Sender") && f.contains("send")),
-                "{functions:#?}"
+            let frames = &sender_trace.backtraces[0].frames;
+            assert_eq!(
+                leakscope_analysis::wait_point(frames),
+                leakscope_analysis::WaitPoint::MpscSend,
+                "{frames:#?}"
             );
 
             // The dump's trace polls, and the wake and poll tokio adds after each, are not the

@@ -81,7 +81,7 @@ fn group_paragraph(out: &mut String, group: &Group) {
 /// it was spawned. `dump` is the dump taken for this request, if one was.
 pub(crate) fn every_task(model: &Model, dump: Option<&TaskDumpResponse>) -> String {
     let mut out = String::new();
-    let traces = Dumped::new(dump);
+    let traces = Dumped::new(model, dump);
     match dump {
         None => out.push_str(
             "# no task dump: await chains need one (dump=1; Linux and --cfg tokio_unstable)\n\n",
