@@ -200,7 +200,9 @@ pub fn analyze(model: &Model, config: &Config) -> Report {
 
 #[cfg(test)]
 mod tests {
-    use leakscope_proto::v1::{Capabilities, HelloResponse, ResourceKind, Snapshot, Task};
+    use leakscope_proto::v1::{
+        Capabilities, HelloResponse, ResourceKind, RuntimeMetrics, Snapshot, Task,
+    };
 
     use crate::config::Config;
     use crate::finding::{FindingKind, Severity};
@@ -344,5 +346,30 @@ mod tests {
         let mut bare = Model::from_hello(&hello);
         bare.apply_snapshot(snapshot(10.0, Vec::<Task>::new()));
         check_unevaluated(&bare, &FindingKind::ALL);
+    }
+
+    #[test]
+    fn a_stalled_runtime_blames_none_of_its_tasks() {
+        // Tasks parked for a minute with no waker look lost, unless their runtime cannot run.
+        let tasks = || vec![T::new(1).loc(1).idle(1.0).wakers(0).build()];
+        let mut healthy = Model::new(Sources::all());
+        healthy.apply_snapshot(snapshot(60.0, tasks()));
+        let report = analyze(&healthy, &Config::default());
+        assert!(report.findings.iter().any(|f| f.kind == FindingKind::LostWaker));
+
+        let mut stalled = Model::new(Sources::all());
+        let mut snap = snapshot(60.0, tasks());
+        snap.runtimes = vec![RuntimeMetrics {
+            runtime_id: 1,
+            stalled: true,
+            heartbeat_age_nanos: 4_000_000_000,
+            ..RuntimeMetrics::default()
+        }];
+        stalled.apply_snapshot(snap);
+        let report = analyze(&stalled, &Config::default());
+        assert!(report.findings.iter().all(|f| f.kind != FindingKind::LostWaker), "{report:#?}");
+        let lost = report.unevaluated.iter().find(|u| u.kind == FindingKind::LostWaker);
+        let reason = &lost.expect("lost-waker is not evaluated").reason;
+        assert!(reason.contains("runtime 1 is stalled (its heartbeat is 4.0 s old)"), "{reason}");
     }
 }
