@@ -48,7 +48,7 @@ pub(crate) fn walk(out: &mut [usize; MAX_FRAMES]) -> usize {
     let mut n = 0;
     while n < MAX_FRAMES {
         let inside = fp >= low
-            && fp % word == 0
+            && fp.is_multiple_of(word)
             && fp.checked_add(2 * word).is_some_and(|end| end <= stack_top);
         if !inside {
             break;
