@@ -11,6 +11,7 @@ use crate::detect::deadlock::{self, Edge};
 use crate::finding::FindingKind;
 use crate::location::SourceLocation;
 use crate::model::{Model, TaskWait, is_live};
+use crate::names;
 
 /// The analysis of one model under one configuration.
 pub(crate) struct Ctx<'a> {
@@ -53,18 +54,13 @@ impl<'a> Ctx<'a> {
             .filter(|t| is_live(t))
             .map(|task| {
                 let state = TaskState::try_from(task.state).unwrap_or(TaskState::Unspecified);
-                let idle_nanos = if state == TaskState::Idle {
-                    now.saturating_sub(task.last_poll_end_nanos.max(task.created_nanos))
-                } else {
-                    0
-                };
                 Live {
                     task,
                     state,
                     kind: TaskKind::try_from(task.kind).unwrap_or(TaskKind::Unspecified),
                     location: model.location(task.location_id),
                     wait: model.task_wait(task.id),
-                    idle_nanos,
+                    idle_nanos: names::idle_nanos(now, task),
                     age_nanos: now.saturating_sub(task.created_nanos),
                 }
             })

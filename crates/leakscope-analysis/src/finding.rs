@@ -152,7 +152,8 @@ pub struct Finding {
     pub oldest_secs: f64,
     /// What the tasks are parked in, when known.
     pub waiting_on: Option<WaitPoint>,
-    /// The app's own frame nearest the leaf the tasks are parked in (needs a task dump).
+    /// The app's own frame nearest the leaf the tasks are parked in (from the agent's captured
+    /// await chain or a task dump).
     pub user_frame: Option<UserFrame>,
     /// Some of the task ids, the oldest first (at most [`crate::MAX_SAMPLE`]).
     pub task_ids: Vec<u64>,

@@ -43,6 +43,8 @@
 //!   [`History`] of live counts per spawn location and knows its [`Sources`].
 //! - [`wait_point`] names what a dumped backtrace is parked in; [`best_wait`] does the same from
 //!   the agent's waits when there is no dump.
+//! - [`names`] names frames and says which are the app's, and how long a task has been idle, for
+//!   every crate that reads frames.
 //! - [`analyze`] runs the detectors under a [`Config`] (from `leakscope.toml`) and returns a
 //!   [`Report`]: [`Group`]s of tasks by location and wait point, and [`Finding`]s sorted most
 //!   severe first.
@@ -76,6 +78,7 @@ mod history;
 mod hits;
 mod location;
 mod model;
+pub mod names;
 mod report;
 mod sources;
 mod wait_point;

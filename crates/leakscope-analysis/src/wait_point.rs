@@ -15,6 +15,7 @@ use leakscope_proto::v1::{Backtrace, Frame, Resource, ResourceKind, Wait};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::location::SourceLocation;
+use crate::names;
 
 /// What a task is parked in, by the name of the API the app awaited.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -155,7 +156,7 @@ impl WaitPoint {
                 "The task waits for a signal: make sure it is stopped on shutdown if the signal never comes."
             }
             Self::Unknown(_) => {
-                "Take a task dump (`leakscope dump`) to see the await chain, and bound the wait with `tokio::time::timeout` or stop the task with a `CancellationToken`."
+                "Read the await chain the agent captured (`leakscope profile tasks` draws it; an opt-in task dump, `leakscope snapshot --task-dump` or `d` in the UI, pauses the app to take one), and bound the wait with `tokio::time::timeout` or stop the task with a `CancellationToken`."
             }
         }
     }
@@ -255,30 +256,6 @@ impl fmt::Display for UserFrame {
     }
 }
 
-/// Crates whose frames are machinery, not the app: the first frame from the leaf side outside
-/// these is the user frame. `leakscope` is the agent itself; `backtrace` and `tracing` wrap
-/// futures without being what the app awaited.
-const LIBRARY_CRATES: &[&str] = &[
-    "tokio",
-    "tokio_util",
-    "tokio_stream",
-    "std",
-    "core",
-    "alloc",
-    "futures",
-    "futures_util",
-    "futures_core",
-    "futures_channel",
-    "futures_executor",
-    "futures_task",
-    "futures_lite",
-    "pin_project_lite",
-    "tracing",
-    "tracing_futures",
-    "backtrace",
-    "leakscope",
-];
-
 /// Recognised frames: a frame matches a rule when its function (generic arguments dropped)
 /// contains every substring of one of the rule's alternatives. Within a frame, the first rule
 /// wins, so more specific rules come first.
@@ -332,6 +309,8 @@ const RULES: &[(WaitPoint, &[&[&str]])] = &[
         &[
             &["task::join::JoinHandle"],
             &["tokio::runtime::task::join::"],
+            // `JoinSet::join_next` parks in the set's notified list.
+            &["tokio::util::idle_notified_set::"],
             &["task::join_set::JoinSet::join_"],
             &["JoinHandle as core::future"],
         ],
@@ -450,7 +429,7 @@ fn async_body(function: &str, raw: &str, below: &[Frame]) -> Option<WaitPoint> {
 pub fn user_frame(frames: &[Frame]) -> Option<UserFrame> {
     let frame = &frames[user_frame_index(frames)?];
     Some(UserFrame {
-        function: trim_closures(&normalize(&frame.function)).to_owned(),
+        function: names::short_name(&frame.function),
         location: SourceLocation::new(frame.file.clone(), frame.line, frame.col),
     })
 }
@@ -538,152 +517,26 @@ fn from_op(op: &str) -> Option<WaitPoint> {
 
 /// Index of the app's frame nearest the leaf.
 fn user_frame_index(frames: &[Frame]) -> Option<usize> {
-    frames.iter().rposition(|frame| !is_library(frame))
-}
-
-fn is_library(frame: &Frame) -> bool {
-    let function = normalize(&frame.function);
-    match crate_name(&function) {
-        Some(name) => LIBRARY_CRATES.contains(&name),
-        // A generic wrapper (`<F as Future>::poll`) or a frame without a symbol: not the app's
-        // code as far as anyone can tell, unless its file sits in the app's tree.
-        // A generic wrapper (`<F as Future>::poll`): not the app's code as far as anyone can
-        // tell.
-        None if function.starts_with('<') => true,
-        // A frame named from line tables alone (`{async_block#0}`, `poll`) or without a symbol:
-        // the app's when its file sits in the app's tree.
-        None => !is_app_file(&frame.file),
-    }
-}
-
-/// Whether a file path looks like the app's source rather than a dependency or the standard
-/// library, for frames without a function name.
-pub(crate) fn is_app_file(file: &str) -> bool {
-    !file.is_empty()
-        && !file.contains("/.cargo/registry/")
-        && !file.contains("/.cargo/git/")
-        && !file.starts_with("/rustc/")
-        && !file.contains("/rustlib/")
+    frames.iter().rposition(|frame| !names::is_library(frame))
 }
 
 /// A frame's function as the rules match it: generic arguments dropped, and a name without a
-/// path qualified with the module of its tokio source file. Release builds name inlined frames
-/// from line tables alone, without their path (`recv`, `{async_fn#0}`), and with the type left
-/// out of others (`tokio::sync::notify::poll_notified`); the file still says where they are:
-/// `…/tokio-1.54.1/src/sync/mpsc/chan.rs` makes `recv` `tokio::sync::mpsc::chan::recv`.
+/// path qualified from its file. Release builds name inlined frames from line tables alone,
+/// without their path (`recv`, `{async_fn#0}`), and with the type left out of others
+/// (`tokio::sync::notify::poll_notified`); the file still says where they are:
+/// `…/tokio-1.54.1/src/sync/mpsc/chan.rs` makes `recv` `tokio::sync::mpsc::chan::recv`. Agents
+/// qualify bare names themselves; this serves dumps and older agents that did not.
 fn qualified(frame: &Frame) -> String {
-    let function = normalize(&frame.function);
-    if function.contains("::") {
-        return function;
-    }
-    match tokio_module(&frame.file) {
-        Some(module) => format!("{module}::{function}"),
-        None => function,
-    }
-}
-
-/// The module path of a file in tokio's source tree (`…/tokio-1.54.1/src/sync/mpsc/chan.rs` →
-/// `tokio::sync::mpsc::chan`), or `None` for any other file.
-fn tokio_module(file: &str) -> Option<String> {
-    let parts: Vec<&str> = file.split(['/', '\\']).collect();
-    let is_tokio = |dir: &str| {
-        dir == "tokio"
-            || dir
-                .strip_prefix("tokio-")
-                .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
-    };
-    let at = parts.windows(2).rposition(|w| is_tokio(w[0]) && w[1] == "src")?;
-    let mut module = vec!["tokio"];
-    for part in &parts[at + 2..] {
-        let part = part.strip_suffix(".rs").unwrap_or(part);
-        if part != "mod" && part != "lib" {
-            module.push(part);
-        }
-    }
-    Some(module.join("::"))
-}
-
-/// The crate a function path starts with: `tokio` for `tokio::sync::...`, `core` for
-/// `<core::pin::Pin<P> as core::future::Future>::poll`, `None` for `<F as Future>::poll`.
-fn crate_name(function: &str) -> Option<&str> {
-    let mut s = function.trim_start_matches(['<', '&', '*', '(', ' ']);
-    for prefix in ["mut ", "const ", "dyn "] {
-        s = s.strip_prefix(prefix).unwrap_or(s);
-    }
-    let name = &s[..s.find("::")?];
-    (!name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_')).then_some(name)
-}
-
-/// Drops generic arguments that follow a name (`Sender<T>::send` → `Sender::send`,
-/// `{async_fn#0}<T>` → `{async_fn#0}`) and a
-/// trailing symbol hash (`::h0123456789abcdef`); keeps `<X as Trait>` qualifications.
-fn normalize(function: &str) -> String {
-    let mut out = String::with_capacity(function.len());
-    let mut depth = 0_usize;
-    let mut previous: Option<char> = None;
-    for c in function.chars() {
-        if depth > 0 {
-            match c {
-                '<' => depth += 1,
-                '>' => depth -= 1,
-                _ => {}
-            }
-            continue;
-        }
-        // After a name, or after an inlined frame's `{async_block#0}`.
-        if c == '<' && previous.is_some_and(|p| p.is_alphanumeric() || p == '_' || p == '}') {
-            depth = 1;
-            continue;
-        }
-        out.push(c);
-        previous = Some(c);
-    }
-    if let Some(at) = out.rfind("::h") {
-        let hash = &out[at + 3..];
-        if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) {
-            out.truncate(at);
-        }
-    }
-    out
-}
-
-/// Drops trailing closure and async-body segments: `::{{closure}}` (legacy symbol names) and
-/// `::{closure#0}`, `::{async_fn#0}`, `::{async_block#1}` (v0 names of inlined frames).
-fn trim_closures(function: &str) -> &str {
-    let mut s = function;
-    loop {
-        if let Some(rest) = s.strip_suffix("::{{closure}}") {
-            s = rest;
-            continue;
-        }
-        // A bare generated name (`{async_block#0}`, as line tables give an inlined body) is
-        // all segment.
-        let (at, segment) = match s.rfind("::{") {
-            Some(at) => (at, &s[at + 3..]),
-            None if s.starts_with('{') => (0, &s[1..]),
-            None => return s,
-        };
-        let generated = ["closure#", "async_fn#", "async_block#"].iter().any(|kind| {
-            segment
-                .strip_prefix(kind)
-                .and_then(|n| n.strip_suffix('}'))
-                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
-        });
-        if !generated {
-            return s;
-        }
-        s = &s[..at];
-    }
+    names::clean_function(&frame.function, &frame.file)
 }
 
 /// How an unrecognised leaf shows: its function without closures, or its location.
 fn describe(frame: &Frame) -> String {
-    let function = normalize(&frame.function);
-    let function = trim_closures(&function);
+    let function = names::short_name(&frame.function);
     if function.is_empty() {
         SourceLocation::new(frame.file.clone(), frame.line, frame.col).to_string()
     } else {
-        function.to_owned()
+        function
     }
 }
 
@@ -948,7 +801,7 @@ mod tests {
             "unknown (tokio::sync::batch_semaphore::poll)",
             "-",
         );
-        // Only tokio's own tree is qualified: a bare name elsewhere stays unrecognised.
+        // A bare name in another crate's tree is qualified with that crate, which no rule names.
         check(
             &[&at("recv<u64>", "tokio-util-0.7.20/src/sync/mpsc/chan.rs:1")],
             "unknown (recv)",

@@ -35,7 +35,8 @@
 //! - [`Profile`]: stacks of [`Frame`]s (root first), one value per [`ValueType`] column.
 //! - Builders: [`task_wait_profile`], [`lock_wait_profile`], [`blocking_profile`] from a
 //!   [`leakscope_analysis::Model`] (feature `analysis`, on by default), [`cpu_profile`] from the
-//!   agent's `CpuProfileResponse`.
+//!   agent's `CpuProfileResponse`. Frames are named by [`leakscope_analysis::names`], as
+//!   everywhere else.
 //! - Formats: [`pprof`] (encode and decode; needs only prost and flate2), [`folded`], and
 //!   [`svg`] (feature `svg`, on by default: inferno). [`write_path`] picks one by extension.
 //! - [`diff`]: the difference of two profiles, drawn as a differential flame graph.
@@ -44,7 +45,6 @@ mod build;
 mod diff;
 mod error;
 mod format;
-mod names;
 mod profile;
 mod time;
 
@@ -61,6 +61,5 @@ pub use build::{
 pub use diff::diff;
 pub use error::ProfileError;
 pub use format::{Format, WriteOptions, read_bytes, read_path, write_path, write_profile};
-pub use names::{clean_function, qualify};
 pub use profile::{Differential, Frame, Label, Profile, Sample, ValueType};
 pub use time::utc;

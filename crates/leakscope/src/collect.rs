@@ -96,6 +96,7 @@ impl Collector {
         let chain_ids: BTreeSet<u32> =
             tasks.iter().flat_map(|t| t.wait_chain_ids.iter().copied()).collect();
         let wait_chains = chain_ids.into_iter().filter_map(imp::wait_chain).collect();
+        imp::release_symbols();
         let stats = self.stats(resources.len());
         Snapshot {
             now_nanos: now,
@@ -306,6 +307,10 @@ mod imp {
     pub(super) fn wait_chain(id: u32) -> Option<WaitChain> {
         let frames = crate::symbols::wait_chain(id)?;
         Some(WaitChain { id, frames: frames.to_vec() })
+    }
+
+    pub(super) fn release_symbols() {
+        crate::symbols::release();
     }
 
     pub(super) fn drain_finished(push: &mut dyn FnMut(Task)) {
@@ -520,6 +525,7 @@ mod imp {
     pub(super) fn wait_chain(_: u32) -> Option<WaitChain> {
         None
     }
+    pub(super) fn release_symbols() {}
     pub(super) fn resources_and_waits() -> (Vec<Resource>, Vec<Wait>) {
         (Vec::new(), Vec::new())
     }

@@ -106,6 +106,7 @@ pub(crate) use imp::{of_current, take};
 mod imp {
     use crate::clock;
     use crate::registry::DumpRunning;
+    use leakscope_analysis::names::{is_capture_frame, qualify_inlined, strip_hash};
     use leakscope_proto::v1::{Backtrace, DumpStatus, Frame, TaskDumpResponse, TaskTrace};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
@@ -287,99 +288,29 @@ mod imp {
         let mut out: Vec<Frame> = bt
             .frames()
             .flat_map(|frame| {
-                // One machine frame may hold several inlined functions, innermost first.
-                frame
+                // One machine frame may hold several inlined functions, innermost first, the
+                // last being the function they were inlined into.
+                let mut inlined: Vec<Frame> = frame
                     .symbols()
-                    .map(|sym| {
-                        let file =
-                            sym.filename().map(|p| p.display().to_string()).unwrap_or_default();
-                        let function = sym.name_demangled().map(strip_hash).unwrap_or_default();
-                        Frame {
-                            function: leakscope_profile::qualify(function, &file),
-                            file,
-                            line: sym.lineno().unwrap_or(0),
-                            col: sym.colno().unwrap_or(0),
-                        }
+                    .map(|sym| Frame {
+                        function: sym
+                            .name_demangled()
+                            .map(|name| strip_hash(name).to_owned())
+                            .unwrap_or_default(),
+                        file: sym.filename().map(|p| p.display().to_string()).unwrap_or_default(),
+                        line: sym.lineno().unwrap_or(0),
+                        col: sym.colno().unwrap_or(0),
                     })
-                    .collect::<Vec<_>>()
+                    .collect();
+                qualify_inlined(&mut inlined);
+                inlined
             })
             .collect();
         // Captured leaf first; the first frames are tokio's capture itself.
-        let machinery = out.iter().position(|f| !is_machinery(&f.function)).unwrap_or(out.len());
+        let machinery =
+            out.iter().position(|f| !is_capture_frame(&f.function)).unwrap_or(out.len());
         out.drain(..machinery);
         out.reverse();
         out
-    }
-
-    fn is_machinery(function: &str) -> bool {
-        function.is_empty()
-            || function.starts_with("backtrace::")
-            || function.starts_with("tokio::runtime::task::trace::")
-            || function.starts_with("<tokio::runtime::task::trace::")
-    }
-
-    /// Drops the `::h0123abcd...` hash rustc appends to legacy-mangled names.
-    fn strip_hash(name: &str) -> String {
-        match name.rfind("::h") {
-            Some(at)
-                if name.len() - at == 19
-                    && name[at + 3..].bytes().all(|b| b.is_ascii_hexdigit()) =>
-            {
-                name[..at].to_owned()
-            }
-            _ => name.to_owned(),
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn hashes_are_stripped_and_other_names_kept() {
-            let check = |input: &str, expected: &str| assert_eq!(strip_hash(input), expected);
-            check(
-                "tokio::sync::notify::Notified::poll_notified::h0123456789abcdef",
-                "tokio::sync::notify::Notified::poll_notified",
-            );
-            check(
-                "zoo::send_blocked::producer::{{closure}}",
-                "zoo::send_blocked::producer::{{closure}}",
-            );
-            check("a::hash", "a::hash");
-        }
-
-        #[test]
-        fn bare_names_are_qualified_from_their_file() {
-            let check = |function: &str, file: &str, expected: &str| {
-                assert_eq!(leakscope_profile::qualify(function.into(), file), expected)
-            };
-            let registry = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f";
-            check(
-                "poll",
-                &format!("{registry}/tokio-1.54.1/src/sync/batch_semaphore.rs"),
-                "tokio::sync::batch_semaphore::poll",
-            );
-            check(
-                "recv",
-                &format!("{registry}/tokio-1.54.1/src/sync/mpsc/chan.rs"),
-                "tokio::sync::mpsc::chan::recv",
-            );
-            check(
-                "publish",
-                "crates/leakscope-zoo/src/scenarios/send_blocked.rs",
-                "leakscope_zoo::scenarios::send_blocked::publish",
-            );
-            check("poll", "/rustc/abc/library/core/src/future/mod.rs", "core::future::poll");
-            check("tokio::sync::Notify::notified", "x/src/y.rs", "tokio::sync::Notify::notified");
-            check("poll", "", "poll");
-        }
-
-        #[test]
-        fn machinery_frames_are_recognised() {
-            assert!(is_machinery("tokio::runtime::task::trace::trace_leaf"));
-            assert!(is_machinery("backtrace::backtrace::trace"));
-            assert!(!is_machinery("tokio::sync::mpsc::chan::Rx<T,S>::recv"));
-        }
     }
 }

@@ -1,7 +1,8 @@
 //! Addresses to source frames, on the agent's own threads: the return addresses of CPU samples
 //! and of captured wait chains (`crate::capture`). Names are written the way task dumps write
-//! them (demangled, hash dropped, a bare inlined name qualified from its file), so the analysis
-//! reads every source of frames alike.
+//! them (demangled, hash dropped, a bare inlined name qualified by
+//! `leakscope_analysis::names::qualify_inlined`), so the analysis reads every source of frames
+//! alike.
 
 #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub(crate) use imp::Symbols;
@@ -10,7 +11,7 @@ pub(crate) use imp::Symbols;
     target_os = "linux",
     any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
-pub(crate) use imp::wait_chain;
+pub(crate) use imp::{release, wait_chain};
 
 #[cfg(all(
     tokio_unstable,
@@ -20,8 +21,15 @@ pub(crate) fn wait_chain(_id: u32) -> Option<std::sync::Arc<[leakscope_proto::v1
     None
 }
 
+#[cfg(all(
+    tokio_unstable,
+    not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))
+))]
+pub(crate) fn release() {}
+
 #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
 mod imp {
+    use leakscope_analysis::names::qualify_inlined;
     use leakscope_proto::v1::Frame;
     use std::collections::HashMap;
 
@@ -33,7 +41,9 @@ mod imp {
 
     impl Symbols {
         /// Frames at the byte before `addr` (a return address: the call, with the functions
-        /// inlined there), innermost first; empty when nothing resolves.
+        /// inlined there), innermost first; empty when nothing resolves. Bare names take their
+        /// crate from the other names at the address, else from their folder
+        /// (`leakscope_analysis::names::qualify_inlined`).
         pub(crate) fn at(&mut self, addr: usize) -> Vec<Frame> {
             if let Some(frames) = self.cache.get(&addr) {
                 return frames.clone();
@@ -48,30 +58,35 @@ mod imp {
                     return;
                 }
                 frames.push(Frame {
-                    function: leakscope_profile::qualify(function, &file),
+                    function,
                     file,
                     line: symbol.lineno().unwrap_or(0),
                     col: symbol.colno().unwrap_or(0),
                 });
             });
+            qualify_inlined(&mut frames);
             self.cache.insert(addr, frames.clone());
             frames
         }
     }
 
     #[cfg(tokio_unstable)]
-    pub(crate) use chains::wait_chain;
+    pub(crate) use chains::{release, wait_chain};
 
     #[cfg(tokio_unstable)]
     mod chains {
         use super::Symbols;
+        use leakscope_analysis::names::is_capture_frame;
         use leakscope_proto::v1::Frame;
         use std::collections::HashMap;
         use std::sync::{Arc, Mutex, PoisonError};
 
         /// Symbolised chains by id, and the address cache behind them. Only the agent's
         /// threads take this lock.
-        static CHAINS: Mutex<Option<(Symbols, HashMap<u32, Arc<[Frame]>>)>> = Mutex::new(None);
+        static CHAINS: Mutex<Option<Chains>> = Mutex::new(None);
+
+        /// The address cache and the chains symbolised so far.
+        type Chains = (Symbols, HashMap<u32, Arc<[Frame]>>);
 
         /// The frames of wait chain `id`, root first, from the task's outermost future to the
         /// leaf that keeps its waker; symbolised on first use and kept.
@@ -86,7 +101,26 @@ mod imp {
                 addresses.iter().flat_map(|&addr| symbols.at(addr)).collect();
             let chain: Arc<[Frame]> = await_chain(leaf_first).into();
             chains.insert(id, Arc::clone(&chain));
+            PARSED.store(true, std::sync::atomic::Ordering::Relaxed);
             Some(chain)
+        }
+
+        /// Whether debug info was parsed since the last [`release`].
+        static PARSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+        /// Gives back what symbolising new chains took: `backtrace` keeps the binary mapped and
+        /// its parsed line tables (tens of MB for a large app) until told otherwise, and the
+        /// chains are kept symbolised here anyway. Called once a message's chains are built.
+        pub(crate) fn release() {
+            if PARSED.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                backtrace::clear_symbol_cache();
+                // glibc keeps freed heap pages for reuse; hand the parser's back to the system.
+                #[cfg(target_env = "gnu")]
+                // SAFETY: `malloc_trim` only releases free memory; it has no preconditions.
+                unsafe {
+                    libc::malloc_trim(0);
+                }
+            }
         }
 
         /// The part of a captured stack (leaf first) that is the task's await chain, root first:
@@ -103,11 +137,7 @@ mod imp {
                 None => {
                     let machinery = leaf_first
                         .iter()
-                        .position(|f| {
-                            !["leakscope::", "tracing::", "tracing_core::"]
-                                .iter()
-                                .any(|p| f.function.starts_with(p))
-                        })
+                        .position(|f| !is_capture_frame(&f.function))
                         .unwrap_or(leaf_first.len());
                     leaf_first.drain(..machinery);
                 }

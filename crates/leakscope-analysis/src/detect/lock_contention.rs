@@ -19,7 +19,8 @@ use crate::duration::format_secs;
 use crate::finding::{Evidence, Finding, FindingKind, Severity};
 use crate::hits::MAX_SAMPLE;
 use crate::model::{Model, is_live};
-use crate::wait_point::{is_app_file, wait_point_from_wait};
+use crate::names::is_app_file;
+use crate::wait_point::wait_point_from_wait;
 
 pub(crate) fn unevaluable(model: &Model, _: &Config) -> Option<String> {
     (!model.sources().resources).then(|| {

@@ -111,7 +111,7 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
                 group.oldest().evidence.first().map(ToString::to_string).unwrap_or_default()
             ),
             WaitPoint::Unknown(_) => format!(
-                "{} spawned at {} {verb} been parked for up to {oldest}{at}, in an await nothing identifies (a task dump would name it).",
+                "{} spawned at {} {verb} been parked for up to {oldest}{at}, in an await nothing identifies (`leakscope profile tasks` draws the await chains the agent captured).",
                 tasks(group.count()),
                 group.location,
             ),

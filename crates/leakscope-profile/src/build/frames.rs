@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 
-use leakscope_analysis::{Model, TaskWait, WaitPoint, task_wait_point, wait_point};
+use leakscope_analysis::names::{clean_function, is_runtime_frame};
+use leakscope_analysis::{Model, TaskWait, WaitPoint, names, task_wait_point, wait_point};
 use leakscope_proto::v1::{Backtrace, DumpStatus, Task, TaskDumpResponse, TaskKind, TaskState};
 
-use crate::names::clean_function;
 use crate::profile::{Frame, Label};
 
 /// The root frame of a task's stacks: how and where it was spawned, e.g. `tokio::spawn` at
@@ -98,16 +98,6 @@ pub fn wait_chain(traces: &[Backtrace]) -> (&[leakscope_proto::v1::Frame], WaitP
     (&chosen[start..], point)
 }
 
-/// Frames between a worker thread and a task's future: tokio's scheduler and task harness, and
-/// the std and core glue that calls them.
-fn is_runtime_frame(function: &str) -> bool {
-    let f = function.trim_start_matches('<');
-    function.is_empty()
-        || ["tokio::runtime::", "tokio::task::", "std::", "core::", "alloc::", "__rust"]
-            .iter()
-            .any(|prefix| f.starts_with(prefix))
-}
-
 /// The leaf frame that says what a task waits on: `wait: Mutex::lock` at the lock's creation,
 /// or its state when it is not parked (`state: running`).
 pub(crate) fn wait_frame(model: &Model, task: &Task, wait: &TaskWait, point: &WaitPoint) -> Frame {
@@ -144,13 +134,9 @@ pub(crate) fn task_labels(task: &Task, source: &str) -> Vec<Label> {
     ]
 }
 
-/// Time since the last poll ended, for idle tasks; 0 otherwise (as the analysis counts it).
+/// How long `task` has been idle at the model's time ([`names::idle_nanos`]).
 pub(crate) fn idle_nanos(model: &Model, task: &Task) -> u64 {
-    if task.state == TaskState::Idle as i32 {
-        model.now_nanos().saturating_sub(task.last_poll_end_nanos.max(task.created_nanos))
-    } else {
-        0
-    }
+    names::idle_nanos(model.now_nanos(), task)
 }
 
 /// The subtitle a model gives: the process and when its data was observed.

@@ -2,7 +2,7 @@
 //! waits on, the wait chain from the latest task dump, and the findings on it with their
 //! explanation and fix. One scrollable column of lines, so it works at 80x24.
 
-use leakscope_analysis::{Finding, SourceLocation, WaitPoint, WaitSource};
+use leakscope_analysis::{Finding, SourceLocation, WaitPoint, WaitSource, names};
 use leakscope_proto::v1::{TaskKind, TaskState};
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -258,12 +258,11 @@ fn chain(lines: &mut Vec<Line<'static>>, app: &App, id: u64) {
             lines.push(Line::from(format!("   branch {}", n + 1)));
         }
         for frame in &trace.frames {
-            let library = frame.function.starts_with("tokio::")
-                || frame.function.starts_with("core::")
-                || frame.function.starts_with("std::")
-                || frame.function.starts_with("<");
-            let style =
-                if library { format::dim() } else { Style::new().add_modifier(Modifier::BOLD) };
+            let style = if names::is_library(frame) {
+                format::dim()
+            } else {
+                Style::new().add_modifier(Modifier::BOLD)
+            };
             let mut text = format!("   → {}", frame.function);
             if !frame.file.is_empty() {
                 text.push_str(&format!(" at {}:{}", frame.file, frame.line));
