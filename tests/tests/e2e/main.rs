@@ -5,5 +5,7 @@ mod fleet;
 mod gate;
 mod profile;
 mod snapshot;
+mod stress;
 mod support;
+mod waits;
 mod zoo_data;

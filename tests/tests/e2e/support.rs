@@ -18,7 +18,7 @@ pub(crate) fn workspace_root() -> &'static Path {
 }
 
 /// Builds `package`'s release binary `bin` (a no-op when it is up to date) and returns its path.
-fn release_binary(package: &str, bin: &str) -> PathBuf {
+pub(crate) fn release_binary(package: &str, bin: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .args(["build", "--release", "--quiet", "-p", package, "--bin", bin])
