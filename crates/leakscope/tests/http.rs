@@ -203,6 +203,26 @@ fn bad_requests_get_one_line_answers() {
     assert!(index.text().contains("/debug/pprof/tasks?debug=0|1|2"), "{}", index.text());
 }
 
+/// Every registered runtime's heartbeat is a metric: fresh, and not stalled, while the runtime
+/// runs (the agent's own tests block a worker to see it stall).
+#[test]
+fn runtime_heartbeats_are_metrics() {
+    block_on(async {
+        let runtime = [("runtime", "1")];
+        let scrape = until(|| async move {
+            let scrape = scrape().await;
+            match value(&scrape, "leakscope_runtime_heartbeat_age_seconds", &runtime) {
+                Some(age) if age > 0.0 => Ok(scrape),
+                other => Err(format!("heartbeat age: {other:?}")),
+            }
+        })
+        .await;
+        let age = value(&scrape, "leakscope_runtime_heartbeat_age_seconds", &runtime).unwrap();
+        assert!(age < 1.0, "{age}");
+        assert_eq!(value(&scrape, "leakscope_runtime_stalled", &runtime), Some(0.0));
+    });
+}
+
 #[test]
 fn a_silent_client_is_answered_408_and_closed() {
     let started = Instant::now();
@@ -503,24 +523,32 @@ mod unstable {
             })
             .await;
 
-            // debug=1 with a dump names the receivers' wait too.
-            let text = get("/debug/pprof/tasks?debug=1&dump=1").await.text();
-            assert!(text.starts_with("tasks profile: total "), "{text}");
-            let recv_group = text
-                .split("\n\n")
-                .find(|p| {
-                    p.lines().next().is_some_and(|l| l.contains(&format!("http.rs:{recv_line}:")))
-                })
-                .unwrap_or_else(|| panic!("no group at line {recv_line}:\n{text}"));
-            assert!(
-                recv_group.starts_with("3 @ ")
-                    && recv_group.contains("[waiting in mpsc::Receiver::recv]"),
-                "{recv_group}\n\nin:\n{text}"
-            );
-            assert!(recv_group.contains("#\tstates: 3 idle"), "{recv_group}");
+            // debug=1 names the receivers' wait too: from the agent's capture with no dump, and
+            // with one when asked (dump=1).
+            for query in ["debug=1", "debug=1&dump=1"] {
+                let text = get(&format!("/debug/pprof/tasks?{query}")).await.text();
+                assert!(text.starts_with("tasks profile: total "), "{text}");
+                assert!(!text.contains("# the task dump failed"), "{query}:\n{text}");
+                let recv_group = text
+                    .split("\n\n")
+                    .find(|p| {
+                        p.lines()
+                            .next()
+                            .is_some_and(|l| l.contains(&format!("http.rs:{recv_line}:")))
+                    })
+                    .unwrap_or_else(|| panic!("{query}: no group at line {recv_line}:\n{text}"));
+                assert!(
+                    recv_group.starts_with("3 @ ")
+                        && recv_group.contains("[waiting in mpsc::Receiver::recv]"),
+                    "{query}: {recv_group}\n\nin:\n{text}"
+                );
+                assert!(recv_group.contains("#\tstates: 3 idle"), "{recv_group}");
+            }
 
-            // debug=2: every task, with its header and await chain (a dump by default).
+            // debug=2: every task, with its header and await chain (the agent's capture: no
+            // dump unless asked).
             let text = get("/debug/pprof/tasks?debug=2").await.text();
+            assert!(text.starts_with("# no task dump: "), "{text}");
             let ids: Vec<String> =
                 receivers.iter().map(|(_, handle)| handle.id().to_string()).collect();
             for id in &ids {

@@ -93,6 +93,7 @@ pub(crate) fn model() -> (Model, TaskDumpResponse) {
             workers: 2,
             alive_tasks: 7,
             spawned_tasks_total: 9,
+            heartbeat_age_nanos: SEC / 10,
             ..RuntimeMetrics::default()
         }],
         stats: Some(AgentStats {

@@ -270,6 +270,32 @@ fn runtimes(out: &mut Writer, model: &Model) {
             out.sample(name, &[("runtime", &id)], field(runtime) as f64);
         }
     }
+    out.family(
+        "leakscope_runtime_stalled",
+        "gauge",
+        "1 when the runtime's heartbeat is older than the stall threshold (1s by default): its workers are not running tasks (a blocking call, a busy loop, or a wedged runtime); else 0.",
+    );
+    for runtime in runtimes {
+        let id = runtime.runtime_id.to_string();
+        out.sample(
+            "leakscope_runtime_stalled",
+            &[("runtime", &id)],
+            f64::from(u8::from(runtime.stalled)),
+        );
+    }
+    out.family(
+        "leakscope_runtime_heartbeat_age_seconds",
+        "gauge",
+        "Time since the agent's heartbeat task (every 100ms) last ran on the runtime; 0 before the first beat.",
+    );
+    for runtime in runtimes {
+        let id = runtime.runtime_id.to_string();
+        out.sample(
+            "leakscope_runtime_heartbeat_age_seconds",
+            &[("runtime", &id)],
+            seconds(runtime.heartbeat_age_nanos),
+        );
+    }
 }
 
 fn seconds(nanos: u64) -> f64 {
@@ -346,6 +372,27 @@ mod tests {
         let (_, series) = live_by_location(&model, 20);
         assert_eq!(series.len(), 21, "top 20 plus other");
         assert_eq!(series[20], (OTHER.to_owned(), (1..=480).sum::<u64>()));
+    }
+
+    #[test]
+    fn a_stalled_runtime_is_a_one_with_its_heartbeat_age() {
+        let (model, _) = fixture::model();
+        let mut snapshot = leakscope_proto::v1::Snapshot {
+            now_nanos: model.now_nanos() + 1,
+            runtimes: model.runtimes().to_vec(),
+            ..Default::default()
+        };
+        snapshot.runtimes[0].stalled = true;
+        snapshot.runtimes[0].heartbeat_age_nanos = 3_500_000_000;
+        let mut model = model;
+        model.apply_update(leakscope_proto::v1::Update { full: false, snapshot: Some(snapshot) });
+        let report = leakscope_analysis::analyze(&model, &leakscope_analysis::Config::default());
+        let text = render(&model, &report, 2, 0);
+        assert!(text.contains("\nleakscope_runtime_stalled{runtime=\"1\"} 1\n"), "{text}");
+        assert!(
+            text.contains("\nleakscope_runtime_heartbeat_age_seconds{runtime=\"1\"} 3.5\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -22,8 +22,11 @@ leakscope agent HTTP endpoints
 /debug/pprof/profile?seconds=N        CPU profile (pprof protobuf, gzip)
 /debug/pprof/tasks?debug=0|1|2        task-wait profile: protobuf (0), tasks grouped by spawn
                                       location and wait point (1), every task with its await
-                                      chain (2); dump=1|0 takes a task dump first (default:
-                                      only for debug=2)
+                                      chain as the agent captured it (2)
+                  &dump=1             also take a task dump first (default 0). It pauses every
+                                      worker of the app while it runs and can wedge a busy
+                                      runtime for good (tokio-rs/tokio#7478; also #8391,
+                                      #6343); refused while a runtime is stalled
 ";
 
 /// What the endpoints share: the agent's collector, and a model that has seen every scrape.
@@ -158,7 +161,8 @@ fn profile_seconds(request: &Request) -> Result<u64, Response> {
     }
 }
 
-/// `debug` (0, 1 or 2) and whether to take a task dump first.
+/// `debug` (0, 1 or 2) and whether to take a task dump first: only with `dump=1`, since a dump
+/// pauses every worker of the app and can wedge a busy runtime (see `crate::dump`).
 fn tasks_params(request: &Request) -> Result<(u8, bool), Response> {
     let debug = match request.param("debug") {
         None | Some("" | "0") => 0,
@@ -169,7 +173,7 @@ fn tasks_params(request: &Request) -> Result<(u8, bool), Response> {
         }
     };
     let take_dump = match request.param("dump") {
-        None | Some("") => debug == 2,
+        None | Some("") => false,
         Some("1" | "true") => true,
         Some("0" | "false") => false,
         Some(text) => {
@@ -238,9 +242,13 @@ mod tests {
     fn tasks_parameters_are_checked() {
         check_tasks(&[], Ok((0, false)));
         check_tasks(&[("debug", "1")], Ok((1, false)));
-        check_tasks(&[("debug", "2")], Ok((2, true)));
+        // Never a dump unless asked.
+        check_tasks(&[("debug", "2")], Ok((2, false)));
+        check_tasks(&[("debug", "2"), ("dump", "")], Ok((2, false)));
         check_tasks(&[("debug", "2"), ("dump", "0")], Ok((2, false)));
+        check_tasks(&[("debug", "2"), ("dump", "1")], Ok((2, true)));
         check_tasks(&[("debug", "0"), ("dump", "1")], Ok((0, true)));
+        check_tasks(&[("debug", "1"), ("dump", "true")], Ok((1, true)));
         check_tasks(&[("debug", "3")], Err("bad debug=3: expected 0, 1 or 2"));
         check_tasks(&[("dump", "yes")], Err("bad dump=yes: expected 1 or 0"));
     }

@@ -77,14 +77,16 @@ fn group_paragraph(out: &mut String, group: &Group) {
 }
 
 /// `debug=2`: every live task by id, each with a header naming its state and wait, its await
-/// chain from `dump` (innermost frame first, as Go prints stacks), what it waits on, and where
-/// it was spawned. `dump` is the dump taken for this request, if one was.
+/// chain (from `dump` where it traced the task since its last poll, else as the agent captured
+/// it; innermost frame first, as Go prints stacks), what it waits on, and where it was spawned.
+/// `dump` is the dump taken for this request, if one was asked for (`dump=1`).
 pub(crate) fn every_task(model: &Model, dump: Option<&TaskDumpResponse>) -> String {
     let mut out = String::new();
     let traces = Dumped::new(model, dump);
     match dump {
         None => out.push_str(
-            "# no task dump: await chains need one (dump=1; Linux and --cfg tokio_unstable)\n\n",
+            "# no task dump: await chains are the agent's captures (dump=1 takes a dump too; it \
+             pauses every worker of the app)\n\n",
         ),
         Some(d) if d.status != DumpStatus::Ok as i32 => {
             let _ = writeln!(out, "# the task dump failed: {}\n", d.message);
@@ -219,7 +221,10 @@ mod tests {
             "{text}"
         );
         let text = every_task(&model, None);
-        assert!(text.starts_with("# no task dump: await chains need one"), "{text}");
+        assert!(
+            text.starts_with("# no task dump: await chains are the agent's captures"),
+            "{text}"
+        );
         assert!(!text.contains("no await chain:"), "{text}");
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::runtime::{Builder, LocalOptions};
 use tokio::time::Instant;
 
-/// How long a task dump of the test's runtime may take for the listing.
+/// How long a task dump of the test's runtime may take for the listing, when one is asked for.
 const DUMP_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest pause between two looks at the test's tasks.
 const MAX_PAUSE: Duration = Duration::from_millis(100);
@@ -44,6 +44,7 @@ pub struct LeakCheck {
     filters: Filters,
     settle: Duration,
     quiescence: Option<Duration>,
+    task_dump: bool,
 }
 
 impl Default for LeakCheck {
@@ -56,9 +57,15 @@ impl LeakCheck {
     /// How long the check waits by default for the test's tasks to finish.
     pub const DEFAULT_SETTLE: Duration = Duration::from_secs(1);
 
-    /// No ignore rules, [`DEFAULT_SETTLE`](Self::DEFAULT_SETTLE), no quiescence wait.
+    /// No ignore rules, [`DEFAULT_SETTLE`](Self::DEFAULT_SETTLE), no quiescence wait, no task
+    /// dump.
     pub fn new() -> Self {
-        Self { filters: Filters::default(), settle: Self::DEFAULT_SETTLE, quiescence: None }
+        Self {
+            filters: Filters::default(),
+            settle: Self::DEFAULT_SETTLE,
+            quiescence: None,
+            task_dump: false,
+        }
     }
 
     /// Allow tasks spawned at locations matching `glob` (against `file` and `file:line:col`;
@@ -87,6 +94,18 @@ impl LeakCheck {
     /// by `settle`.
     pub fn quiescence(mut self, quiet: Duration) -> Self {
         self.quiescence = Some(quiet);
+        self
+    }
+
+    /// Also take a task dump of the test's runtime when it leaks, so the listing names wait
+    /// points exactly at that moment. Off by default: the agent's captured await chains name
+    /// them with no dump (with `--cfg tokio_unstable`, on Linux x86_64 or aarch64). A dump pauses
+    /// the runtime's workers, re-polls every task (a task whose waker was lost can complete, and
+    /// the evidence with it), and tokio's dump has open failures (tokio-rs/tokio#7478 wedges a
+    /// busy multi-thread runtime; #8391 panics on some current-thread runtimes; #6343). It runs
+    /// under a 2 s time limit; one that does not finish leaves the listing as it was.
+    pub fn task_dump(mut self, take: bool) -> Self {
+        self.task_dump = take;
         self
     }
 
@@ -244,7 +263,11 @@ impl LeakCheck {
             leaks.ignores_unapplied = !self.filters.is_empty();
             return leaks;
         }
-        let dump = if recording { crate::dump::of_current(DUMP_TIMEOUT).await } else { None };
+        let dump = if recording && self.task_dump {
+            crate::dump::of_current(DUMP_TIMEOUT).await
+        } else {
+            None
+        };
         let (groups, findings) = inspect::listing(&census, dump);
         leaks.groups = groups;
         leaks.findings = findings;

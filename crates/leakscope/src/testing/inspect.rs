@@ -213,6 +213,8 @@ pub(crate) fn listing(
         tasks,
         resources: snapshot.resources,
         waits: snapshot.waits,
+        // The await chains the agent captured when each task parked: wait points with no dump.
+        wait_chains: snapshot.wait_chains,
         ..Snapshot::default()
     });
     if let Some(dump) = dump {

@@ -51,10 +51,19 @@
 //! The check installs leakscope's collector once per process without serving anything
 //! ([`Builder::install_collector`](crate::Builder::install_collector)), before the first test's
 //! runtime starts. With `--cfg tokio_unstable` it names spawn locations, task names and wait
-//! points (from the agent's resource waits and, on Linux, a task dump of the test's runtime). On
-//! stable tokio it still fails a leaking test, but can only count its tasks, and says so. If
-//! another global tracing subscriber is set, locations still come from tokio's hooks and the
-//! listing says why wait points are missing.
+//! points (from the agent's resource waits and, on Linux x86_64 or aarch64, the await chain the
+//! agent captured when each task parked). On stable tokio it still fails a leaking test, but can
+//! only count its tasks, and says so. If another global tracing subscriber is set, locations
+//! still come from tokio's hooks and the listing says why wait points are missing.
+//!
+//! # Task dumps
+//!
+//! The check takes no task dump unless asked: [`LeakCheck::task_dump`] takes one of the test's
+//! runtime when it leaks. A dump pauses the runtime's workers and re-polls every task (a task
+//! whose waker was lost can complete, and the evidence with it), and tokio's dump has open
+//! failures: a busy multi-thread runtime can be wedged for good (tokio-rs/tokio#7478), some
+//! current-thread runtimes panic (tokio-rs/tokio#8391), and an assertion can fail
+//! (tokio-rs/tokio#6343). The captured await chains need none of it.
 
 mod check;
 mod inspect;
