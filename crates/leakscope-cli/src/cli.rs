@@ -29,11 +29,15 @@ pub struct Cli {
 pub enum Command {
     /// Watch a target for a few seconds, then print its task groups and leak findings.
     ///
-    /// It applies the target's updates for `--wait`, takes a task dump where the target supports
-    /// it, and prints findings most severe first (leak, suspect, warn), with the explanation,
-    /// evidence and usual fix of each, then the largest groups of live tasks by spawn location and
-    /// wait point. Against an app running only console-subscriber it says which kinds of finding
-    /// that data cannot show.
+    /// It applies the target's updates for `--wait` and prints findings most severe first (leak,
+    /// suspect, warn), with the explanation, evidence and usual fix of each, then the largest
+    /// groups of live tasks by spawn location and wait point. A runtime whose heartbeat is late is
+    /// named as STALLED. Against an app running only console-subscriber it says which kinds of
+    /// finding that data cannot show.
+    ///
+    /// Wait points come from the agent's capture. It takes no task dump unless `--task-dump` asks:
+    /// a dump pauses every worker of the app and can wedge a busy runtime (tokio-rs/tokio#7478;
+    /// also #8391, #6343).
     Snapshot(SnapshotArgs),
     /// Write a flame graph, pprof or folded profile: cpu, tasks, locks, blocking, or a diff.
     ///
@@ -49,21 +53,25 @@ pub enum Command {
     /// (`--run CMD [--load CMD]`) starts it, waits for its agent, runs the load, and checks both
     /// the growth during the load and that tasks settle back after it. Limits apply to the total
     /// and per spawn location; findings of the `--fail-on` kinds fail too. Reports: text, json,
-    /// junit, github. Exit 0 pass, 1 limits exceeded or leaks found, 2 error. See
+    /// junit, github. A stalled runtime is named in every report; no task dump is taken unless
+    /// `--task-dump` asks. Exit 0 pass, 1 limits exceeded or leaks found, 2 error. See
     /// docs/ci-gate.md.
     Gate(Box<GateCommand>),
     /// Watch a running app in a terminal UI: task groups, tasks, findings and resources, live.
     ///
     /// Groups of tasks by spawn location and wait point come first, most severe and largest
-    /// first; Enter opens a group's tasks and a task's detail (its wait chain from a task dump,
-    /// and the findings on it with their fix). `?` lists every key. A target that goes away is
-    /// retried until you quit. See docs/tui.md.
+    /// first; Enter opens a group's tasks and a task's detail (what it waits on, and the findings
+    /// on it with their fix). `?` lists every key. A stalled runtime is named in the header. `d`
+    /// takes a task dump only after you confirm it with `y`: a dump pauses every worker of the
+    /// app and can wedge a busy runtime (tokio-rs/tokio#7478; also #8391, #6343). A target that
+    /// goes away is retried until you quit. See docs/tui.md.
     Attach(crate::attach::AttachCommand),
     /// Run the leak zoo's leaking workloads and attach the terminal UI to them.
     ///
     /// The workloads run in a child process with the leakscope agent on `--bind`; thresholds are
     /// shortened (stuck and uncancelled after 10s) so the findings appear within a minute.
-    /// Quitting the UI stops the zoo.
+    /// Quitting the UI stops the zoo. As in `attach`, `d` takes a task dump only after you
+    /// confirm it (it pauses every worker; tokio-rs/tokio#7478, #8391, #6343).
     Demo(leakscope_tui::DemoArgs),
 }
 
@@ -132,5 +140,7 @@ mod tests {
     fn help_is_stable() {
         insta::assert_snapshot!("leakscope_help", help(&[]));
         insta::assert_snapshot!("leakscope_snapshot_help", help(&["snapshot"]));
+        insta::assert_snapshot!("leakscope_gate_help", help(&["gate"]));
+        insta::assert_snapshot!("leakscope_attach_help", help(&["attach"]));
     }
 }

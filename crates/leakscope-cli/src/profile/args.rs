@@ -25,13 +25,16 @@ pub enum ProfileKind {
     Cpu(CpuArgs),
     /// One stack per live task: spawn location, await chain, what it waits on.
     ///
-    /// The counterpart of Go's goroutine profile. The await chain comes from a task dump where
-    /// the target can take one; otherwise the stack is the spawn location and the awaited
-    /// resource or the task's state.
+    /// The counterpart of Go's goroutine profile. The await chain is the one the agent captured
+    /// when the task last parked (no pause, no task dump); where there is none, the stack is the
+    /// spawn location and the awaited resource or the task's state. `--task-dump` also takes a
+    /// task dump, which pauses every worker of the app and can wedge a busy runtime
+    /// (tokio-rs/tokio#7478); off by default.
     Tasks(TasksArgs),
     /// The tasks waiting on a tokio Mutex, RwLock or Semaphore now, and who holds it.
     ///
-    /// The counterpart of Go's mutex profile, from the agent's wait records.
+    /// The counterpart of Go's mutex profile, from the agent's wait records, with the waiters'
+    /// captured await chains (`--task-dump` takes a task dump too; off by default).
     Locks(LocksArgs),
     /// Polls that blocked a runtime worker thread, per spawn location.
     ///
@@ -92,7 +95,14 @@ pub struct TasksArgs {
     /// Only tasks whose spawn location, name or wait point contains this text
     #[arg(long, value_name = "TEXT")]
     pub filter: Option<String>,
-    /// Time limit of the task dump that gives the await chains; 0 skips it
+    /// Also take a task dump for the await chains. Off by default: the agent's captured chains
+    /// need no pause. A dump stops every worker of the app while it runs (0.6-1.6 s at 100k
+    /// tasks), re-polls every task, and can wedge a busy multi-thread runtime for good
+    /// (tokio-rs/tokio#7478; also #8391, #6343); the agent refuses one while a runtime is stalled
+    /// or its run queues are long, and the profile then uses the captured chains
+    #[arg(long)]
+    pub task_dump: bool,
+    /// Time limit of the dump --task-dump takes
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
     pub dump_timeout: Duration,
     #[command(flatten)]
@@ -120,7 +130,12 @@ pub struct LocksArgs {
     /// Only tasks whose spawn location, name or wait point contains this text
     #[arg(long, value_name = "TEXT")]
     pub filter: Option<String>,
-    /// Time limit of the task dump that gives the waiters' await chains; 0 skips it
+    /// Also take a task dump for the waiters' await chains. Off by default: the agent's captured
+    /// chains need no pause. A dump stops every worker of the app while it runs, and can wedge a
+    /// busy multi-thread runtime for good (tokio-rs/tokio#7478; also #8391, #6343)
+    #[arg(long)]
+    pub task_dump: bool,
+    /// Time limit of the dump --task-dump takes
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
     pub dump_timeout: Duration,
     #[command(flatten)]
@@ -216,7 +231,12 @@ mod tests {
                 assert_eq!(args.weight, TasksWeight::Idle);
                 assert_eq!(args.addr, "127.0.0.1:6669");
                 assert_eq!(args.output.output.to_str(), Some("t.svg"));
+                assert!(!args.task_dump, "no task dump unless asked");
             }
+            other => panic!("{other:?}"),
+        }
+        match check(&["leakscope", "profile", "locks", "-o", "l.svg", "--task-dump"]) {
+            Ok(ProfileKind::Locks(args)) => assert!(args.task_dump),
             other => panic!("{other:?}"),
         }
         match check(&["leakscope", "profile", "cpu", "a:1", "--duration", "2s", "-o", "c.pb.gz"]) {

@@ -15,7 +15,7 @@ use super::args::{
     BlockingArgs, BlockingWeight, CpuArgs, DiffArgs, LocksArgs, LocksWeight, OutputArgs,
     ProfileArgs, ProfileKind, TasksArgs, TasksWeight,
 };
-use crate::connect::model_for;
+use crate::connect::{dump_failure, model_for, take_dump, warn_stalled};
 use crate::exit::{CliError, ExitStatus};
 use crate::runtime::block_on;
 
@@ -103,8 +103,8 @@ async fn cpu(args: &CpuArgs) -> Result<Profile, CliError> {
     Ok(profile)
 }
 
-/// What a model-based profile starts from: the model (snapshot and dump applied), the dump, and
-/// the target's description and wall time.
+/// What a model-based profile starts from: the model (snapshot, and the dump when one was
+/// asked for, applied), the dump, and the target's description and wall time.
 struct Observed {
     model: leakscope_analysis::Model,
     dump: Option<leakscope_proto::v1::TaskDumpResponse>,
@@ -112,22 +112,32 @@ struct Observed {
     unix_nanos: i64,
 }
 
-async fn observe(addr: &str, dump_timeout: Duration) -> Result<Observed, CliError> {
+/// Reads a snapshot of `addr`, and takes a task dump within `dump` when one is given. A dump
+/// that does not succeed is said on stderr in one line; the profile then uses the agent's
+/// captured wait points.
+async fn observe(addr: &str, dump: Option<Duration>) -> Result<Observed, CliError> {
     let target = Target::parse(addr)?;
     let mut connection = Connection::connect(&target).await?;
+    warn_stalled(&connection);
     let mut model = model_for(&connection);
     let snapshot = connection.snapshot().await?;
     let unix_nanos = connection.hello().origin_unix_nanos.saturating_add(snapshot.now_nanos);
     model.apply_snapshot(snapshot);
-    let dump = if dump_timeout.is_zero() {
-        None
-    } else {
-        match connection.dump(dump_timeout).await {
-            Ok(dump) => dump,
-            Err(err) => {
-                eprintln!("leakscope: warning: {err}; profiling without a task dump");
-                None
+    let dump = match dump {
+        None => None,
+        Some(timeout) => {
+            let dump = take_dump(&mut connection, timeout).await;
+            let failure = match &dump {
+                Ok(dump) => dump_failure(dump),
+                Err(outcome) => Some(outcome.clone()),
+            };
+            if let Some(failure) = failure {
+                eprintln!(
+                    "leakscope: warning: the task dump did not succeed ({failure}); the profile \
+                     uses the agent's captured wait points instead"
+                );
             }
+            dump.ok()
         }
     };
     if let Some(dump) = &dump {
@@ -142,7 +152,7 @@ async fn observe(addr: &str, dump_timeout: Duration) -> Result<Observed, CliErro
 }
 
 async fn tasks(args: &TasksArgs) -> Result<Profile, CliError> {
-    let observed = observe(&args.addr, args.dump_timeout).await?;
+    let observed = observe(&args.addr, args.task_dump.then_some(args.dump_timeout)).await?;
     let filter = args.filter.clone().map_or_else(TaskFilter::all, TaskFilter::text);
     let mut profile = task_wait_profile(&observed.model, observed.dump.as_ref(), &filter);
     profile.set_default(match args.weight {
@@ -154,7 +164,7 @@ async fn tasks(args: &TasksArgs) -> Result<Profile, CliError> {
 }
 
 async fn locks(args: &LocksArgs) -> Result<Profile, CliError> {
-    let observed = observe(&args.addr, args.dump_timeout).await?;
+    let observed = observe(&args.addr, args.task_dump.then_some(args.dump_timeout)).await?;
     let filter = args.filter.clone().map_or_else(TaskFilter::all, TaskFilter::text);
     let mut profile = lock_wait_profile(&observed.model, observed.dump.as_ref(), &filter);
     profile.set_default(match args.weight {
@@ -166,7 +176,7 @@ async fn locks(args: &LocksArgs) -> Result<Profile, CliError> {
 }
 
 async fn blocking(args: &BlockingArgs) -> Result<Profile, CliError> {
-    let observed = observe(&args.addr, Duration::ZERO).await?;
+    let observed = observe(&args.addr, None).await?;
     let filter = args.filter.clone().map_or_else(TaskFilter::all, TaskFilter::text);
     let mut profile = blocking_profile(&observed.model, &filter);
     profile.set_default(match args.weight {

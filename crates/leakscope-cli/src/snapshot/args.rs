@@ -23,7 +23,15 @@ pub struct SnapshotArgs {
     /// How often the agent sends updates while watching [default: the agent's, 500ms]
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub interval: Option<Duration>,
-    /// Time limit of the task dump taken at the end (names what tasks wait on); 0 skips it
+    /// Also take a task dump at the end. Off by default: wait points come from the agent's
+    /// capture, with no pause. A dump stops every worker of the app while it runs (0.6-1.6 s at
+    /// 100k tasks), re-polls every task (a lost-waker task can complete, evidence and all), and
+    /// can wedge a busy multi-thread runtime for good (tokio-rs/tokio#7478; also #8391, #6343).
+    /// The agent refuses one while a runtime is stalled or its run queues are long; the report's
+    /// `dump` says what became of it
+    #[arg(long)]
+    pub task_dump: bool,
+    /// Time limit of the dump --task-dump takes
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
     pub dump_timeout: Duration,
     /// Text only: how many task groups to list, largest first; 0 lists all

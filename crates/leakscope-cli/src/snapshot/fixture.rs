@@ -1,11 +1,16 @@
 //! A small, fixed report for the renderers' golden tests: a lost waker, three tasks queued on a
-//! mutex whose holder blocks its worker, and a single snapshot (so `growth` is not evaluated).
+//! mutex whose holder blocks its worker, and a single snapshot (so `growth` is not evaluated),
+//! from one healthy runtime.
 
-use leakscope_analysis::{Config, Model, Report, analyze};
+use leakscope_analysis::{Config, Model, analyze};
+use leakscope_client::Backend;
+use leakscope_gate::RuntimeStatus;
 use leakscope_proto::v1::{
-    Capabilities, HelloResponse, Location, LongPoll, Resource, ResourceKind, Snapshot, Task,
-    TaskKind, TaskState, Wait,
+    Capabilities, HelloResponse, Location, LongPoll, Resource, ResourceKind, RuntimeMetrics,
+    Snapshot, Task, TaskKind, TaskState, Wait,
 };
+
+use super::command::Observed;
 
 const SEC: u64 = 1_000_000_000;
 
@@ -25,8 +30,8 @@ fn task(id: u64, location_id: u32, state: TaskState, since_secs: u64, wakers: i6
     }
 }
 
-/// The report, analysed with the default configuration at t = 100 s.
-pub(crate) fn report() -> Report {
+/// The report, analysed with the default configuration at t = 100 s, from a leakscope agent.
+pub(crate) fn observed() -> Observed {
     let hello = HelloResponse {
         agent_version: "0.1.0".into(),
         pid: 4242,
@@ -80,9 +85,17 @@ pub(crate) fn report() -> Report {
             start_nanos: 90 * SEC,
             duration_nanos: SEC / 4,
         }],
+        runtimes: vec![RuntimeMetrics {
+            runtime_id: 1,
+            flavor: "multi_thread".into(),
+            workers: 2,
+            alive_tasks: 6,
+            heartbeat_age_nanos: SEC / 10,
+            ..RuntimeMetrics::default()
+        }],
         ..Snapshot::default()
     });
     let mut report = analyze(&model, &Config::default());
     report.target.address = Some("127.0.0.1:6669".into());
-    report
+    Observed { report, backend: Backend::Leakscope, runtimes: RuntimeStatus::all(model.runtimes()) }
 }

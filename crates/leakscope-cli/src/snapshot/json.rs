@@ -1,27 +1,51 @@
 //! `--format json`: the report as one JSON document, the schema documented in
 //! docs/json-schema.md.
 
-use leakscope_analysis::Report;
-use leakscope_client::Backend;
+use leakscope_analysis::{Finding, Group, Report, Target, TaskSummary, Unevaluated};
+use leakscope_gate::RuntimeStatus;
 use serde::Serialize;
+
+use super::command::Observed;
 
 /// Bumped when a field changes meaning or goes away; new fields keep it.
 pub const JSON_SCHEMA_VERSION: u32 = 1;
 
-/// The document: a version and the source's kind, then the analysis report's fields flattened in
-/// (`target`, `tasks`, `groups`, `findings`, `unevaluated`, `suppressed`).
+/// The document: a version and the source's kind, then the analysis report's fields (`target`,
+/// `tasks`, `groups`, `findings`, `unevaluated`, `suppressed`), with the runtimes' health added
+/// under `target`. A test checks that every field of [`Report`] is here.
 #[derive(Serialize)]
 struct Document<'a> {
     schema_version: u32,
     backend: &'static str,
+    target: TargetDocument<'a>,
+    tasks: &'a TaskSummary,
+    groups: &'a [Group],
+    findings: &'a [Finding],
+    unevaluated: &'a [Unevaluated],
+    suppressed: usize,
+}
+
+/// The report's `target`, and `runtimes`.
+#[derive(Serialize)]
+struct TargetDocument<'a> {
     #[serde(flatten)]
-    report: &'a Report,
+    target: &'a Target,
+    runtimes: &'a [RuntimeStatus],
 }
 
 /// Pretty-printed, with a trailing newline.
-pub(crate) fn render(report: &Report, backend: Backend) -> String {
-    let document =
-        Document { schema_version: JSON_SCHEMA_VERSION, backend: backend.as_str(), report };
+pub(crate) fn render(observed: &Observed) -> String {
+    let report: &Report = &observed.report;
+    let document = Document {
+        schema_version: JSON_SCHEMA_VERSION,
+        backend: observed.backend.as_str(),
+        target: TargetDocument { target: &report.target, runtimes: &observed.runtimes },
+        tasks: &report.tasks,
+        groups: &report.groups,
+        findings: &report.findings,
+        unevaluated: &report.unevaluated,
+        suppressed: report.suppressed,
+    };
     let mut text = serde_json::to_string_pretty(&document)
         .expect("a report holds only strings, numbers, booleans and lists");
     text.push('\n');
@@ -32,16 +56,40 @@ pub(crate) fn render(report: &Report, backend: Backend) -> String {
 mod tests {
     use super::*;
     use crate::snapshot::fixture;
+    use leakscope_client::Backend;
 
     #[test]
     fn json_is_stable() {
-        insta::assert_snapshot!(render(&fixture::report(), Backend::Leakscope));
+        insta::assert_snapshot!(render(&fixture::observed()));
+    }
+
+    #[test]
+    fn every_field_of_the_report_is_in_the_document() {
+        let observed = fixture::observed();
+        let document: serde_json::Value = serde_json::from_str(&render(&observed)).unwrap();
+        let report = serde_json::to_value(&observed.report).unwrap();
+        for (key, value) in report.as_object().unwrap() {
+            if key == "target" {
+                for (key, value) in value.as_object().unwrap() {
+                    assert_eq!(&document["target"][key], value, "target.{key}");
+                }
+            } else {
+                assert_eq!(&document[key], value, "{key}");
+            }
+        }
+        let runtime = &document["target"]["runtimes"][0];
+        assert_eq!(runtime["id"], 1);
+        assert_eq!(runtime["flavor"], "multi_thread");
+        assert_eq!(runtime["workers"], 2);
+        assert_eq!(runtime["stalled"], false);
+        assert_eq!(runtime["heartbeat_age_secs"], 0.1);
     }
 
     #[test]
     fn json_has_the_documented_top_level_and_finding_fields() {
-        let value: serde_json::Value =
-            serde_json::from_str(&render(&fixture::report(), Backend::Console)).unwrap();
+        let mut observed = fixture::observed();
+        observed.backend = Backend::Console;
+        let value: serde_json::Value = serde_json::from_str(&render(&observed)).unwrap();
         // serde_json's map sorts keys; the order in the text is the document's, checked above.
         let mut top: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
         let mut expected = [

@@ -6,6 +6,9 @@ use std::fmt::Write as _;
 
 use leakscope_analysis::{Finding, Group, Report, Severity, format_secs};
 use leakscope_client::Backend;
+use leakscope_gate::RuntimeStatus;
+
+use super::command::Observed;
 
 /// Explanations and fixes are wrapped to this many columns.
 const WIDTH: usize = 100;
@@ -13,10 +16,11 @@ const WIDTH: usize = 100;
 /// Evidence lines shown per finding; the JSON has them all.
 const EVIDENCE_SHOWN: usize = 3;
 
-/// Renders `report`; `groups` caps the group table (0: all).
-pub(crate) fn render(report: &Report, backend: Backend, groups: usize) -> String {
+/// Renders what was observed; `groups` caps the group table (0: all).
+pub(crate) fn render(observed: &Observed, groups: usize) -> String {
+    let report = &observed.report;
     let mut out = String::new();
-    header(&mut out, report, backend);
+    header(&mut out, report, observed.backend, &observed.runtimes);
     findings(&mut out, &report.findings, report.suppressed);
     group_table(&mut out, &report.groups, groups);
     if !report.unevaluated.is_empty() {
@@ -28,7 +32,7 @@ pub(crate) fn render(report: &Report, backend: Backend, groups: usize) -> String
     out
 }
 
-fn header(out: &mut String, report: &Report, backend: Backend) {
+fn header(out: &mut String, report: &Report, backend: Backend, runtimes: &[RuntimeStatus]) {
     let t = &report.target;
     let who = match (t.process_name.as_str(), t.pid) {
         ("", 0) => "an app".to_owned(),
@@ -53,6 +57,10 @@ fn header(out: &mut String, report: &Report, backend: Backend) {
         "  source: {source}; watched {} ({updates}); {dump}",
         format_secs(t.window_secs)
     );
+    // A stalled runtime first: while it lasts, its tasks' waits say nothing about the app.
+    for runtime in runtimes.iter().filter(|r| r.stalled) {
+        let _ = writeln!(out, "  {runtime}");
+    }
     let s = &report.tasks.states;
     let mut states = vec![
         (s.running, "running"),
@@ -256,7 +264,29 @@ mod tests {
 
     #[test]
     fn text_is_stable() {
-        insta::assert_snapshot!(render(&fixture::report(), Backend::Leakscope, 20));
+        insta::assert_snapshot!(render(&fixture::observed(), 20));
+    }
+
+    #[test]
+    fn a_stalled_runtime_and_a_refused_dump_are_in_the_header() {
+        let mut observed = fixture::observed();
+        observed.runtimes[0].stalled = true;
+        observed.runtimes[0].heartbeat_age_secs = Some(3.24);
+        observed.report.target.dump =
+            Some("refused: not attempted: a runtime is stalled (its heartbeat is late)".into());
+        let text = render(&observed, 20);
+        let head: Vec<&str> = text.lines().take(4).collect();
+        assert_eq!(
+            head,
+            [
+                "leakscope snapshot of shop (pid 4242) at 127.0.0.1:6669",
+                "  source: leakscope agent 0.1.0; watched 0s (1 update); task dump refused: not \
+                 attempted: a runtime is stalled (its heartbeat is late)",
+                "  runtime 1 (multi_thread, 2 workers): STALLED: heartbeat 3.2 s old",
+                "  tasks: 6 live (1 running, 5 idle), 0 finished",
+            ],
+            "{text}"
+        );
     }
 
     fn check_wrap(first: &str, text: &str, expected: &str) {
