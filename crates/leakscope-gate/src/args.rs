@@ -70,6 +70,15 @@ pub struct GateArgs {
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
 
+    /// When the verdict is failing, also take a task dump so the report names what the tasks
+    /// wait on at that moment. Off by default: wait points come from the agent's capture, with
+    /// no pause. A dump stops every worker of the app while it runs (0.6-1.6 s at 100k tasks),
+    /// re-polls every task, and can wedge a busy multi-thread runtime for good
+    /// (tokio-rs/tokio#7478; also #8391, #6343); the agent refuses one while a runtime is
+    /// stalled or its run queues are long, and the report says so
+    #[arg(long)]
+    pub task_dump: bool,
+
     /// Time between samples [default: a twentieth of the window, between 100ms and 1s]
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub interval: Option<Duration>,
@@ -205,7 +214,7 @@ mod tests {
                 let limits: Vec<String> = g.limits().iter().map(ToString::to_string).collect();
                 format!(
                     "addr={:?} window={:?} warmup={:?} interval={:?} limits={limits:?} fail-on={} {} \
-                     format={:?} reports={} run={:?} load={:?}",
+                     format={:?} reports={} run={:?} load={:?} task-dump={}",
                     g.addr,
                     g.window,
                     g.warmup,
@@ -216,6 +225,7 @@ mod tests {
                     g.report.len(),
                     g.run,
                     g.load,
+                    g.task_dump,
                 )
             })
             .map_err(|e| e.kind());
@@ -233,7 +243,7 @@ mod tests {
             &[],
             Ok("addr=None window=60s warmup=5s interval=1s limits=[] \
                 fail-on=lost-waker,stuck,uncancelled,deadlock suspect format=Text reports=0 \
-                run=None load=None"),
+                run=None load=None task-dump=false"),
         );
         check(
             &[
@@ -260,7 +270,7 @@ mod tests {
             Ok("addr=Some(\"127.0.0.1:7000\") window=3s warmup=1s interval=150ms \
                 limits=[\"max-tasks total ≤ 500\", \"max-growth total ≤ 20\", \
                 \"max-rate each location matching ** ≤ 2/s\"] fail-on=deadlock,lost-waker \
-                suspect format=Junit reports=2 run=None load=None"),
+                suspect format=Junit reports=2 run=None load=None task-dump=false"),
         );
         check(
             &[
@@ -272,9 +282,11 @@ mod tests {
                 "none",
                 "--fail-severity",
                 "leak",
+                "--task-dump",
             ],
             Ok("addr=None window=60s warmup=5s interval=1s limits=[] fail-on=none leak \
-                format=Text reports=0 run=Some(\"./svc\") load=Some(\"k6 run x.js\")"),
+                format=Text reports=0 run=Some(\"./svc\") load=Some(\"k6 run x.js\") \
+                task-dump=true"),
         );
         check(&["--load", "k6"], Err(MissingRequiredArgument));
         check(&["--fail-on", "leaky"], Err(ValueValidation));

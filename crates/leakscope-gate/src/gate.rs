@@ -26,7 +26,7 @@ use crate::report::{self, GateReport, Mode, Parts, SettleCheck, TargetInfo, Verd
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default of `--settle-tolerance`.
 const SETTLE_TOLERANCE: u64 = 5;
-/// How long a task dump for the report may take.
+/// How long the task dump `--task-dump` asks for may take.
 const DUMP_TIMEOUT: Duration = Duration::from_secs(2);
 /// The first re-measurement of an exceeded limit comes this soon; then the pause doubles.
 const FIRST_RETRY: Duration = Duration::from_millis(250);
@@ -336,8 +336,10 @@ fn target_info(
     }
 }
 
-/// Analyses the final state (with a task dump, when the verdict is failing and the agent can,
-/// so the report names what the tasks wait on) and builds the report.
+/// Analyses the final state and builds the report. With `--task-dump`, a failing verdict also
+/// takes a task dump (when the agent can, and will: it refuses while a runtime is stalled or its
+/// run queues are long), so the report names what the tasks wait on exactly then; the report
+/// says what became of it. Without it, wait points come from the agent's capture.
 #[expect(clippy::too_many_arguments, reason = "the pieces of one report, assembled once")]
 async fn finish(
     args: &GateArgs,
@@ -363,18 +365,28 @@ async fn finish(
             top: args.top,
             per_location_limits: args.limits().iter().any(|l| l.locations.is_some()),
         };
-    let report = report::build(
+    let mut report = report::build(
         &watcher.model,
         config,
         parts(measured.clone(), limits.clone(), settle.clone(), target.clone()),
     );
-    if report.verdict == Verdict::Pass {
+    if report.verdict == Verdict::Pass || !args.task_dump {
         return Ok(report);
     }
-    // Best effort: a dump that fails or times out leaves the report as it is.
-    if let Ok(Some(dump)) = connection.dump(DUMP_TIMEOUT).await {
-        watcher.model.apply_dump(dump);
-        return Ok(report::build(&watcher.model, config, parts(measured, limits, settle, target)));
+    // A dump that does not succeed leaves the findings as they were, and the report says why.
+    match connection.dump(DUMP_TIMEOUT).await {
+        Ok(Some(dump)) => {
+            watcher.model.apply_dump(dump);
+            report = report::build(&watcher.model, config, parts(measured, limits, settle, target));
+        }
+        Ok(None) => {
+            report.dump = Some(
+                "unsupported: this target cannot take task dumps (console-subscriber, or an \
+                 agent built without --cfg tokio_unstable or off Linux)"
+                    .to_owned(),
+            );
+        }
+        Err(err) => report.dump = Some(format!("failed: {err}")),
     }
     Ok(report)
 }

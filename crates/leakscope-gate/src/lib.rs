@@ -30,6 +30,14 @@
 //! (`::error file=…,line=…::`) that annotate the spawn locations, and appends a summary to
 //! `$GITHUB_STEP_SUMMARY` when it is set. docs/ci-gate.md has a GitHub Actions example.
 //!
+//! # Stalls and task dumps
+//!
+//! Every report names a runtime the agent reports stalled (its heartbeat late: the workers are
+//! not running tasks), and the analysis then leaves the time-based findings unjudged. The gate
+//! takes no task dump unless `--task-dump` asks (and then only for a failing verdict): a dump
+//! stops every worker of the app and can wedge a busy runtime for good (tokio-rs/tokio#7478).
+//! Wait points come from the agent's capture instead.
+//!
 //! # Not flaky
 //!
 //! A growth or rate over its limit at the end of the window is measured again, with backoff, for
@@ -44,6 +52,7 @@ mod limits;
 mod observe;
 mod process;
 mod report;
+mod runtime;
 
 pub use args::{FailOn, Format, GateArgs, ReportFile};
 pub use error::GateError;
@@ -53,3 +62,4 @@ pub use limits::{Counts, Limit, LimitCheck, LimitKind, Violation};
 pub use report::{
     GateFinding, GateReport, LocationRow, Mode, SettleCheck, TargetInfo, Verdict, WindowInfo,
 };
+pub use runtime::RuntimeStatus;

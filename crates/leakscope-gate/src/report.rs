@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::{Counts, LimitCheck, Violation};
 use crate::observe::Measured;
+use crate::runtime::RuntimeStatus;
 
 /// Pass or fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +68,15 @@ pub struct GateReport {
     pub settle: Option<SettleCheck>,
     /// What could not be checked, and why (a detector without the data it needs).
     pub unevaluated: Vec<String>,
+    /// The app's runtimes as the agent last reported them: a stalled one (its heartbeat late)
+    /// is named in every format.
+    #[serde(default)]
+    pub runtimes: Vec<RuntimeStatus>,
+    /// The task dump's outcome, when `--task-dump` asked for one (only a failing verdict takes
+    /// it): `ok`, `timed-out: …`, `refused: …`, `unsupported: …`, `no-runtime: …`, or `failed: …`
+    /// when the request itself failed. `None` when no dump was asked for.
+    #[serde(default)]
+    pub dump: Option<String>,
 }
 
 /// Who was gated.
@@ -228,6 +238,8 @@ pub(crate) fn build(model: &Model, config: &Config, parts: Parts) -> GateReport 
         findings,
         settle: parts.settle,
         unevaluated,
+        runtimes: RuntimeStatus::all(model.runtimes()),
+        dump: analysis.target.dump,
     }
 }
 

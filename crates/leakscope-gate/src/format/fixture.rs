@@ -6,6 +6,7 @@ use crate::limits::{Counts, LimitCheck, LimitKind, Violation};
 use crate::report::{
     GateFinding, GateReport, LocationRow, Mode, SettleCheck, TargetInfo, Verdict, WindowInfo,
 };
+use crate::runtime::RuntimeStatus;
 
 fn counts(start: u64, peak: u64, end: u64, rate: Option<f64>) -> Counts {
     Counts { start, peak, end, growth: end as i64 - start as i64, rate_per_sec: rate }
@@ -127,6 +128,14 @@ pub(crate) fn failing() -> GateReport {
             }],
         }),
         unevaluated: vec!["deadlock: needs resources".into()],
+        runtimes: vec![RuntimeStatus {
+            id: 1,
+            flavor: "multi_thread".into(),
+            workers: 4,
+            stalled: false,
+            heartbeat_age_secs: Some(0.05),
+        }],
+        dump: None,
     }
 }
 
@@ -162,5 +171,7 @@ pub(crate) fn passing() -> GateReport {
         findings: Vec::new(),
         settle: None,
         unevaluated: Vec::new(),
+        runtimes: Vec::new(),
+        dump: None,
     }
 }

@@ -45,6 +45,12 @@ pub(super) fn render(report: &GateReport) -> String {
     for what in &report.unevaluated {
         command(&mut out, "warning", None, "leakscope gate: not evaluated", what);
     }
+    for runtime in report.runtimes.iter().filter(|r| r.stalled) {
+        command(&mut out, "warning", None, "leakscope gate: runtime stalled", &runtime.to_string());
+    }
+    if let Some(dump) = report.dump.as_deref().filter(|d| *d != "ok") {
+        command(&mut out, "warning", None, "leakscope gate: the task dump did not succeed", dump);
+    }
     out.push_str(&super::text::render(report));
     out
 }
@@ -171,6 +177,31 @@ mod tests {
         let passing = render(&passing());
         assert!(!passing.contains("::error"), "{passing}");
         assert!(passing.starts_with("leakscope gate: PASS"), "{passing}");
+    }
+
+    #[test]
+    fn stalls_and_unsuccessful_dumps_are_warnings() {
+        let mut report = passing();
+        report.runtimes = vec![crate::RuntimeStatus {
+            id: 1,
+            flavor: "multi_thread".into(),
+            workers: 2,
+            stalled: true,
+            heartbeat_age_secs: Some(3.2),
+        }];
+        report.dump = Some("refused: not attempted".into());
+        let out = render(&report);
+        let commands: Vec<&str> = out.lines().filter(|l| l.starts_with("::")).collect();
+        assert_eq!(
+            commands,
+            [
+                "::warning title=leakscope gate%3A runtime stalled::runtime 1 (multi_thread, 2 workers): STALLED: heartbeat 3.2 s old",
+                "::warning title=leakscope gate%3A the task dump did not succeed::refused: not attempted",
+            ]
+        );
+        report.dump = Some("ok".into());
+        report.runtimes[0].stalled = false;
+        assert!(!render(&report).contains("::warning"));
     }
 
     #[test]

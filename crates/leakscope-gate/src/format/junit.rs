@@ -67,6 +67,10 @@ pub(super) fn render(report: &GateReport) -> String {
     ];
     properties.extend(target.command.iter().map(|c| ("command", c.clone())));
     properties.extend(target.load.iter().map(|c| ("load", c.clone())));
+    properties.extend(report.dump.iter().map(|d| ("task_dump", d.clone())));
+    properties.extend(
+        report.runtimes.iter().filter(|r| r.stalled).map(|r| ("stalled_runtime", r.to_string())),
+    );
     for (name, value) in properties {
         let _ = writeln!(out, "      <property name=\"{name}\" value=\"{}\"/>", escape(&value));
     }

@@ -35,7 +35,14 @@ pub(super) fn render(report: &GateReport) -> String {
     if w.settle_secs > 0.0 {
         let _ = write!(out, ", then {} settling", format_secs(w.settle_secs));
     }
-    out.push_str("\n\n");
+    out.push('\n');
+    for runtime in report.runtimes.iter().filter(|r| r.stalled) {
+        let _ = writeln!(out, "  {runtime}");
+    }
+    if let Some(dump) = &report.dump {
+        let _ = writeln!(out, "  task dump {dump}");
+    }
+    out.push('\n');
     out.push_str(&table(report));
 
     if !report.limits.is_empty() {
@@ -140,6 +147,7 @@ fn row(out: &mut String, counts: &Counts, label: &str) {
 mod tests {
     use super::*;
     use crate::format::fixture::{failing, passing};
+    use crate::runtime::RuntimeStatus;
 
     fn check(report: &GateReport, expected: &str) {
         let got = render(report);
@@ -181,6 +189,43 @@ not evaluated
   deadlock: needs resources
 ",
         );
+    }
+
+    #[test]
+    fn a_stalled_runtime_and_a_refused_dump_are_named() {
+        let mut report = passing();
+        report.runtimes = vec![
+            RuntimeStatus {
+                id: 1,
+                flavor: "multi_thread".into(),
+                workers: 2,
+                stalled: true,
+                heartbeat_age_secs: Some(3.24),
+            },
+            RuntimeStatus {
+                id: 2,
+                flavor: "current_thread".into(),
+                workers: 1,
+                stalled: false,
+                heartbeat_age_secs: Some(0.05),
+            },
+        ];
+        report.dump = Some("refused: not attempted: a runtime is stalled".into());
+        let text = render(&report);
+        let head: Vec<&str> = text.lines().take(6).collect();
+        assert_eq!(
+            head,
+            [
+                "leakscope gate: PASS",
+                "  target  app (pid 7) at 127.0.0.1:6669, attached",
+                "  window  1m00s after a 5s warmup, 61 samples",
+                "  runtime 1 (multi_thread, 2 workers): STALLED: heartbeat 3.2 s old",
+                "  task dump refused: not attempted: a runtime is stalled",
+                "",
+            ],
+            "{text}"
+        );
+        assert!(!text.contains("runtime 2"), "healthy runtimes are not listed:\n{text}");
     }
 
     #[test]
