@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use leakscope_analysis::{Config, Model, Report, WaitPoint, analyze, is_live};
-use leakscope_proto::v1::{DumpStatus, HelloResponse, Task, TaskDumpResponse, TaskState, Update};
+use leakscope_proto::v1::{
+    DumpStatus, HelloResponse, RuntimeMetrics, Task, TaskDumpResponse, TaskState, Update,
+};
 use tokio::sync::{mpsc, watch};
 
 use crate::state::{
@@ -60,6 +62,9 @@ pub(crate) struct Engine {
     focus: Option<u64>,
     focus_seen: Option<(u64, u64)>,
     histogram: Vec<u64>,
+    /// The runtimes as the handshake found them, shown until the first update says more: a
+    /// runtime already stalled is in the header at once.
+    hello_runtimes: Vec<RuntimeMetrics>,
     last: Arc<Data>,
 }
 
@@ -89,6 +94,7 @@ impl Engine {
             focus: None,
             focus_seen: None,
             histogram: vec![0; Focus::BUCKETS],
+            hello_runtimes: Vec::new(),
             last: Arc::new(Data::default()),
         }
     }
@@ -106,6 +112,7 @@ impl Engine {
             *self = Self::new(config, address);
             self.model = Model::from_hello(hello);
         }
+        self.hello_runtimes.clone_from(&hello.runtimes);
         self.dirty = true;
     }
 
@@ -225,7 +232,10 @@ impl Engine {
             strings,
             resources: Arc::new(resources),
             waits: Arc::new(self.model.waits().to_vec()),
-            runtimes: Arc::new(self.model.runtimes().to_vec()),
+            runtimes: Arc::new(match self.model.runtimes() {
+                [] => self.hello_runtimes.clone(),
+                runtimes => runtimes.to_vec(),
+            }),
             stats: self.model.agent_stats().copied(),
             samples: Arc::new(self.samples.clone()),
             dump: self.dump.clone(),
@@ -468,6 +478,8 @@ pub(crate) fn merge(updates: Vec<Update>) -> Option<Update> {
                 acc.long_polls.extend(next.long_polls);
                 acc.poll_stats = next.poll_stats;
                 acc.runtimes = next.runtimes;
+                // Deltas carry the wait chains their tasks refer to: keep every one.
+                acc.wait_chains.extend(next.wait_chains);
                 if next.stats.is_some() {
                     acc.stats = next.stats;
                 }
@@ -524,5 +536,54 @@ async fn run(
         if output.send(engine.publish()).is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use leakscope_proto::v1::{HelloResponse, RuntimeMetrics, Snapshot, Task, Update, WaitChain};
+
+    use super::{Engine, merge};
+
+    #[test]
+    fn merged_deltas_keep_every_wait_chain() {
+        let delta = |task: u64, chain: u32| Update {
+            full: false,
+            snapshot: Some(Snapshot {
+                tasks: vec![Task { id: task, wait_chain_ids: vec![chain], ..Task::default() }],
+                wait_chains: vec![WaitChain { id: chain, frames: Vec::new() }],
+                ..Snapshot::default()
+            }),
+        };
+        let full = Update { full: true, snapshot: Some(Snapshot::default()) };
+        let merged = merge(vec![full, delta(1, 7), delta(2, 8)]).unwrap();
+        let snapshot = merged.snapshot.unwrap();
+        let chains: Vec<u32> = snapshot.wait_chains.iter().map(|c| c.id).collect();
+        assert_eq!(chains, [7, 8]);
+        assert!(merged.full);
+    }
+
+    #[test]
+    fn a_runtime_stalled_at_the_handshake_is_shown_before_the_first_update() {
+        let runtime = |stalled| RuntimeMetrics {
+            runtime_id: 1,
+            flavor: "multi_thread".into(),
+            workers: 1,
+            heartbeat_age_nanos: if stalled { 3_000_000_000 } else { 10_000_000 },
+            stalled,
+            ..RuntimeMetrics::default()
+        };
+        let mut engine = Engine::new(leakscope_analysis::Config::default(), "127.0.0.1:1");
+        engine.hello(&HelloResponse {
+            pid: 7,
+            runtimes: vec![runtime(true)],
+            ..HelloResponse::default()
+        });
+        assert!(engine.publish().runtimes.iter().any(|r| r.stalled), "shown at once");
+        // The first update's runtimes replace the handshake's.
+        let update =
+            Snapshot { now_nanos: 1, runtimes: vec![runtime(false)], ..Snapshot::default() };
+        engine.apply(vec![Update { full: true, snapshot: Some(update) }]);
+        assert!(!engine.publish().runtimes.iter().any(|r| r.stalled));
     }
 }

@@ -153,6 +153,7 @@ fn summarize(dump: &leakscope_proto::v1::TaskDumpResponse) -> String {
             format!("task dumps are not supported here: {}", dump.message)
         }
         Ok(DumpStatus::NoRuntime) => "task dump: no runtime registered with the agent".to_owned(),
+        Ok(DumpStatus::Refused) => format!("task dump refused by the agent: {}", dump.message),
         _ => format!("task dump failed: {}", dump.message),
     }
 }
@@ -161,7 +162,22 @@ fn summarize(dump: &leakscope_proto::v1::TaskDumpResponse) -> String {
 mod tests {
     use std::time::Duration;
 
-    use super::backoff;
+    use leakscope_proto::v1::{DumpStatus, TaskDumpResponse};
+
+    use super::{backoff, summarize};
+
+    #[test]
+    fn a_refused_dump_says_why() {
+        let dump = TaskDumpResponse {
+            status: DumpStatus::Refused as i32,
+            message: "not attempted: a runtime is stalled".into(),
+            ..TaskDumpResponse::default()
+        };
+        assert_eq!(
+            summarize(&dump),
+            "task dump refused by the agent: not attempted: a runtime is stalled"
+        );
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

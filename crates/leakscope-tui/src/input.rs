@@ -17,7 +17,7 @@ pub(crate) const HELP: &[(&str, &str)] = &[
     ("1 2 3 4 5", "Overview, Groups, Tasks, Findings, Resources"),
     ("/", "filter the list (location, name, state, wait point, finding); Enter keeps, Esc clears"),
     ("s  S", "sort by the next column / reverse the sort"),
-    ("d", "take a task dump now (names what every task waits in)"),
+    ("d", "take a task dump, after a confirmation (y): it pauses every worker of the app"),
     ("f", "write a flamegraph of what is on screen"),
     ("p", "pause the screen (data keeps arriving) / resume"),
     ("?", "this help"),
@@ -33,6 +33,13 @@ pub(crate) fn key(mode: Mode, event: KeyEvent) -> Option<Action> {
     let ctrl = event.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl && matches!(event.code, KeyCode::Char('c')) {
         return Some(Action::Quit);
+    }
+    if mode == Mode::ConfirmDump {
+        // Only an explicit yes takes the dump: it pauses the app and can wedge a busy runtime.
+        return Some(match event.code {
+            KeyCode::Char('y' | 'Y') if !ctrl => Action::DumpConfirm,
+            _ => Action::DumpCancel,
+        });
     }
     if mode == Mode::Filter {
         return match event.code {
@@ -153,6 +160,23 @@ mod tests {
         check(f, Esc, none, Some(Action::FilterCancel));
         check(f, Char('c'), KeyModifiers::CONTROL, Some(Action::Quit));
         check(f, Up, none, None);
+    }
+
+    #[test]
+    fn only_y_confirms_a_dump() {
+        use KeyCode::*;
+        let none = KeyModifiers::NONE;
+        let c = Mode::ConfirmDump;
+        check(c, Char('y'), none, Some(Action::DumpConfirm));
+        check(c, Char('Y'), KeyModifiers::SHIFT, Some(Action::DumpConfirm));
+        check(c, Char('n'), none, Some(Action::DumpCancel));
+        check(c, Char('d'), none, Some(Action::DumpCancel));
+        check(c, Char('q'), none, Some(Action::DumpCancel));
+        check(c, Enter, none, Some(Action::DumpCancel));
+        check(c, Esc, none, Some(Action::DumpCancel));
+        check(c, Char('y'), KeyModifiers::CONTROL, Some(Action::DumpCancel));
+        // Ctrl-C still quits.
+        check(c, Char('c'), KeyModifiers::CONTROL, Some(Action::Quit));
     }
 
     #[test]

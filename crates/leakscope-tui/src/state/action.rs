@@ -42,8 +42,12 @@ pub(crate) enum Action {
     Sort,
     /// Reverse the sort.
     SortReverse,
-    /// Take a task dump now.
+    /// Ask for a task dump: opens the confirmation, which states the risk.
     Dump,
+    /// Yes, take the dump (`y` in the confirmation).
+    DumpConfirm,
+    /// No dump after all (any other key in the confirmation).
+    DumpCancel,
     /// Write a flamegraph of what is on screen.
     Flamegraph,
     /// Freeze the screen (data keeps arriving) or resume.
@@ -115,4 +119,6 @@ pub(crate) enum Mode {
     Filter,
     /// The help is shown; most keys close it.
     Help,
+    /// The task-dump confirmation is shown: `y` takes the dump, any other key cancels.
+    ConfirmDump,
 }

@@ -224,6 +224,17 @@ impl App {
                 _ => {}
             },
             Mode::Filter => self.handle_filter(action),
+            Mode::ConfirmDump => {
+                self.mode = Mode::Normal;
+                match action {
+                    Action::DumpConfirm => {
+                        self.effects.push(Effect::Dump);
+                        self.notice("taking a task dump…");
+                    }
+                    Action::Quit => self.quit = true,
+                    _ => self.notice("no task dump taken"),
+                }
+            }
             Mode::Normal => self.handle_normal(action),
         }
     }
@@ -271,10 +282,8 @@ impl App {
                 }
             }
             Action::Sort | Action::SortReverse => self.sort(action == Action::SortReverse),
-            Action::Dump => {
-                self.effects.push(Effect::Dump);
-                self.notice("taking a task dump…");
-            }
+            // A dump pauses every worker of the app and can wedge a busy runtime: ask first.
+            Action::Dump => self.mode = Mode::ConfirmDump,
             Action::Flamegraph => self.flamegraph(),
             Action::Pause => {
                 self.paused = !self.paused;
@@ -288,7 +297,9 @@ impl App {
             Action::FilterChar(_)
             | Action::FilterBackspace
             | Action::FilterDone
-            | Action::FilterCancel => {}
+            | Action::FilterCancel
+            | Action::DumpConfirm
+            | Action::DumpCancel => {}
         }
     }
 
@@ -563,9 +574,12 @@ impl App {
 
     /// The task-wait stacks of the on-screen tasks, folded (`root;…;leaf`, count), the shape of
     /// `leakscope profile tasks`: the spawn location, then the await chain from the latest dump
-    /// (when it traced the task), then what the task waits on, or its state. Frames are written
-    /// as `leakscope-profile` writes them (`function (file:line)`, `;` inside a frame escaped).
+    /// (when it traced the task), then what the task waits on, or its state. The chain is the
+    /// profile builder's ([`leakscope_profile::wait_chain`]: the backtrace that names the wait,
+    /// without the runtime's frames) and frames are named and written as `leakscope-profile`
+    /// writes them (`function (file:line)`, `;` inside a frame escaped).
     pub(crate) fn on_screen_stacks(&self) -> Vec<(String, u64)> {
+        use leakscope_analysis::names::clean_function;
         use leakscope_profile::Frame;
         use leakscope_profile::folded::frame_label;
 
@@ -578,13 +592,11 @@ impl App {
             let mut labels =
                 vec![frame_label(&Frame::new("tokio::spawn", &spawn.file, spawn.line))];
             let traces = self.data.dump.as_ref().and_then(|dump| dump.traces.get(&row.id));
-            if let Some(trace) = traces.and_then(|traces| traces.first()) {
-                labels.extend(
-                    trace
-                        .frames
-                        .iter()
-                        .map(|f| frame_label(&Frame::new(&f.function, &f.file, f.line))),
-                );
+            if let Some(traces) = traces {
+                let (chain, _) = leakscope_profile::wait_chain(traces);
+                labels.extend(chain.iter().map(|f| {
+                    frame_label(&Frame::new(clean_function(&f.function, &f.file), &f.file, f.line))
+                }));
             }
             let point = strings.point(row.point);
             let leaf = if point.known_name().is_some() || row.state == RowState::Idle {
@@ -830,7 +842,26 @@ mod tests {
         check(&[Help, Down, Help], "Overview", &[]);
         check(&[Help, Quit], "Overview Help quit", &[]);
         check(&[Filter], "Overview", &[]);
-        check(&[Dump], "Overview", &[Effect::Dump]);
+    }
+
+    #[test]
+    fn a_dump_needs_a_yes() {
+        // `d` only asks; `y` takes the dump; anything else (keys, clicks) cancels.
+        check(&[Dump], "Overview ConfirmDump", &[]);
+        check(&[Dump, DumpConfirm], "Overview", &[Effect::Dump]);
+        check(&[Dump, DumpCancel], "Overview", &[]);
+        check(&[NextTab, Dump, Down], "Groups[0/5]", &[]);
+        check(&[NextTab, Dump, Click { column: 3, row: 6 }], "Groups[0/5]", &[]);
+        check(&[Dump, Quit], "Overview quit", &[]);
+        // A stray yes outside the confirmation does nothing.
+        check(&[DumpConfirm], "Overview", &[]);
+        let mut app = fixture::app();
+        app.handle(Dump);
+        app.handle(DumpCancel);
+        assert_eq!(app.message(), Some("no task dump taken"));
+        app.handle(Dump);
+        app.handle(DumpConfirm);
+        assert_eq!(app.message(), Some("taking a task dump…"));
     }
 
     #[test]
@@ -874,7 +905,7 @@ mod tests {
         // The stuck senders: spawn location, the dump's await chain, then the wait.
         let senders = "tokio::spawn (src/handler.rs:42);\
                        shop::handler::publish::{{closure}} (src/handler.rs:48);\
-                       tokio::sync::mpsc::bounded::Sender<T>::send::{{closure}};\
+                       tokio::sync::mpsc::bounded::Sender::send::{{closure}};\
                        tokio::sync::batch_semaphore::Acquire::poll;\
                        wait: mpsc::Sender::send";
         assert!(stacks.contains(&(senders.to_owned(), 3)), "{stacks:#?}");
@@ -891,6 +922,8 @@ mod tests {
         app.handle(Action::Open);
         assert_eq!(app.take_effects(), [Effect::Focus(Some(30))]);
         app.handle(Action::Dump);
+        assert!(app.take_effects().is_empty(), "`d` only asks");
+        app.handle(Action::DumpConfirm);
         assert_eq!(app.take_effects(), [Effect::Dump]);
     }
 }

@@ -84,7 +84,8 @@ pub(crate) fn geometry(area: Rect, app: &App) -> Geometry {
     }
 }
 
-/// The header line: connection first (it is what changes), then who, then the counts.
+/// The header line: a stalled runtime first, then the connection (it is what changes), then
+/// who, then the counts.
 pub(crate) fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let data = &app.data;
     let target = &data.target;
@@ -114,6 +115,28 @@ pub(crate) fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 ));
             }
         }
+    }
+    // A stalled runtime leads the line: while it lasts, nothing below says much about the app.
+    let stalled: Vec<String> = data
+        .runtimes
+        .iter()
+        .filter(|r| r.stalled)
+        .map(|r| {
+            format!(
+                "runtime {} heartbeat {:.1}s old",
+                r.runtime_id,
+                r.heartbeat_age_nanos as f64 / 1e9
+            )
+        })
+        .collect();
+    if !stalled.is_empty() {
+        spans.insert(
+            0,
+            Span::styled(
+                format!(" STALLED: {} ", stalled.join(", ")),
+                Style::new().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD),
+            ),
+        );
     }
     if app.paused {
         spans.insert(

@@ -2,6 +2,7 @@
 //! state.
 
 mod chrome;
+mod confirm;
 mod findings;
 mod format;
 mod groups;
@@ -34,7 +35,9 @@ pub(crate) fn draw(frame: &mut Frame<'_>, app: &App) {
         Page::Resources => resources::draw(frame, areas.body, app),
     }
     chrome::status(frame, areas.status, app);
-    if app.mode == Mode::Help {
-        help::draw(frame, frame.area());
+    match app.mode {
+        Mode::Help => help::draw(frame, frame.area()),
+        Mode::ConfirmDump => confirm::draw(frame, frame.area()),
+        Mode::Normal | Mode::Filter => {}
     }
 }

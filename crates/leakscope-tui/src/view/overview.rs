@@ -4,7 +4,7 @@
 use leakscope_analysis::Severity;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Style};
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Sparkline};
 
@@ -146,6 +146,15 @@ fn runtime_lines(app: &App) -> Vec<Line<'static>> {
             runtime.workers,
             format::count(runtime.alive_tasks)
         )));
+        if runtime.stalled {
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "   STALLED: heartbeat {:.1}s old",
+                    runtime.heartbeat_age_nanos as f64 / 1e9
+                ),
+                Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+            )));
+        }
         lines.push(Line::from(Span::styled(
             format!(
                 "   global queue {} · blocking {} ({} idle) · queue {}",

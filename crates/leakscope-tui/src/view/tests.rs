@@ -133,6 +133,37 @@ fn help() {
     insta::assert_snapshot!(screen(&[Action::Tab(Tab::Groups), Action::Help]));
 }
 
+/// `d` asks first: the box states what a dump costs and risks, over the current screen.
+#[test]
+fn task_dump_confirmation() {
+    let text = screen(&[Action::Tab(Tab::Groups), Action::Dump]);
+    assert!(text.contains("take a task dump?"), "{text}");
+    assert!(text.contains("pauses every worker"), "{text}");
+    assert!(text.contains("tokio-rs/tokio#7478"), "{text}");
+    assert!(text.contains("y take it · any other key cancels"), "{text}");
+    insta::assert_snapshot!(text);
+    // Answered, the box goes.
+    let cancelled = screen(&[Action::Tab(Tab::Groups), Action::Dump, Action::DumpCancel]);
+    assert!(!cancelled.contains("take a task dump?"), "{cancelled}");
+}
+
+/// A runtime whose heartbeat is late leads the header, and is marked on the Overview.
+#[test]
+fn stalled_runtime() {
+    let mut app = fixture::app();
+    let mut data = (*app.data).clone();
+    let mut runtimes = (*data.runtimes).clone();
+    runtimes[0].stalled = true;
+    runtimes[0].heartbeat_age_nanos = 3_240_000_000;
+    data.runtimes = std::sync::Arc::new(runtimes);
+    app.on_data(std::sync::Arc::new(data));
+    let text = render(&mut app, 80, 24);
+    let header = text.lines().next().unwrap();
+    assert!(header.starts_with("\" STALLED: runtime 1 heartbeat 3.2s old "), "{header}");
+    assert!(text.contains("   STALLED: heartbeat 3.2s old"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
 #[test]
 fn disconnected() {
     let mut app = fixture::app();
@@ -161,6 +192,9 @@ fn every_screen_draws_on_tiny_and_odd_sizes() {
             app.handle(Action::Open);
             render(&mut app, width, height);
             app.handle(Action::Help);
+            render(&mut app, width, height);
+            app.handle(Action::Back);
+            app.handle(Action::Dump);
             render(&mut app, width, height);
         }
     }
