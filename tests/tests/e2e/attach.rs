@@ -187,9 +187,20 @@ fn attach_finds_the_stuck_senders_and_restores_the_terminal() {
 
     tui.send("\r");
     tui.wait_for_text("Waiting on", long);
-    // A fresh dump: the wait chain the task is parked in. On a release build the send itself is
-    // inlined away and the channel's permit wait is the frame the dump keeps (see zoo_data.rs).
+    // `d` asks first, stating the risk; any key but `y` cancels.
     tui.send("d");
+    let screen = tui.wait_for_text("take a task dump?", long);
+    assert!(screen.contains("pauses every worker") && screen.contains("tokio-rs/tokio#7478"));
+    tui.send("n");
+    tui.wait_for("the confirmation cancelled", long, |s| {
+        !s.contains("take a task dump?") && s.contains("no task dump taken")
+    });
+    // A fresh dump, confirmed: the wait chain the task is parked in. On a release build the send
+    // itself is inlined away and the channel's permit wait is the frame the dump keeps (see
+    // zoo_data.rs).
+    tui.send("d");
+    tui.wait_for_text("take a task dump?", long);
+    tui.send("y");
     let screen = tui.wait_for("the wait chain", long, |s| {
         let chain: Vec<&str> =
             s.lines().skip_while(|l| !l.contains("Wait chain")).take(12).collect();

@@ -95,6 +95,12 @@ async fn a_leaking_zoo_shows_a_rising_series_at_its_spawn_line() {
     assert!(spawned >= alive, "{spawned} spawned");
     let info = gauge(&scrape, "leakscope_agent_info", |s| s.labels.get("tasks") == Some("true"));
     assert_eq!(info, Some(1.0), "the zoo is built with tokio_unstable");
+    // The zoo's runtime beats: not stalled, its heartbeat well under the stall threshold.
+    let runtime_1 = |s: &prometheus_parse::Sample| s.labels.get("runtime") == Some("1");
+    assert_eq!(gauge(&scrape, "leakscope_runtime_stalled", runtime_1), Some(0.0));
+    let age = gauge(&scrape, "leakscope_runtime_heartbeat_age_seconds", runtime_1)
+        .expect("the heartbeat's age");
+    assert!((0.0..1.0).contains(&age), "{age}");
 }
 
 #[tokio::test]
@@ -146,16 +152,20 @@ async fn the_zoos_profiles_decode_as_pprof() {
         .sum();
     assert!(parked >= 5, "tasks at the spawn line in the profile: {parked}");
 
-    let (status, body) = get(http, "/debug/pprof/tasks?debug=2").await;
-    assert_eq!(status, 200);
-    let text = String::from_utf8(body).unwrap();
     let suffix = format!("{}:{}:", at.0, at.1);
-    let blocked = text
-        .split("\n\n")
-        .filter(|p| p.lines().last().is_some_and(|l| l.contains(&suffix)))
-        .filter(|p| p.contains("[waiting in mpsc::Sender::send"))
-        .count();
-    assert!(blocked >= 5, "debug=2 names the blocked senders:\n{text}");
+    // debug=2 takes no dump unless asked (dump=1), and names the blocked senders either way.
+    for (query, dumped) in [("debug=2", false), ("debug=2&dump=1", true)] {
+        let (status, body) = get(http, &format!("/debug/pprof/tasks?{query}")).await;
+        assert_eq!(status, 200);
+        let text = String::from_utf8(body).unwrap();
+        assert_eq!(!text.starts_with("# no task dump"), dumped, "{query}:\n{text}");
+        let blocked = text
+            .split("\n\n")
+            .filter(|p| p.lines().last().is_some_and(|l| l.contains(&suffix)))
+            .filter(|p| p.contains("[waiting in mpsc::Sender::send"))
+            .count();
+        assert!(blocked >= 5, "{query} names the blocked senders:\n{text}");
+    }
 
     let (status, body) = get(http, "/debug/pprof/profile?seconds=1").await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));

@@ -161,11 +161,12 @@ fn clean_passes_fifty_runs_out_of_fifty_in_every_format() {
     assert!(started.elapsed() < Duration::from_secs(120), "{:?}", started.elapsed());
 }
 
-/// Gates `scenario` with every report format at once and checks each names `at`.
-fn leaking(scenario: &str, rate: u32, extra: &[&str], at: &[(String, u32)]) {
+/// Gates `scenario` with every report format at once and checks each names `at`; returns the
+/// directory the reports are in (`name`, unique among the tests).
+fn leaking(name: &str, scenario: &str, rate: u32, extra: &[&str], at: &[(String, u32)]) -> PathBuf {
     leakscope_binary();
     let zoo = Zoo::start(scenario, rate);
-    let dir = scratch(scenario);
+    let dir = scratch(name);
     let addr = zoo.addr.to_string();
     let mut args = vec![
         addr.as_str(),
@@ -186,6 +187,15 @@ fn leaking(scenario: &str, rate: u32, extra: &[&str], at: &[(String, u32)]) {
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("gate.json")).unwrap()).unwrap();
     assert_eq!(report["verdict"], "fail", "{scenario}");
+    // A failing verdict takes no task dump unless `--task-dump` asks.
+    if !extra.contains(&"--task-dump") {
+        assert!(report["dump"].is_null(), "{scenario}: {}", report["dump"]);
+    }
+    let runtimes = report["runtimes"].as_array().expect("runtimes is a list");
+    assert!(
+        runtimes.iter().any(|r| r["id"] == 1 && r["stalled"].is_boolean()),
+        "{scenario}: {runtimes:?}"
+    );
     let blamed = blamed(&report);
     assert!(blamed.iter().any(|l| is_at(l, at)), "{scenario}: blamed {blamed:?}, expected {at:?}");
     // Every format carries the counts at start, peak and end of the spawn location.
@@ -215,6 +225,7 @@ fn leaking(scenario: &str, rate: u32, extra: &[&str], at: &[(String, u32)]) {
     let (file, line) = &at[0];
     assert!(plain.contains(&format!("{}:", zoo_file(file))) && plain.contains("FAIL"), "{plain}");
     let _ = line;
+    dir
 }
 
 #[test]
@@ -233,13 +244,16 @@ fn every_leaking_scenario_fails_naming_its_spawn_line_in_every_format() {
         let runs: Vec<_> = scenarios
             .iter()
             .map(|scenario| {
-                scope.spawn(move || leaking(scenario, 20, &[], &markers("spawn", scenario)))
+                scope.spawn(move || {
+                    leaking(scenario, scenario, 20, &[], &markers("spawn", scenario));
+                })
             })
             .collect();
         // Blocking is no leak of tasks: it fails when asked to fail on it.
         runs.into_iter()
             .chain([scope.spawn(|| {
                 leaking(
+                    "blocking-in-async",
                     "blocking-in-async",
                     5,
                     &[
@@ -249,12 +263,28 @@ fn every_leaking_scenario_fails_naming_its_spawn_line_in_every_format() {
                         "warn",
                     ],
                     &[marker("spawn", "blocking-in-async")],
-                )
+                );
             })])
             .collect::<Vec<_>>()
             .into_iter()
             .for_each(|run| run.join().expect("a scenario's checks"));
     });
+}
+
+/// `--task-dump`: a failing gate takes the dump, says what became of it in every format, and
+/// its report still names the spawn line.
+#[test]
+fn a_failing_gate_takes_a_task_dump_only_when_asked() {
+    let scenario = "recv-never-closed";
+    let at = markers("spawn", scenario);
+    let dir = leaking("task-dump", scenario, 20, &["--task-dump"], &at);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("gate.json")).unwrap()).unwrap();
+    assert_eq!(report["dump"], "ok", "{}", report["dump"]);
+    let plain = std::fs::read_to_string(dir.join("gate.txt")).unwrap();
+    assert!(plain.lines().any(|l| l == "  task dump ok"), "{plain}");
+    let xml = std::fs::read_to_string(dir.join("gate.xml")).unwrap();
+    assert!(xml.contains("<property name=\"task_dump\" value=\"ok\"/>"), "{xml}");
 }
 
 /// `--run` for the zoo's `scenario`, its agent on the address the gate hands it.

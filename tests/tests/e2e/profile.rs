@@ -123,8 +123,12 @@ async fn task_wait_profile_of_send_blocked_counts_the_stuck_producers() {
     let dir = out_dir("tasks");
     let (stacks, pprof) = (dir.join("tasks.folded"), dir.join("tasks.pb.gz"));
     let addr = zoo.addr.to_string();
+    // No task dump: the await chains are the agent's captures.
     for out in [&stacks, &pprof] {
-        check_success(&profile(args(&["tasks", &addr, "-o", out.to_str().unwrap()])).await);
+        let output = profile(args(&["tasks", &addr, "-o", out.to_str().unwrap()])).await;
+        check_success(&output);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("task dump"), "{stderr}");
     }
     let after = live_at(&zoo.snapshot().await, &at).len();
 
@@ -168,6 +172,44 @@ async fn task_wait_profile_of_send_blocked_counts_the_stuck_producers() {
     let decoded: Profile = read_path(&pprof).expect("readable back");
     let tasks = decoded.total(0) as u64;
     assert!(tasks >= before as u64, "{tasks} tasks in the pprof profile, {before} stuck before");
+    assert_eq!(wait_sources(&decoded, &at, "dump"), 0, "no task dump unless asked");
+    assert!(wait_sources(&decoded, &at, "capture") >= before as i64, "captured chains");
+
+    // `--task-dump` still takes one: the producers' chains then come from it.
+    let dumped = dir.join("tasks-dumped.pb.gz");
+    let output = profile(args(&[
+        "tasks",
+        &addr,
+        "--task-dump",
+        "--dump-timeout",
+        "10s",
+        "-o",
+        dumped.to_str().unwrap(),
+    ]))
+    .await;
+    check_success(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("did not succeed"), "{stderr}");
+    // The producers' chains come from the dump now, not the capture: labelled `dump`, or `wait`
+    // where the dump's leaf (a release build keeps only `batch_semaphore::poll`) names nothing and
+    // the agent's wait record names the send. Newcomers spawned after the dump may differ.
+    let decoded: Profile = read_path(&dumped).expect("readable back");
+    let dumped_chains = wait_sources(&decoded, &at, "dump") + wait_sources(&decoded, &at, "wait");
+    assert!(dumped_chains >= before as i64, "{dumped_chains}: {:#?}", decoded.samples);
+    assert!(wait_sources(&decoded, &at, "capture") <= 3, "{:#?}", decoded.samples);
+}
+
+/// Tasks spawned at `at` whose sample is labelled `wait_source=<source>`.
+fn wait_sources(profile: &Profile, at: &(String, u32), source: &str) -> i64 {
+    profile
+        .samples
+        .iter()
+        .filter(|s| {
+            s.stack.first().is_some_and(|f| f.file.ends_with(at.0.as_str()) && f.line == at.1)
+        })
+        .filter(|s| s.labels.iter().any(|l| l.key == "wait_source" && l.value == source))
+        .map(|s| s.values[0])
+        .sum()
 }
 
 #[tokio::test]

@@ -105,9 +105,16 @@ fn every_leaking_scenario_is_flagged_at_its_line() {
     let report = snapshot_json(zoo.addr, &[&["--wait", "6s"], FAST].concat());
     assert_eq!(report["schema_version"], 1);
     assert_eq!(report["backend"], "leakscope");
-    // `blocking-in-async` keeps a worker busy, so the dump may time out here; the test below
-    // checks what a dump adds, on scenarios that let it finish.
-    assert!(report["target"]["dump"].is_string(), "{}", report["target"]);
+    // No task dump unless asked: the wait points below come from the agent's capture.
+    assert!(report["target"]["dump"].is_null(), "{}", report["target"]);
+    let runtimes = report["target"]["runtimes"].as_array().expect("target.runtimes is a list");
+    assert!(!runtimes.is_empty(), "{}", report["target"]);
+    for runtime in runtimes {
+        assert!(runtime["id"].as_u64().is_some_and(|id| id >= 1), "{runtime}");
+        assert!(runtime["flavor"].is_string() && runtime["workers"].is_u64(), "{runtime}");
+        assert!(runtime["stalled"].is_boolean(), "{runtime}");
+        assert!(runtime["heartbeat_age_secs"].is_f64(), "{runtime}");
+    }
     assert!(report["target"]["window_secs"].as_f64().unwrap() > 5.5, "{}", report["target"]);
     let spawn = |scenario: &str| vec![marker("spawn", scenario)];
 
@@ -143,17 +150,34 @@ fn every_leaking_scenario_is_flagged_at_its_line() {
 }
 
 #[test]
-fn task_dumps_name_what_channel_and_socket_workers_wait_on() {
+fn captured_wait_points_name_what_channel_and_socket_workers_wait_on() {
     leakscope_binary();
     let check = |scenario: &str, waiting_on: &str| {
         let zoo = Zoo::start(scenario, 20);
-        let flags = [&["--wait", "4s", "--dump-timeout", "10s"], FAST].concat();
+        let flags = [&["--wait", "4s"], FAST].concat();
+        let report = snapshot_json(zoo.addr, &flags);
+        assert!(report["target"]["dump"].is_null(), "no dump unless asked: {}", report["target"]);
+        expect(&report, "stuck", &[marker("spawn", scenario)], Some(waiting_on));
+    };
+    std::thread::scope(|s| {
+        // tokio does not instrument mpsc receivers or sockets: the agent's capture of where each
+        // task registered its waker says what these wait on, with no task dump.
+        s.spawn(|| check("recv-never-closed", "mpsc::Receiver::recv"));
+        s.spawn(|| check("no-timeout-upstream", "socket read"));
+    });
+}
+
+#[test]
+fn task_dumps_are_taken_when_asked_and_name_what_channel_and_socket_workers_wait_on() {
+    leakscope_binary();
+    let check = |scenario: &str, waiting_on: &str| {
+        let zoo = Zoo::start(scenario, 20);
+        let flags = [&["--wait", "4s", "--task-dump", "--dump-timeout", "10s"], FAST].concat();
         let report = snapshot_json(zoo.addr, &flags);
         assert_eq!(report["target"]["dump"], "ok", "{}", report["target"]);
         expect(&report, "stuck", &[marker("spawn", scenario)], Some(waiting_on));
     };
     std::thread::scope(|s| {
-        // tokio does not instrument mpsc receivers or sockets: only the dump says what these wait on.
         s.spawn(|| check("recv-never-closed", "mpsc::Receiver::recv"));
         s.spawn(|| check("no-timeout-upstream", "socket read"));
     });
@@ -168,6 +192,10 @@ fn clean_shows_no_findings() {
     assert!(report["tasks"]["live"].as_u64().unwrap() > 0, "{}", report["tasks"]);
     assert!(report["target"]["observations"].as_u64().unwrap() >= 10, "{}", report["target"]);
     assert_eq!(report["unevaluated"], Value::Array(Vec::new()), "every kind was evaluated");
+    assert!(report["target"]["dump"].is_null(), "{}", report["target"]);
+    let runtimes = report["target"]["runtimes"].as_array().expect("target.runtimes is a list");
+    assert!(!runtimes.is_empty(), "{}", report["target"]);
+    assert!(runtimes.iter().all(|r| r["stalled"] == false), "{}", report["target"]);
 }
 
 /// Issue 3: `clean` is never flagged during a two-minute run under load, with the default
@@ -274,6 +302,25 @@ fn an_app_running_only_console_subscriber_is_analysed_through_console_api() {
     assert!(text.contains("console-subscriber"), "{text}");
     let not_evaluated = text.split("NOT EVALUATED").nth(1).unwrap_or_else(|| panic!("{text}"));
     assert!(not_evaluated.contains("deadlock") && not_evaluated.contains("uncancelled"), "{text}");
+
+    // A dump asked of a target that cannot take one: every output says so, in one line.
+    let report = snapshot_json(app.addr, &["--wait", "0s", "--task-dump"]);
+    let dump = report["target"]["dump"].as_str().unwrap_or_default();
+    assert!(dump.starts_with("unsupported: this target cannot take task dumps"), "{dump:?}");
+    let text = leakscope(&["snapshot", &addr, "--wait", "0s", "--task-dump"]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    let source = text.lines().find(|l| l.trim_start().starts_with("source:")).unwrap_or_default();
+    assert!(source.contains("task dump unsupported: "), "{text}");
+    let profile = leakscope(&["profile", "tasks", &addr, "--task-dump", "-o", "-"]);
+    let stderr = String::from_utf8_lossy(&profile.stderr);
+    assert!(profile.status.success(), "{stderr}");
+    let warning: Vec<&str> = stderr.lines().filter(|l| l.contains("task dump")).collect();
+    assert_eq!(warning.len(), 1, "{stderr}");
+    assert!(
+        warning[0].starts_with("leakscope: warning: the task dump did not succeed (unsupported: ")
+            && warning[0].ends_with("the profile uses the agent's captured wait points instead"),
+        "{stderr}"
+    );
 }
 
 /// Asserts `leakscope args` exits with 2, prints nothing on stdout and exactly one line on
