@@ -14,6 +14,7 @@ pub(crate) struct Config {
     pub(crate) retain_finished_for: Duration,
     pub(crate) watch_interval: Duration,
     pub(crate) http: crate::http::HttpConfig,
+    pub(crate) wait_capture: bool,
 }
 
 impl Default for Config {
@@ -26,6 +27,7 @@ impl Default for Config {
             retain_finished_for: Duration::from_secs(60),
             watch_interval: Duration::from_millis(500),
             http: crate::http::HttpConfig::default(),
+            wait_capture: true,
         }
     }
 }
@@ -72,6 +74,9 @@ impl Builder {
             let ms = number("LEAKSCOPE_WATCH_INTERVAL_MS", &v)?.max(10);
             config.watch_interval = Duration::from_millis(ms);
         }
+        if let Some(v) = env("LEAKSCOPE_WAIT_CAPTURE") {
+            config.wait_capture = flag("LEAKSCOPE_WAIT_CAPTURE", &v)?;
+        }
         config.http = crate::http::HttpConfig::from_env()?;
         Ok(Self { config })
     }
@@ -106,6 +111,15 @@ impl Builder {
     /// Period of `Watch` updates. Default 500 ms; at least 10 ms.
     pub fn watch_interval(mut self, interval: Duration) -> Self {
         self.config.watch_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Capture where every parked task waits, at the moment it parks (a frame-pointer walk of
+    /// the polling thread's stack, see docs/ARCHITECTURE.md). Default on; off, wait points come
+    /// only from an explicitly requested task dump. Takes effect when the collector is
+    /// installed.
+    pub fn wait_capture(mut self, on: bool) -> Self {
+        self.config.wait_capture = on;
         self
     }
 

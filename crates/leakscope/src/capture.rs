@@ -30,6 +30,21 @@ pub(crate) const MAX_FRAMES: usize = 48;
 pub(crate) const SUPPORTED: bool =
     cfg!(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")));
 
+/// Whether the agent was asked to capture ([`crate::Builder::wait_capture`]); set once, when the
+/// collector is installed.
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Whether wait chains are captured: the platform supports it and the app did not turn it off.
+#[inline]
+pub(crate) fn enabled() -> bool {
+    SUPPORTED && ENABLED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Turns the capture on or off, before any task runs.
+pub(crate) fn set_enabled(on: bool) {
+    ENABLED.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Return addresses of the calling thread's stack, innermost first, into `out`; how many.
 #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
 #[inline(never)]

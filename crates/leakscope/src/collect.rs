@@ -155,7 +155,7 @@ impl Collector {
 
 #[cfg(tokio_unstable)]
 fn wait_capture() -> bool {
-    crate::capture::SUPPORTED
+    crate::capture::enabled()
 }
 
 #[cfg(not(tokio_unstable))]
@@ -174,7 +174,13 @@ pub(crate) fn capabilities() -> (leakscope_proto::v1::Capabilities, Vec<String>)
                 .to_owned(),
         );
     }
-    if tasks && !wait_capture() {
+    if tasks && crate::capture::SUPPORTED && !wait_capture() {
+        missing.push(
+            "wait points without a task dump: the app turned the wait capture off \
+             (Builder::wait_capture(false) or LEAKSCOPE_WAIT_CAPTURE=0)"
+                .to_owned(),
+        );
+    } else if tasks && !wait_capture() {
         missing.push(
             "wait points without a task dump: the agent captures them on Linux on x86_64 or \
              aarch64 only"

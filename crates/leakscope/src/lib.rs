@@ -46,6 +46,7 @@
 //! | `LEAKSCOPE_RETAIN_FINISHED` | finished tasks kept for clients, at most | `4096` |
 //! | `LEAKSCOPE_RETAIN_SECS` | how long a finished task is kept | `60` |
 //! | `LEAKSCOPE_WATCH_INTERVAL_MS` | period of `Watch` updates | `500` |
+//! | `LEAKSCOPE_WAIT_CAPTURE` | `0` turns off the wait capture (wait points then come only from an explicit task dump) | on |
 //! | `LEAKSCOPE_DISABLE` | `1` makes [`init`] do nothing | off |
 //! | `LEAKSCOPE_HTTP_BIND` | also serve `/metrics` and `/debug/pprof/*` over HTTP here (same loopback rule) | off |
 //! | `LEAKSCOPE_METRICS_TOP_LOCATIONS` | spawn locations `/metrics` names; the rest are `location="other"` | `20` |
@@ -53,10 +54,13 @@
 //! # What it needs from the build
 //!
 //! Per-task data, resources and lock waits come from tokio's own instrumentation, which exists only
-//! with `--cfg tokio_unstable` (and tokio's `tracing` feature, which this crate turns on). Task
-//! dumps work on Linux (x86, x86_64, aarch64, s390x), where this crate turns on tokio's `taskdump`. Without them the crate still builds and serves
-//! runtime metrics, and `Hello` lists what is missing. Release builds should keep line tables
-//! (`debug = "line-tables-only"`) so dumps can name the frames tokio inlined.
+//! with `--cfg tokio_unstable` (and tokio's `tracing` feature, which this crate turns on). Wait
+//! points are captured as tasks park, on Linux on x86_64 and aarch64, from frame pointers
+//! (`-C force-frame-pointers=yes`). Task dumps, taken only when a user asks for one, work on
+//! Linux (x86, x86_64, aarch64, s390x), where this crate turns on tokio's `taskdump`. Without them
+//! the crate still builds and serves runtime metrics, and `Hello` lists what is missing. Release
+//! builds should keep line tables (`debug = "line-tables-only"`) so wait points can name the app's
+//! `.await` line and the frames tokio inlined.
 
 mod builder;
 #[cfg(tokio_unstable)]

@@ -104,6 +104,7 @@ struct Extra;
 
 #[cfg(tokio_unstable)]
 fn install_collector(config: &Config) -> Result<Extra, Error> {
+    crate::capture::set_enabled(config.wait_capture);
     let registry = crate::registry::install(
         config.long_poll_threshold.as_nanos() as u64,
         config.retain_finished_max,

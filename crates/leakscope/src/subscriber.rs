@@ -244,7 +244,7 @@ impl Collector {
     /// (`crate::capture`). A dump's trace poll is not a poll here, so it captures nothing.
     #[inline]
     fn capture_wait(&self, task: u64) {
-        if !capture::SUPPORTED {
+        if !capture::enabled() {
             return;
         }
         let Ok((polling, index)) = POLLING.try_with(Cell::get) else { return };
