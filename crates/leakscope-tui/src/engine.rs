@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use leakscope_analysis::{Config, Model, Report, WaitPoint, analyze, is_live};
 use leakscope_proto::v1::{
-    DumpStatus, HelloResponse, RuntimeMetrics, Task, TaskDumpResponse, TaskState, Update,
+    Backtrace, DumpStatus, HelloResponse, RuntimeMetrics, Task, TaskDumpResponse, TaskState, Update,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -39,6 +39,8 @@ pub(crate) enum EngineInput {
     Dump(Box<TaskDumpResponse>),
     /// The task shown in detail changed.
     Focus(Option<u64>),
+    /// The task-wait stacks of these tasks, folded, for a flamegraph.
+    Flamegraph(Vec<u64>, tokio::sync::oneshot::Sender<Vec<(String, u64)>>),
 }
 
 /// The model and everything derived from it.
@@ -59,6 +61,8 @@ pub(crate) struct Engine {
     groups_by_location: HashMap<u32, Vec<(u16, u32)>>,
     samples: Vec<Sample>,
     dump: Option<Arc<DumpView>>,
+    /// The latest successful dump as it came, for the task-wait stacks' await chains.
+    raw_dump: Option<TaskDumpResponse>,
     focus: Option<u64>,
     focus_seen: Option<(u64, u64)>,
     histogram: Vec<u64>,
@@ -91,6 +95,7 @@ impl Engine {
             groups_by_location: HashMap::new(),
             samples: Vec::new(),
             dump: None,
+            raw_dump: None,
             focus: None,
             focus_seen: None,
             histogram: vec![0; Focus::BUCKETS],
@@ -143,11 +148,26 @@ impl Engine {
             duration_nanos: dump.duration_nanos,
             traces,
         }));
+        self.raw_dump = Some(dump.clone());
         self.model.apply_dump(dump);
         self.dirty = true;
         self.rows_dirty = true;
         // A dump names wait points the agent's waits cannot: analyse with it at once.
         self.analysed_at = None;
+    }
+
+    /// The task-wait stacks of `ids`, folded (`root;…;leaf`, count): exactly the stacks of
+    /// `leakscope profile tasks` for those tasks, from the profile builder itself.
+    pub(crate) fn wait_stacks(&self, ids: Vec<u64>) -> Vec<(String, u64)> {
+        use leakscope_profile::{TaskFilter, folded::folded_lines, task_wait_profile};
+        let profile = task_wait_profile(&self.model, self.raw_dump.as_ref(), &TaskFilter::ids(ids));
+        folded_lines(&profile, 0)
+            .into_iter()
+            .filter_map(|line| {
+                let (stack, count) = line.rsplit_once(' ')?;
+                Some((stack.to_owned(), count.parse().ok()?))
+            })
+            .collect()
     }
 
     /// Shows `id` in detail (or nothing).
@@ -370,7 +390,14 @@ impl Engine {
                 children.1.push(child.id);
             }
         }
+        let captured = task
+            .as_ref()
+            .filter(|_| live)
+            .and_then(|t| model.captured_chains(t))
+            .map(<[Backtrace]>::to_vec)
+            .unwrap_or_default();
         Some(Focus {
+            captured,
             wait: live.then(|| model.task_wait(id).clone()),
             task,
             location: location.unwrap_or_default(),
@@ -403,6 +430,9 @@ impl Engine {
                         EngineInput::Hello(hello) => self.hello(&hello),
                         EngineInput::Dump(dump) => self.apply_dump(*dump),
                         EngineInput::Focus(id) => self.set_focus(id),
+                        EngineInput::Flamegraph(ids, reply) => {
+                            let _ = reply.send(self.wait_stacks(ids));
+                        }
                         EngineInput::Update(_) => unreachable!("matched above"),
                     }
                 }
@@ -435,11 +465,7 @@ fn row(task: &Task, now: u64, point: u16, name: u32, group: u32) -> TaskRow {
         Ok(TaskState::Idle) => RowState::Idle,
         _ => RowState::Unknown,
     };
-    let idle_nanos = if state == RowState::Idle {
-        now.saturating_sub(task.last_poll_end_nanos.max(task.created_nanos))
-    } else {
-        0
-    };
+    let idle_nanos = leakscope_analysis::names::idle_nanos(now, task);
     TaskRow {
         id: task.id,
         location_id: task.location_id,
@@ -541,7 +567,10 @@ async fn run(
 
 #[cfg(test)]
 mod tests {
-    use leakscope_proto::v1::{HelloResponse, RuntimeMetrics, Snapshot, Task, Update, WaitChain};
+    use leakscope_proto::v1::{
+        Frame, HelloResponse, Location, RuntimeMetrics, Snapshot, Task, TaskState, Update,
+        WaitChain,
+    };
 
     use super::{Engine, merge};
 
@@ -585,5 +614,67 @@ mod tests {
             Snapshot { now_nanos: 1, runtimes: vec![runtime(false)], ..Snapshot::default() };
         engine.apply(vec![Update { full: true, snapshot: Some(update) }]);
         assert!(!engine.publish().runtimes.iter().any(|r| r.stalled));
+    }
+
+    /// A task parked on a channel receive, its await chain captured by the agent (no dump).
+    fn parked_receiver() -> Engine {
+        let frame = |function: &str, file: &str, line: u32| Frame {
+            function: function.into(),
+            file: file.into(),
+            line,
+            ..Frame::default()
+        };
+        let mut engine = Engine::new(leakscope_analysis::Config::default(), "127.0.0.1:1");
+        engine.hello(&HelloResponse { pid: 7, ..HelloResponse::default() });
+        let snapshot = Snapshot {
+            now_nanos: 10_000_000_000,
+            locations: vec![Location { id: 1, file: "src/pending.rs".into(), line: 12, col: 5 }],
+            tasks: vec![Task {
+                id: 4,
+                location_id: 1,
+                state: TaskState::Idle as i32,
+                created_nanos: 1_000_000_000,
+                last_poll_end_nanos: 2_000_000_000,
+                polls: 1,
+                waker_count: 1,
+                wait_chain_ids: vec![3],
+                ..Task::default()
+            }],
+            wait_chains: vec![WaitChain {
+                id: 3,
+                frames: vec![
+                    frame("app::pending::{{closure}}", "src/pending.rs", 14),
+                    frame("tokio::sync::mpsc::bounded::Receiver<T>::recv", "", 0),
+                ],
+            }],
+            ..Snapshot::default()
+        };
+        engine.apply(vec![Update { full: true, snapshot: Some(snapshot) }]);
+        engine
+    }
+
+    #[test]
+    fn flamegraph_stacks_are_the_task_profiles_and_carry_the_captured_chain() {
+        let engine = parked_receiver();
+        let stacks = engine.wait_stacks(vec![4]);
+        let [(stack, count)] = stacks.as_slice() else { panic!("{stacks:#?}") };
+        assert_eq!(*count, 1);
+        assert!(stack.starts_with("tokio::spawn (src/pending.rs:12)"), "{stack}");
+        assert!(stack.contains("app::pending"), "the app's await line: {stack}");
+        assert!(stack.ends_with("wait: mpsc::Receiver::recv"), "{stack}");
+        assert!(engine.wait_stacks(vec![99]).is_empty(), "no such task, no stack");
+    }
+
+    #[test]
+    fn the_focused_task_shows_its_captured_chain() {
+        let mut engine = parked_receiver();
+        engine.set_focus(Some(4));
+        let focus = engine.focus_view().expect("the task is known");
+        let [chain] = focus.captured.as_slice() else { panic!("{:?}", focus.captured) };
+        assert_eq!(chain.frames[0].function, "app::pending::{{closure}}");
+        assert_eq!(
+            focus.wait.map(|w| w.point.to_string()).as_deref(),
+            Some("mpsc::Receiver::recv")
+        );
     }
 }

@@ -159,7 +159,16 @@ impl Session {
                 Effect::Focus(id) => {
                     let _ = self.engine.send(EngineInput::Focus(id)).await;
                 }
-                Effect::Flamegraph(stacks) => {
+                Effect::Flamegraph(ids) => {
+                    let (reply, stacks) = tokio::sync::oneshot::channel();
+                    if self.engine.send(EngineInput::Flamegraph(ids, reply)).await.is_err() {
+                        continue;
+                    }
+                    let Ok(stacks) = stacks.await else { continue };
+                    if stacks.is_empty() {
+                        self.app.notice("no tasks on screen to draw");
+                        continue;
+                    }
                     let result = self.flamegraph.as_ref().map(|write| write(&stacks));
                     match result {
                         Some(Ok(path)) => {

@@ -2,13 +2,12 @@
 //! from the connection. Side effects (a dump request, the focused task, a flamegraph) are
 //! queued as [`Effect`]s for the loop to carry out, so every transition is a plain function.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::state::action::{Action, Mode, Tab};
 use crate::state::columns::{FindingColumn, GroupColumn, ResourceColumn};
-use crate::state::data::{Data, RowState};
+use crate::state::data::Data;
 use crate::state::link::Link;
 use crate::state::list::ListState;
 use crate::state::lists::{ListView, build_findings, build_groups, build_resources};
@@ -52,8 +51,8 @@ pub(crate) enum Effect {
     Dump,
     /// Tell the engine which task is shown in detail.
     Focus(Option<u64>),
-    /// Write a flamegraph of these folded stacks (`frame;frame;frame`, count).
-    Flamegraph(Vec<(String, u64)>),
+    /// Write a flamegraph of these tasks' task-wait stacks (the engine builds them).
+    Flamegraph(Vec<u64>),
 }
 
 /// Where things are on screen, for mouse clicks; computed by the view from the terminal size.
@@ -572,44 +571,6 @@ impl App {
         }
     }
 
-    /// The task-wait stacks of the on-screen tasks, folded (`root;…;leaf`, count), the shape of
-    /// `leakscope profile tasks`: the spawn location, then the await chain from the latest dump
-    /// (when it traced the task), then what the task waits on, or its state. The chain is the
-    /// profile builder's ([`leakscope_profile::wait_chain`]: the backtrace that names the wait,
-    /// without the runtime's frames) and frames are named and written as `leakscope-profile`
-    /// writes them (`function (file:line)`, `;` inside a frame escaped).
-    pub(crate) fn on_screen_stacks(&self) -> Vec<(String, u64)> {
-        use leakscope_analysis::names::clean_function;
-        use leakscope_profile::Frame;
-        use leakscope_profile::folded::frame_label;
-
-        let on_screen: std::collections::HashSet<u64> =
-            self.tasks_on_screen().into_iter().collect();
-        let strings = &self.data.strings;
-        let mut stacks: BTreeMap<String, u64> = BTreeMap::new();
-        for row in self.data.tasks.iter().filter(|row| on_screen.contains(&row.id)) {
-            let spawn = strings.location(row.location_id);
-            let mut labels =
-                vec![frame_label(&Frame::new("tokio::spawn", &spawn.file, spawn.line))];
-            let traces = self.data.dump.as_ref().and_then(|dump| dump.traces.get(&row.id));
-            if let Some(traces) = traces {
-                let (chain, _) = leakscope_profile::wait_chain(traces);
-                labels.extend(chain.iter().map(|f| {
-                    frame_label(&Frame::new(clean_function(&f.function, &f.file), &f.file, f.line))
-                }));
-            }
-            let point = strings.point(row.point);
-            let leaf = if point.known_name().is_some() || row.state == RowState::Idle {
-                format!("wait: {point}")
-            } else {
-                format!("state: {}", row.state.as_str())
-            };
-            labels.push(frame_label(&Frame::new(&leaf, "", 0)));
-            *stacks.entry(labels.join(";")).or_default() += 1;
-        }
-        stacks.into_iter().collect()
-    }
-
     fn flamegraph(&mut self) {
         if !self.flamegraph {
             self.notice(
@@ -617,12 +578,12 @@ impl App {
             );
             return;
         }
-        let stacks = self.on_screen_stacks();
-        if stacks.is_empty() {
+        let ids = self.tasks_on_screen();
+        if ids.is_empty() {
             self.notice("no tasks on screen to draw");
             return;
         }
-        self.effects.push(Effect::Flamegraph(stacks));
+        self.effects.push(Effect::Flamegraph(ids));
     }
 }
 
@@ -901,14 +862,10 @@ mod tests {
         app.flamegraph = true;
         app.handle(Action::Flamegraph);
         let effects = app.take_effects();
-        let [Effect::Flamegraph(stacks)] = effects.as_slice() else { panic!("{effects:?}") };
-        // The stuck senders: spawn location, the dump's await chain, then the wait.
-        let senders = "tokio::spawn (src/handler.rs:42);\
-                       shop::handler::publish::{{closure}} (src/handler.rs:48);\
-                       tokio::sync::mpsc::bounded::Sender::send::{{closure}};\
-                       tokio::sync::batch_semaphore::Acquire::poll;\
-                       wait: mpsc::Sender::send";
-        assert!(stacks.contains(&(senders.to_owned(), 3)), "{stacks:#?}");
+        let [Effect::Flamegraph(ids)] = effects.as_slice() else { panic!("{effects:?}") };
+        // The tasks on the Overview's screen: every task of the fixture.
+        let all: Vec<u64> = app.data.tasks.iter().map(|r| r.id).collect();
+        assert_eq!(ids, &all);
     }
 
     #[test]

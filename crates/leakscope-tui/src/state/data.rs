@@ -232,6 +232,9 @@ pub(crate) struct Focus {
     pub(crate) long_polls: Vec<LongPoll>,
     /// Its waits on resources, with the resource.
     pub(crate) waits: Vec<(Wait, Option<Resource>)>,
+    /// The await chains the agent captured when it last parked (one per leaf it waits on, root
+    /// first); empty when none is known.
+    pub(crate) captured: Vec<Backtrace>,
 }
 
 impl Focus {

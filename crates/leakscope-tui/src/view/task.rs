@@ -1,9 +1,9 @@
 //! The task detail: stats, poll-time histogram, wakes and wakers, spawner and children, what it
-//! waits on, the wait chain from the latest task dump, and the findings on it with their
+//! waits on, its wait chain (captured as it parked, or from a task dump), and the findings on it with their
 //! explanation and fix. One scrollable column of lines, so it works at 80x24.
 
 use leakscope_analysis::{Finding, SourceLocation, WaitPoint, WaitSource, names};
-use leakscope_proto::v1::{TaskKind, TaskState};
+use leakscope_proto::v1::{Backtrace, TaskKind, TaskState};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -63,12 +63,9 @@ pub(crate) fn lines(app: &App, id: u64) -> Vec<Line<'static>> {
     };
     let state = match TaskState::try_from(task.state) {
         _ if task.dropped_nanos != 0 => "finished".to_owned(),
-        Ok(TaskState::Idle) => format!(
-            "idle for {}",
-            format::secs(
-                now.saturating_sub(task.last_poll_end_nanos.max(task.created_nanos)) as f64 / 1e9
-            )
-        ),
+        Ok(TaskState::Idle) => {
+            format!("idle for {}", format::secs(names::idle_nanos(now, task) as f64 / 1e9))
+        }
         Ok(TaskState::Running) => format!(
             "running for {}",
             format::secs(now.saturating_sub(task.last_poll_start_nanos) as f64 / 1e9)
@@ -174,7 +171,7 @@ pub(crate) fn lines(app: &App, id: u64) -> Vec<Line<'static>> {
     }
 
     lines.push(Line::default());
-    chain(&mut lines, app, id);
+    chain(&mut lines, app, focus, id);
 
     lines.push(Line::default());
     lines.push(Line::from(Span::styled(" Spawner and children", format::section())));
@@ -225,13 +222,25 @@ pub(crate) fn lines(app: &App, id: u64) -> Vec<Line<'static>> {
     lines
 }
 
-/// The wait chain: the task's await chain from the latest dump, root first, the app's frames
-/// bold.
-fn chain(lines: &mut Vec<Line<'static>>, app: &App, id: u64) {
+/// The wait chain, root first, the app's frames bold: the await chains the agent captured when
+/// the task parked, or else the task's chain in the latest task dump.
+fn chain(lines: &mut Vec<Line<'static>>, app: &App, focus: &Focus, id: u64) {
     let data = &app.data;
+    if !focus.captured.is_empty() {
+        lines.push(Line::from(vec![
+            Span::styled(" Wait chain", format::section()),
+            Span::styled(" (captured when it parked; no task dump needed)", format::dim()),
+        ]));
+        frames(lines, &focus.captured);
+        return;
+    }
     let Some(dump) = &data.dump else {
         lines.push(Line::from(Span::styled(" Wait chain", format::section())));
-        lines.push(Line::from(Span::styled("   no task dump yet: press d", format::dim())));
+        lines.push(Line::from(Span::styled(
+            "   none captured: it has not parked on a tokio leaf (d takes a task dump, after a \
+             confirmation)",
+            format::dim(),
+        )));
         return;
     };
     let age = format::secs(data.now_nanos.saturating_sub(dump.taken_at_nanos) as f64 / 1e9);
@@ -246,13 +255,17 @@ fn chain(lines: &mut Vec<Line<'static>>, app: &App, id: u64) {
             format::dim(),
         ),
     ]));
-    let Some(traces) = dump.traces.get(&id) else {
-        lines.push(Line::from(Span::styled(
-            "   not in the latest dump (spawned since, or it was running): press d",
+    match dump.traces.get(&id) {
+        Some(traces) => frames(lines, traces),
+        None => lines.push(Line::from(Span::styled(
+            "   not in the latest dump (spawned since, or it was running)",
             format::dim(),
-        )));
-        return;
-    };
+        ))),
+    }
+}
+
+/// Chains' frames, one line each, numbered by branch when there are several.
+fn frames(lines: &mut Vec<Line<'static>>, traces: &[Backtrace]) {
     for (n, trace) in traces.iter().enumerate() {
         if traces.len() > 1 {
             lines.push(Line::from(format!("   branch {}", n + 1)));
