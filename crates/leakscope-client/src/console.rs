@@ -67,6 +67,7 @@ pub(crate) fn console_hello() -> HelloResponse {
             task_dump: false,
             runtime_metrics: false,
             console_api: true,
+            console_subscriber: true,
             ..Capabilities::default()
         }),
         missing: vec![
@@ -388,6 +389,7 @@ impl Converter {
                 location_id: task.location_id,
                 start_nanos: started,
                 duration_nanos: ended - started,
+                ..LongPoll::default()
             });
         }
         true

@@ -127,6 +127,7 @@ impl Collector {
     /// the retention bounds.
     fn drain(&mut self) {
         let now = clock::now();
+        let threshold = self.config.long_poll_threshold.as_nanos() as u64;
         imp::drain_finished(&mut |task| {
             self.finished.push_back((self.next_finished, task));
             self.next_finished += 1;
@@ -138,6 +139,14 @@ impl Collector {
             stats.long_polls += 1;
             stats.long_poll_nanos += poll.duration_nanos;
             stats.max_poll_nanos = stats.max_poll_nanos.max(poll.duration_nanos);
+            if poll.thread_times {
+                stats.timed_polls += 1;
+                stats.cpu_nanos += poll.cpu_nanos;
+                stats.runqueue_nanos += poll.runqueue_nanos;
+                if poll.duration_nanos.saturating_sub(poll.runqueue_nanos) < threshold {
+                    stats.preempted_polls += 1;
+                }
+            }
             self.long_polls.push_front(poll);
         });
         self.long_polls.truncate(LONG_POLLS_KEPT);
@@ -210,6 +219,7 @@ pub(crate) fn capabilities() -> (leakscope_proto::v1::Capabilities, Vec<String>)
         console_api: cfg!(all(tokio_unstable, feature = "console")),
         cpu_profile: crate::cpu::SUPPORTED,
         wait_capture: wait_capture(),
+        console_subscriber: false,
     };
     (caps, missing)
 }
@@ -334,6 +344,9 @@ mod imp {
                 location_id: p.location_id,
                 start_nanos: p.start,
                 duration_nanos: p.duration,
+                thread_times: p.times.is_some(),
+                cpu_nanos: p.times.map_or(0, |t| t.cpu),
+                runqueue_nanos: p.times.map_or(0, |t| t.runqueue),
             });
         }
     }

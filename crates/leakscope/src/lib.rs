@@ -85,6 +85,8 @@ mod intern;
 mod registry;
 #[cfg(tokio_unstable)]
 mod subscriber;
+#[cfg(tokio_unstable)]
+mod thread_times;
 
 pub mod testing;
 

@@ -185,6 +185,8 @@ pub(crate) struct LongPollRecord {
     pub(crate) location_id: u32,
     pub(crate) start: u64,
     pub(crate) duration: u64,
+    /// How the worker thread spent it, when its counters could be read.
+    pub(crate) times: Option<crate::thread_times::PollTimes>,
 }
 
 /// A value alone on its cache line (two lines: adjacent-line prefetch pairs them), so that
@@ -357,6 +359,7 @@ impl Registry {
     #[inline]
     pub(crate) fn enter_task(slot: &TaskSlot) {
         let now = clock::now();
+        crate::thread_times::poll_started(now);
         slot.last_poll_start.store(now, Ordering::Relaxed);
         // Only the polling thread writes `polls`, so a load and a store suffice.
         slot.polls.store(slot.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
@@ -404,6 +407,7 @@ impl Registry {
             location_id: slot.location_id.load(Ordering::Relaxed),
             start,
             duration,
+            times: crate::thread_times::long_poll_ended(start, duration),
         };
         if self.long_polls.force_push(record).is_some() {
             self.counters.long_polls_evicted.fetch_add(1, Ordering::Relaxed);

@@ -243,6 +243,13 @@ mod unstable {
             });
             let long = long.expect("the blocking poll is recorded");
             assert!(long.duration_nanos >= 60_000_000);
+            // A sleep is off the CPU: the worker thread's own counters say so.
+            if cfg!(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))
+            {
+                assert!(long.thread_times, "{long:?}");
+                assert!(long.cpu_nanos < 30_000_000, "a sleeping poll on a CPU? {long:?}");
+                assert!(long.runqueue_nanos < long.duration_nanos, "{long:?}");
+            }
 
             assert!(
                 snap.tasks

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use leakscope_proto::v1::{DumpStatus, TaskKind, TaskState};
+use leakscope_proto::v1::{DumpStatus, LongPoll, TaskKind, TaskState};
 
 use crate::config::Config;
 use crate::context::{Ctx, Tally, nanos};
@@ -33,6 +33,14 @@ struct PerLocation {
     total_nanos: u64,
     max_nanos: u64,
     from_stats: bool,
+    /// Long polls over the threshold, preempted ones included; `total_nanos` is their time.
+    all_polls: u64,
+    /// Of those, the ones with the worker thread's times, and how they spent it.
+    timed: u64,
+    cpu_nanos: u64,
+    runqueue_nanos: u64,
+    /// Long only because the OS ran other work meanwhile: not counted in `long_polls`.
+    preempted: u64,
     /// Tasks seen in long polls, the most recent first.
     tasks: Vec<u64>,
     /// Tasks running in one poll right now, with how long.
@@ -48,19 +56,35 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
             ctx.model.poll_stats().filter(|s| s.long_polls > 0 && s.max_poll_nanos >= threshold)
         {
             let entry = by_location.entry(stats.location_id).or_default();
-            entry.long_polls = stats.long_polls;
+            entry.all_polls = stats.long_polls;
+            entry.long_polls = stats.long_polls.saturating_sub(stats.preempted_polls);
             entry.total_nanos = stats.long_poll_nanos;
             entry.max_nanos = stats.max_poll_nanos;
             entry.from_stats = true;
+            entry.timed = stats.timed_polls;
+            entry.cpu_nanos = stats.cpu_nanos;
+            entry.runqueue_nanos = stats.runqueue_nanos;
+            entry.preempted = stats.preempted_polls;
         }
         for poll in ctx.model.long_polls().iter().filter(|p| p.duration_nanos >= threshold) {
+            let preempted = preempted(poll, threshold);
             let entry = by_location.entry(poll.location_id).or_default();
             if !entry.from_stats {
-                entry.long_polls += 1;
+                entry.all_polls += 1;
                 entry.total_nanos += poll.duration_nanos;
+                if poll.thread_times {
+                    entry.timed += 1;
+                    entry.cpu_nanos += poll.cpu_nanos;
+                    entry.runqueue_nanos += poll.runqueue_nanos;
+                }
+                if preempted {
+                    entry.preempted += 1;
+                    continue;
+                }
+                entry.long_polls += 1;
                 entry.max_nanos = entry.max_nanos.max(poll.duration_nanos);
             }
-            if !entry.tasks.contains(&poll.task_id) {
+            if !preempted && !entry.tasks.contains(&poll.task_id) {
                 entry.tasks.push(poll.task_id);
             }
         }
@@ -77,6 +101,10 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
     }
     let mut findings = Vec::new();
     for (location_id, found) in by_location {
+        if found.long_polls == 0 && found.running.is_empty() {
+            // Every long poll here was the OS running other work: nothing of the app's blocked.
+            continue;
+        }
         let location = ctx.model.location(location_id);
         let first_task = found.running.first().map(|r| r.0).or(found.tasks.first().copied());
         let name = first_task.and_then(|id| ctx.task_name(id));
@@ -95,6 +123,17 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
                 format_secs(Ctx::secs(found.total_nanos)),
                 format_secs(Ctx::secs(found.max_nanos.max(threshold))),
                 if found.from_stats { " (since the agent started)" } else { " (recent)" },
+            )));
+        }
+        if let Some(note) = how_spent(&found) {
+            evidence.push(Evidence::note(note));
+        }
+        if found.preempted > 0 {
+            evidence.push(Evidence::note(format!(
+                "{} more {} over the threshold only because the OS ran other work on the worker's \
+                 CPU meanwhile (time waiting for a CPU taken out): not counted",
+                found.preempted,
+                if found.preempted == 1 { "poll was" } else { "polls were" },
             )));
         }
         for (id, running) in &found.running {
@@ -121,7 +160,12 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
             task_ids,
             evidence,
             explanation: format!(
-                "Tasks spawned at {location} blocked a runtime worker thread: {} of at least {}, the longest {}. Nothing else runs on that worker meanwhile.",
+                "Tasks spawned at {location} blocked a runtime worker thread{}: {} of at least {}, the longest {}. Nothing else runs on that worker meanwhile.",
+                match cause(&found) {
+                    Some(Cause::Cpu) => " computing (on a CPU)",
+                    Some(Cause::Syscall) => " in blocking system calls (off the CPU)",
+                    None => "",
+                },
                 if count == 1 { "1 poll".to_owned() } else { format!("{count} polls") },
                 format_secs(Ctx::secs(threshold)),
                 format_secs(Ctx::secs(found.max_nanos)),
@@ -155,6 +199,54 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
     findings
 }
 
+/// A long poll that held its worker for less than `threshold` once the time it waited for a CPU
+/// is taken out: the machine was busy, the code did not block.
+fn preempted(poll: &LongPoll, threshold: u64) -> bool {
+    poll.thread_times && poll.duration_nanos.saturating_sub(poll.runqueue_nanos) < threshold
+}
+
+/// What held the worker in the timed long polls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cause {
+    /// On a CPU: a busy loop, compression, parsing, hashing.
+    Cpu,
+    /// Off the CPU, not waiting for one: a blocking system call (sleep, file or network I/O,
+    /// a `std` lock, DNS).
+    Syscall,
+}
+
+/// The timed polls' time neither on a CPU nor waiting for one (their time taken as their share
+/// of all long polls' time).
+fn off_cpu(found: &PerLocation) -> u64 {
+    let timed_total = (u128::from(found.total_nanos) * u128::from(found.timed))
+        .checked_div(u128::from(found.all_polls))
+        .map_or(0, |t| t as u64);
+    timed_total.saturating_sub(found.cpu_nanos + found.runqueue_nanos)
+}
+
+fn cause(found: &PerLocation) -> Option<Cause> {
+    // Nothing timed among the polls blamed: no claim about the cause.
+    if found.timed <= found.preempted {
+        return None;
+    }
+    Some(if found.cpu_nanos >= off_cpu(found) { Cause::Cpu } else { Cause::Syscall })
+}
+
+/// One line on how the timed long polls spent their time, from the worker threads' counters.
+fn how_spent(found: &PerLocation) -> Option<String> {
+    cause(found)?;
+    Some(format!(
+        "measured on the worker threads over {} timed long {}: {} on a CPU (code running), {} \
+         off the CPU (blocking system calls: sleep, file or network I/O, a std lock), {} waiting \
+         for a CPU",
+        found.timed,
+        if found.timed == 1 { "poll" } else { "polls" },
+        format_secs(Ctx::secs(found.cpu_nanos)),
+        format_secs(Ctx::secs(off_cpu(found))),
+        format_secs(Ctx::secs(found.runqueue_nanos)),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use leakscope_proto::v1::{
@@ -184,11 +276,84 @@ mod tests {
             long_polls,
             long_poll_nanos: long_polls * nanos(max_ms / 1e3),
             max_poll_nanos: nanos(max_ms / 1e3),
+            ..LocationPollStats::default()
         }
     }
 
     fn poll(task_id: u64, location_id: u32, ms: f64) -> LongPoll {
-        LongPoll { task_id, location_id, start_nanos: nanos(90.0), duration_nanos: nanos(ms / 1e3) }
+        LongPoll {
+            task_id,
+            location_id,
+            start_nanos: nanos(90.0),
+            duration_nanos: nanos(ms / 1e3),
+            ..LongPoll::default()
+        }
+    }
+
+    /// A poll of `ms` with the worker thread's times: `cpu_ms` on a CPU, `queued_ms` waiting
+    /// for one.
+    fn timed(task_id: u64, ms: f64, cpu_ms: f64, queued_ms: f64) -> LongPoll {
+        LongPoll {
+            thread_times: true,
+            cpu_nanos: nanos(cpu_ms / 1e3),
+            runqueue_nanos: nanos(queued_ms / 1e3),
+            ..poll(task_id, 1, ms)
+        }
+    }
+
+    fn explanation(polls: Vec<LongPoll>) -> Vec<String> {
+        let mut snap = snapshot(100.0, vec![]);
+        snap.long_polls = polls;
+        let model = model(snap);
+        crate::analyze(&model, &Config::default())
+            .findings
+            .into_iter()
+            .filter(|f| f.kind == FindingKind::Blocking)
+            .map(|f| {
+                let notes: Vec<String> = f.evidence.iter().map(|e| e.to_string()).collect();
+                format!("{} | {}", f.explanation, notes.join(" | "))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn preemption_is_not_blocking() {
+        // 15 ms of wall time, 12 of them waiting for a CPU another process had: not blamed.
+        check(vec![], vec![], vec![timed(4, 15.0, 3.0, 12.0)], &[]);
+        // Stats that say every long poll was preempted: nothing either.
+        let all_preempted = LocationPollStats {
+            timed_polls: 5,
+            preempted_polls: 5,
+            cpu_nanos: nanos(0.01),
+            runqueue_nanos: nanos(0.05),
+            ..stats(1, 5, 14.0)
+        };
+        check(vec![], vec![all_preempted], vec![], &[]);
+        // 30 ms with 12 waiting still held the worker 18 ms: blamed, the preempted one not.
+        check(
+            vec![],
+            vec![],
+            vec![timed(4, 30.0, 18.0, 12.0), timed(5, 15.0, 2.0, 13.0)],
+            &["warn blocking src/l1.rs:10:5 ×1 30ms - [4]"],
+        );
+    }
+
+    #[test]
+    fn the_finding_says_whether_the_code_computed_or_waited_in_a_system_call() {
+        let [computed] = explanation(vec![timed(4, 40.0, 38.0, 1.0)]).try_into().unwrap();
+        assert!(
+            computed.contains("blocked a runtime worker thread computing (on a CPU)"),
+            "{computed}"
+        );
+        assert!(computed.contains("1 timed long poll: 38ms on a CPU"), "{computed}");
+        let [slept] = explanation(vec![timed(4, 40.0, 0.5, 0.5), timed(6, 15.0, 1.0, 13.0)])
+            .try_into()
+            .unwrap();
+        assert!(slept.contains("in blocking system calls (off the CPU)"), "{slept}");
+        assert!(slept.contains("1 more poll was over the threshold only because"), "{slept}");
+        // Without thread times, nothing is claimed about the cause.
+        let [plain] = explanation(vec![poll(4, 1, 40.0)]).try_into().unwrap();
+        assert!(plain.contains("blocked a runtime worker thread: 1 poll"), "{plain}");
     }
 
     #[test]

@@ -84,6 +84,7 @@ pub(crate) fn observed() -> Observed {
             location_id: 3,
             start_nanos: 90 * SEC,
             duration_nanos: SEC / 4,
+            ..LongPoll::default()
         }],
         runtimes: vec![RuntimeMetrics {
             runtime_id: 1,

@@ -121,6 +121,7 @@ pub(crate) fn fixture() -> (Model, TaskDumpResponse) {
             long_polls: 3,
             long_poll_nanos: 90_000_000,
             max_poll_nanos: 50_000_000,
+            ..LocationPollStats::default()
         }],
         ..Snapshot::default()
     };

@@ -59,6 +59,11 @@ pub struct Capabilities {
     /// task dump (tokio_unstable, Linux on x86_64 or aarch64, frame pointers).
     #[prost(bool, tag = "7")]
     pub wait_capture: bool,
+    /// Never set by an agent: leakscope-client sets it in the `Hello` it makes for an app that runs
+    /// only console-subscriber. The data then is console-api's: no parent tasks, spawner spans, lock
+    /// holders or task dumps (the analysis decides from this what it cannot evaluate).
+    #[prost(bool, tag = "8")]
+    pub console_subscriber: bool,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -241,6 +246,17 @@ pub struct LongPoll {
     pub start_nanos: u64,
     #[prost(uint64, tag = "4")]
     pub duration_nanos: u64,
+    /// Whether the worker thread's own counters were read (Linux: /proc/thread-self/schedstat);
+    /// when false the next two fields are 0 and unknown.
+    #[prost(bool, tag = "5")]
+    pub thread_times: bool,
+    /// Of duration_nanos: on a CPU (the code ran) ...
+    #[prost(uint64, tag = "6")]
+    pub cpu_nanos: u64,
+    /// ... and runnable but waiting for a CPU (other threads or processes ran). The rest was off
+    /// the CPU: a blocking system call (sleep, file or network I/O, a std lock).
+    #[prost(uint64, tag = "7")]
+    pub runqueue_nanos: u64,
 }
 /// Long polls aggregated per spawn location since the agent started.
 #[allow(clippy::all)]
@@ -254,6 +270,17 @@ pub struct LocationPollStats {
     pub long_poll_nanos: u64,
     #[prost(uint64, tag = "4")]
     pub max_poll_nanos: u64,
+    /// Long polls with thread times (LongPoll.thread_times), and their sums.
+    #[prost(uint64, tag = "5")]
+    pub timed_polls: u64,
+    #[prost(uint64, tag = "6")]
+    pub cpu_nanos: u64,
+    #[prost(uint64, tag = "7")]
+    pub runqueue_nanos: u64,
+    /// Timed long polls that held the worker for less than the threshold once the time spent
+    /// waiting for a CPU is taken out: the OS ran other work, the app's code did not block.
+    #[prost(uint64, tag = "8")]
+    pub preempted_polls: u64,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

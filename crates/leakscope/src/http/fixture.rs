@@ -86,6 +86,7 @@ pub(crate) fn model() -> (Model, TaskDumpResponse) {
             long_polls: 3,
             long_poll_nanos: 45_000_000,
             max_poll_nanos: 20_000_000,
+            ..LocationPollStats::default()
         }],
         runtimes: vec![RuntimeMetrics {
             runtime_id: 1,
