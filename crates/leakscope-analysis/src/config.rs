@@ -137,6 +137,14 @@ pub struct GrowthConfig {
     /// The line must explain at least this share of the variance (R²). Default 0.8: a leak rises
     /// steadily; load that comes and goes fits a line badly.
     pub min_r_squared: f64,
+    /// At first sight (one snapshot, no watch), a site accumulates when at least `min-increase`
+    /// of its live tasks outlive every finished task of the site, were spawned steadily (their
+    /// spawn times fit a line with `min-r-squared`, no gap over half the span) over at least this
+    /// long, and the latest of them is recent (within half the span). Default 5 s: a pool or a
+    /// batch of connections made at start-up is spawned within a second or two and then stops,
+    /// while a site leaking even one task a second has ten in ten seconds.
+    #[serde(with = "human")]
+    pub min_spawn_span: Duration,
 }
 
 impl Default for GrowthConfig {
@@ -147,6 +155,7 @@ impl Default for GrowthConfig {
             min_slope_per_sec: 0.05,
             min_increase: 10,
             min_r_squared: 0.8,
+            min_spawn_span: Duration::from_secs(5),
         }
     }
 }

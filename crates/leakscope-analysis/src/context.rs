@@ -12,6 +12,7 @@ use crate::finding::FindingKind;
 use crate::location::SourceLocation;
 use crate::model::{Model, TaskWait, is_live};
 use crate::names;
+use crate::site::{self, Site};
 
 /// The analysis of one model under one configuration.
 pub(crate) struct Ctx<'a> {
@@ -25,6 +26,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) cycles: Vec<Vec<Edge>>,
     pub(crate) deadlocked_tasks: HashSet<u64>,
     pub(crate) deadlocked_resources: HashSet<u64>,
+    /// What each spawn site's tasks say about it (accumulating or a settled population), by
+    /// location id.
+    pub(crate) sites: HashMap<u32, Site>,
 }
 
 /// A live task and what the detectors derive from it.
@@ -72,7 +76,16 @@ impl<'a> Ctx<'a> {
         };
         let deadlocked_tasks = cycles.iter().flatten().map(|e| e.waiter).collect();
         let deadlocked_resources = cycles.iter().flatten().map(|e| e.resource).collect();
-        Self { model, config, now, live, cycles, deadlocked_tasks, deadlocked_resources }
+        let sites = site::sites(model, config);
+        Self { model, config, now, live, cycles, deadlocked_tasks, deadlocked_resources, sites }
+    }
+
+    /// Whether the site `location_id` accumulates tasks, or its live tasks were left behind by
+    /// many spawners that ended ([`crate::site`]): the shape of a leak, not of a population made
+    /// once.
+    pub(crate) fn leaves_tasks_behind(&self, location_id: u32) -> bool {
+        let min = self.config.growth.min_increase;
+        self.sites.get(&location_id).is_some_and(|s| s.leaves_tasks_behind(min))
     }
 
     /// Seconds from agent nanoseconds.
@@ -105,6 +118,8 @@ pub(crate) struct Tally {
     tasks: HashMap<u64, u16>,
     locations: HashMap<SourceLocation, u16>,
     pub(crate) suppressed: usize,
+    /// What the detectors cannot judge yet but will (a threshold not reached yet).
+    pub(crate) pending: Vec<crate::report::Pending>,
 }
 
 impl Tally {

@@ -167,6 +167,44 @@ pub struct Finding {
     pub doc: String,
 }
 
+impl Finding {
+    /// Every kind this entry carries: its own first, then those of the findings merged into it
+    /// ([`Evidence::AlsoFound`]), each once.
+    pub fn kinds(&self) -> Vec<FindingKind> {
+        let mut kinds = vec![self.kind];
+        for evidence in &self.evidence {
+            if let Evidence::AlsoFound { kind, .. } = evidence
+                && !kinds.contains(kind)
+            {
+                kinds.push(*kind);
+            }
+        }
+        kinds
+    }
+
+    /// Whether this entry carries `kind`, as its own or merged.
+    pub fn has_kind(&self, kind: FindingKind) -> bool {
+        self.severity_of(kind).is_some()
+    }
+
+    /// The severity at which this entry found `kind` (its own, or the worst merged finding of
+    /// that kind); `None` when it does not carry it.
+    pub fn severity_of(&self, kind: FindingKind) -> Option<Severity> {
+        let own = (self.kind == kind).then_some(self.severity);
+        let merged = self.evidence.iter().filter_map(|e| match e {
+            Evidence::AlsoFound { kind: k, severity, .. } if *k == kind => Some(*severity),
+            _ => None,
+        });
+        own.into_iter().chain(merged).max()
+    }
+
+    /// Its kinds joined by `+`, its own first: `stuck+growth`.
+    pub fn kinds_label(&self) -> String {
+        let kinds: Vec<&str> = self.kinds().iter().map(|k| k.as_str()).collect();
+        kinds.join("+")
+    }
+}
+
 /// A fact a finding rests on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
@@ -200,6 +238,48 @@ pub enum Evidence {
         /// Whether the end was seen as it happened; if not, the time is measured from the task's
         /// spawn, the earliest the spawner could have ended.
         observed: bool,
+    },
+    /// A spawn site's tasks accumulating, seen at first sight from their spawn times and from
+    /// the site's finished tasks.
+    Accumulation {
+        /// Live tasks spawned at the site.
+        live: u64,
+        /// The site's finished tasks the model holds (the agent retains finished tasks for 60 s,
+        /// at most 4,096).
+        finished: u64,
+        /// The longest any of those lived, in seconds; `None` when none finished.
+        longest_finished_secs: Option<f64>,
+        /// Live tasks older than that: the ones accumulating.
+        outliving: u64,
+        /// Seconds between the first and the latest spawn of those.
+        span_secs: f64,
+        /// How many of them were spawned per second over that span.
+        rate_per_sec: f64,
+        /// Seconds since the latest of them was spawned.
+        since_last_spawn_secs: f64,
+        /// Their median age, in seconds.
+        age_p50_secs: f64,
+        /// Their 90th-percentile age, in seconds.
+        age_p90_secs: f64,
+        /// The oldest one's age, in seconds.
+        age_max_secs: f64,
+        /// When judged by the site's balance rather than by outliving: tasks spawned at the site
+        /// since the oldest live one was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        spawned_since_oldest: Option<u64>,
+        /// And how many of the site's tasks finished in that time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        finished_since_oldest: Option<u64>,
+    },
+    /// Another detector's finding at the same spawn site and wait point, merged into this entry
+    /// so that one thing to fix is one line.
+    AlsoFound {
+        /// Its kind.
+        kind: FindingKind,
+        /// Its severity (never above the entry's).
+        severity: Severity,
+        /// Its explanation.
+        explanation: String,
     },
     /// Anything else, as a sentence or a number with its meaning.
     Note {
@@ -245,6 +325,49 @@ impl fmt::Display for Evidence {
                     }
                     (None, None) => write!(f, "spawner ended{when} {ago} ago"),
                 }
+            }
+            Self::Accumulation {
+                live,
+                finished,
+                longest_finished_secs,
+                outliving,
+                span_secs,
+                rate_per_sec,
+                since_last_spawn_secs,
+                age_p50_secs,
+                age_p90_secs,
+                age_max_secs,
+                spawned_since_oldest,
+                finished_since_oldest,
+            } => {
+                write!(
+                    f,
+                    "{outliving} of {live} live tasks spawned steadily over {} ({rate_per_sec:.2}/s, \
+                     the latest {} ago), ages p50 {} / p90 {} / max {}; ",
+                    format_secs(*span_secs),
+                    format_secs(*since_last_spawn_secs),
+                    format_secs(*age_p50_secs),
+                    format_secs(*age_p90_secs),
+                    format_secs(*age_max_secs),
+                )?;
+                if let (Some(spawned), Some(done)) = (spawned_since_oldest, finished_since_oldest) {
+                    return write!(
+                        f,
+                        "since the oldest was spawned the site spawned {spawned} tasks and \
+                         finished only {done}"
+                    );
+                }
+                match longest_finished_secs {
+                    None => write!(f, "none of the site's tasks has finished"),
+                    Some(longest) => write!(
+                        f,
+                        "{finished} finished, none of which lived longer than {}",
+                        format_secs(*longest)
+                    ),
+                }
+            }
+            Self::AlsoFound { kind, severity, explanation } => {
+                write!(f, "also {severity} {kind}: {explanation}")
             }
             Self::Note { text } => f.write_str(text),
         }

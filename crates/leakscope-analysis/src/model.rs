@@ -235,8 +235,7 @@ impl Model {
 
     /// Takes the target's identity and capabilities from its `Hello`.
     pub fn set_hello(&mut self, hello: &HelloResponse) {
-        self.sources =
-            hello.capabilities.as_ref().map_or(Sources::none(), Sources::from_capabilities);
+        self.sources = Sources::from_hello(hello);
         self.target = TargetInfo {
             process_name: hello.process_name.clone(),
             pid: hello.pid,
@@ -246,7 +245,9 @@ impl Model {
         };
     }
 
-    /// Overrides what the source can provide (e.g. [`Sources::console_api`]).
+    /// Overrides what the source can provide. Clients of an agent never need this (the `Hello`
+    /// decides, [`Sources::from_hello`]); it is for models fed by other means (tests, the
+    /// in-process check).
     pub fn set_sources(&mut self, sources: Sources) {
         self.sources = sources;
     }
@@ -558,6 +559,8 @@ impl Model {
                 also.push(other);
             }
         }
+        // In a fixed order: a `select!` registers its branches in a random one.
+        also.sort();
         Some(Captured { point, user_frame, also })
     }
 
@@ -774,6 +777,31 @@ mod tests {
         );
         assert_eq!(point_of(&model, 99), "unknown from Unknown");
         assert_eq!(model.task_wait(99).source, WaitSource::Unknown);
+    }
+
+    #[test]
+    fn a_select_is_named_alike_whichever_branch_registered_first() {
+        let chain = |id: u32, leaf: &str| WaitChain {
+            id,
+            frames: frames(&["app::serve::{{closure}}@src/serve.rs:40:9", leaf]),
+        };
+        // tokio::select! polls its branches in a random order: the chains come either way round.
+        let with_chains = |id: u64, ids: &[u32]| Task {
+            wait_chain_ids: ids.to_vec(),
+            ..T::new(id).loc(1).idle(2.0).build()
+        };
+        let mut snap = snapshot(10.0, vec![with_chains(1, &[1, 2]), with_chains(2, &[2, 1])]);
+        snap.wait_chains = vec![
+            chain(1, "tokio::net::tcp::stream::TcpStream::poll_read@x:1"),
+            chain(2, "tokio::sync::broadcast::Receiver<T>::recv@x:1"),
+        ];
+        let mut model = Model::new(Sources::all());
+        model.apply_snapshot(snap);
+        assert_eq!(model.task_wait(1).point, model.task_wait(2).point);
+        assert_eq!(model.task_wait(1).also, model.task_wait(2).also);
+        let report = crate::analyze(&model, &crate::Config::default());
+        assert_eq!(report.groups.len(), 1, "{:?}", report.groups);
+        assert_eq!(report.groups[0].count, 2);
     }
 
     #[test]

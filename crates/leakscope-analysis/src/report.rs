@@ -10,8 +10,9 @@ use crate::detect::{
     blocking, deadlock, growth, large_future, lock_contention, lost_waker, self_wake, stuck,
     uncancelled,
 };
-use crate::finding::{Finding, FindingKind, Severity};
+use crate::finding::{Evidence, Finding, FindingKind, Severity};
 use crate::group::{Group, StateCounts, groups};
+use crate::location::SourceLocation;
 use crate::model::Model;
 use crate::sources::Sources;
 
@@ -32,6 +33,25 @@ pub struct Report {
     pub unevaluated: Vec<Unevaluated>,
     /// Findings hidden by suppressions in the configuration.
     pub suppressed: usize,
+    /// What is not known yet: tasks on their way to a finding whose threshold they have not
+    /// reached, with the time left. Empty when nothing is on its way.
+    #[serde(default)]
+    pub pending: Vec<Pending>,
+}
+
+/// Something a detector will be able to judge after a while, and how long that is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The kind that will be judged.
+    pub kind: FindingKind,
+    /// The spawn site, when one site is meant.
+    pub location: Option<SourceLocation>,
+    /// How many tasks are on their way.
+    pub tasks: u64,
+    /// Seconds until the first of them can be judged.
+    pub secs_left: f64,
+    /// One sentence: what is seen and when it is judged.
+    pub reason: String,
 }
 
 /// Who was analysed.
@@ -145,6 +165,7 @@ pub fn analyze(model: &Model, config: &Config) -> Report {
             None => findings.extend(detect(&ctx, &mut tally)),
         }
     }
+    let mut findings = merge(findings);
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -154,6 +175,12 @@ pub fn analyze(model: &Model, config: &Config) -> Report {
             .then_with(|| a.location.cmp(&b.location))
             .then_with(|| a.waiting_on.cmp(&b.waiting_on))
     });
+    let mut pending = std::mem::take(&mut tally.pending);
+    // Only what is not already a finding is pending.
+    pending.retain(|p| {
+        !findings.iter().any(|f| f.has_kind(p.kind) && Some(&f.location) == p.location.as_ref())
+    });
+    pending.sort_by(|a, b| a.secs_left.total_cmp(&b.secs_left).then(b.tasks.cmp(&a.tasks)));
     let mut states = StateCounts::default();
     for live in &ctx.live {
         states.add(live.state);
@@ -195,7 +222,53 @@ pub fn analyze(model: &Model, config: &Config) -> Report {
         findings,
         unevaluated,
         suppressed: tally.suppressed,
+        pending,
     }
+}
+
+/// Merges the findings at one spawn site and wait point into one entry: the most severe (then
+/// the first in [`FindingKind::ALL`]) keeps its place, the others become its
+/// [`Evidence::AlsoFound`] with their own evidence after it; counts and ages are the largest.
+/// Findings with no wait point (`blocking`, `large-future`, `self-wake`) stay apart.
+fn merge(findings: Vec<Finding>) -> Vec<Finding> {
+    let rank = |f: &Finding| {
+        let order = FindingKind::ALL.iter().position(|k| *k == f.kind).unwrap_or(usize::MAX);
+        (std::cmp::Reverse(f.severity), order)
+    };
+    let mut keyed: Vec<Finding> = Vec::new();
+    let mut sorted = findings;
+    sorted.sort_by_key(rank);
+    for finding in sorted {
+        let same = finding.waiting_on.as_ref().and_then(|point| {
+            keyed
+                .iter_mut()
+                .find(|f| f.location == finding.location && f.waiting_on.as_ref() == Some(point))
+        });
+        let Some(entry) = same else {
+            keyed.push(finding);
+            continue;
+        };
+        entry.count = entry.count.max(finding.count);
+        entry.oldest_secs = entry.oldest_secs.max(finding.oldest_secs);
+        if entry.user_frame.is_none() {
+            entry.user_frame = finding.user_frame;
+        }
+        if entry.task_name.is_none() {
+            entry.task_name = finding.task_name;
+        }
+        for id in finding.task_ids {
+            if entry.task_ids.len() < crate::MAX_SAMPLE && !entry.task_ids.contains(&id) {
+                entry.task_ids.push(id);
+            }
+        }
+        entry.evidence.push(Evidence::AlsoFound {
+            kind: finding.kind,
+            severity: finding.severity,
+            explanation: finding.explanation,
+        });
+        entry.evidence.extend(finding.evidence);
+    }
+    keyed
 }
 
 #[cfg(test)]
@@ -307,7 +380,10 @@ mod tests {
         let report = analyze(&model(app()), &Config::default());
         let json = serde_json::to_value(&report).unwrap();
         let top: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(top, ["findings", "groups", "suppressed", "target", "tasks", "unevaluated"]);
+        assert_eq!(
+            top,
+            ["findings", "groups", "pending", "suppressed", "target", "tasks", "unevaluated"]
+        );
         let finding = &json["findings"][1];
         assert_eq!(finding["kind"], "stuck");
         assert_eq!(finding["severity"], "suspect");
@@ -335,10 +411,8 @@ mod tests {
         let tasks = || vec![T::new(1).build()];
         let mut console = Model::new(Sources::console_api());
         console.apply_snapshot(snapshot(10.0, tasks()));
-        check_unevaluated(
-            &console,
-            &[FindingKind::Deadlock, FindingKind::Uncancelled, FindingKind::Growth],
-        );
+        // Growth is judged at first sight, from spawn times: one snapshot is enough.
+        check_unevaluated(&console, &[FindingKind::Deadlock, FindingKind::Uncancelled]);
         let hello = HelloResponse {
             capabilities: Some(Capabilities { runtime_metrics: true, ..Capabilities::default() }),
             ..HelloResponse::default()
@@ -346,6 +420,102 @@ mod tests {
         let mut bare = Model::from_hello(&hello);
         bare.apply_snapshot(snapshot(10.0, Vec::<Task>::new()));
         check_unevaluated(&bare, &FindingKind::ALL);
+    }
+
+    /// A server at t = 100 s, up since t = 0.5 s: keep-alive connections (a `select!` over the
+    /// socket and a shutdown broadcast) and their subscribers opened in one go at start-up, a
+    /// worker pool started by a set-up task that ended, a purge task waiting for work, request
+    /// handlers that finish in 50 ms (two in flight), and `main`. Plus, when `leak` is set, a
+    /// pending-call map that leaks 20 tasks a second since t = 50 s, each parked in a receive.
+    fn server(leak: bool) -> Model {
+        let chain = |id: u32, leaf: &str| leakscope_proto::v1::WaitChain {
+            id,
+            frames: crate::support::frames(&["app::f::{{closure}}@src/app.rs:1:1", leaf]),
+        };
+        let parked = |task: Task, chains: &[u32]| Task { wait_chain_ids: chains.to_vec(), ..task };
+        let mut tasks = vec![
+            T::new(1)
+                .kind(leakscope_proto::v1::TaskKind::BlockOn)
+                .loc(9)
+                .created(0.5)
+                .idle(0.6)
+                .build(),
+            T::new(2).loc(8).created(0.5).dropped(1.0).build(),
+            parked(T::new(3).loc(5).created(0.6).idle(70.0).build(), &[4]),
+        ];
+        for i in 0_u32..50 {
+            let at = 1.0 + f64::from(i) * 0.01;
+            let id = 100 + u64::from(i);
+            tasks.push(parked(
+                T::new(id).loc(1).parent(1).created(at).idle(at + 0.1).build(),
+                &[1, 2],
+            ));
+            tasks.push(parked(
+                T::new(id + 100).loc(2).parent(id).created(at).idle(at).build(),
+                &[2],
+            ));
+        }
+        for i in 0..4 {
+            tasks.push(parked(
+                T::new(300 + i).loc(3).parent(2).created(0.7).idle(5.0).build(),
+                &[3],
+            ));
+        }
+        for i in 0_u32..40 {
+            let at = 90.0 + f64::from(i) * 0.25;
+            tasks.push(T::new(400 + u64::from(i)).loc(4).created(at).dropped(at + 0.05).build());
+        }
+        tasks.push(T::new(500).loc(4).created(99.998).running(99.999).build());
+        tasks.push(T::new(501).loc(4).created(99.98).idle(99.985).build());
+        if leak {
+            for i in 0_u32..1000 {
+                let at = 50.0 + f64::from(i) * 0.05;
+                tasks.push(parked(
+                    T::new(1000 + u64::from(i)).loc(6).created(at).idle(at).build(),
+                    &[3],
+                ));
+            }
+        }
+        let mut snap = snapshot(100.0, tasks);
+        snap.wait_chains = vec![
+            chain(1, "tokio::net::tcp::stream::TcpStream::poll_read@x:1"),
+            chain(2, "tokio::sync::broadcast::Receiver<T>::recv@x:1"),
+            chain(3, "tokio::sync::mpsc::chan::recv@x:1"),
+            chain(4, "tokio::sync::notify::Notified::poll_notified@x:1"),
+        ];
+        model(snap)
+    }
+
+    #[test]
+    fn a_healthy_server_raises_nothing_and_a_leak_beside_it_is_named() {
+        let report = analyze(&server(false), &Config::default());
+        assert_eq!(render(&report.findings), Vec::<String>::new());
+        assert_eq!(report.pending, []);
+        let groups: Vec<String> = report
+            .groups
+            .iter()
+            .map(|g| {
+                format!("{} {} ×{} {:?}", g.location, g.waiting_on, g.count, g.also_waiting_on)
+            })
+            .collect();
+        // A `select!` task is one group, named by its work (the socket), not its shutdown branch.
+        assert!(
+            groups.contains(&"src/l1.rs:10:5 socket read ×50 [BroadcastRecv]".to_owned()),
+            "{groups:?}"
+        );
+
+        let report = analyze(&server(true), &Config::default());
+        assert_eq!(
+            render(&report.findings),
+            [
+                "suspect stuck+growth src/l6.rs:60:5 ×1000 50s mpsc::Receiver::recv [1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 1015]"
+            ]
+        );
+        assert!(
+            report.pending.iter().all(|p| p.location.as_ref().is_some_and(|l| l.line == 60)),
+            "{:?}",
+            report.pending
+        );
     }
 
     #[test]

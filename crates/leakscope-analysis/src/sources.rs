@@ -1,7 +1,9 @@
 //! What data the source of a model can provide, so a finding that cannot be evaluated is listed
-//! as such instead of silently passing.
+//! as such instead of silently passing. Decided here once, from the handshake
+//! ([`Sources::from_hello`]), for every command: snapshot, attach, gate and the test check list
+//! the same kinds as not evaluated.
 
-use leakscope_proto::v1::Capabilities;
+use leakscope_proto::v1::{Capabilities, HelloResponse};
 use serde::{Deserialize, Serialize};
 
 /// The kinds of data a source provides. Each detector names the ones it needs
@@ -59,8 +61,27 @@ impl Sources {
         }
     }
 
-    /// A leakscope agent, from the capabilities its `Hello` reported.
+    /// What the source that sent this `Hello` provides: [`Sources::none`] without capabilities,
+    /// else [`Sources::from_capabilities`].
+    pub fn from_hello(hello: &HelloResponse) -> Self {
+        hello.capabilities.as_ref().map_or(Self::none(), Self::from_capabilities)
+    }
+
+    /// From the capabilities a `Hello` reported: a leakscope agent's, or for an app running only
+    /// console-subscriber (`console_subscriber`, set by leakscope-client), what console-api
+    /// carries ([`Sources::console_api`]) within what the handshake says.
     pub fn from_capabilities(capabilities: &Capabilities) -> Self {
+        if capabilities.console_subscriber {
+            let console = Self::console_api();
+            return Self {
+                tasks: console.tasks && capabilities.tasks,
+                wakers: console.wakers && capabilities.tasks,
+                resources: console.resources && capabilities.resources,
+                long_polls: console.long_polls && capabilities.tasks,
+                future_sizes: console.future_sizes && capabilities.tasks,
+                ..console
+            };
+        }
         let tasks = capabilities.tasks;
         Self {
             tasks,
@@ -99,5 +120,41 @@ impl Default for Sources {
     /// [`Sources::all`]: a model fed by a leakscope agent that has everything.
     fn default() -> Self {
         Self::all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use leakscope_proto::v1::{Capabilities, HelloResponse};
+
+    use super::Sources;
+
+    fn check(capabilities: Option<Capabilities>, expected: Sources) {
+        let hello = HelloResponse { capabilities, ..HelloResponse::default() };
+        assert_eq!(Sources::from_hello(&hello), expected);
+    }
+
+    #[test]
+    fn the_handshake_decides() {
+        check(None, Sources::none());
+        let agent = Capabilities {
+            tasks: true,
+            resources: true,
+            task_dump: true,
+            // An agent built with the `console` feature also serves console-api: still itself.
+            console_api: true,
+            ..Capabilities::default()
+        };
+        check(Some(agent), Sources::all());
+        let console = Capabilities {
+            tasks: true,
+            resources: true,
+            console_api: true,
+            console_subscriber: true,
+            ..Capabilities::default()
+        };
+        check(Some(console), Sources::console_api());
+        let bare = Capabilities { runtime_metrics: true, ..Capabilities::default() };
+        check(Some(bare), Sources { task_dump: false, ..Sources::none() });
     }
 }

@@ -176,16 +176,17 @@ pub(crate) fn backtrace(stack: &[&str]) -> Backtrace {
     Backtrace { frames: frames(stack) }
 }
 
-/// One line per finding: `severity kind location ×count oldest waiting_on [ids]`.
+/// One line per finding: `severity kind[+merged kinds] location ×count oldest waiting_on [ids]`.
 pub(crate) fn render(findings: &[Finding]) -> Vec<String> {
     findings
         .iter()
         .map(|f| {
             let waiting = f.waiting_on.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string);
+            let kinds: Vec<&str> = f.kinds().iter().map(|k| k.as_str()).collect();
             format!(
                 "{} {} {} ×{} {} {} {:?}",
                 f.severity,
-                f.kind,
+                kinds.join("+"),
                 f.location,
                 f.count,
                 crate::format_secs(f.oldest_secs),
@@ -196,9 +197,10 @@ pub(crate) fn render(findings: &[Finding]) -> Vec<String> {
         .collect()
 }
 
-/// The rendered findings of one kind that `analyze` gives for `model` under `config`.
+/// The rendered findings that carry `kind` (as their own or merged) that `analyze` gives for
+/// `model` under `config`.
 pub(crate) fn findings_of(kind: FindingKind, model: &Model, config: &Config) -> Vec<String> {
     let report = analyze(model, config);
-    let of_kind: Vec<Finding> = report.findings.into_iter().filter(|f| f.kind == kind).collect();
+    let of_kind: Vec<Finding> = report.findings.into_iter().filter(|f| f.has_kind(kind)).collect();
     render(&of_kind)
 }

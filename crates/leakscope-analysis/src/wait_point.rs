@@ -162,13 +162,16 @@ impl WaitPoint {
     }
 
     /// How interesting this point is as *the* wait of a task parked in several at once (a
-    /// `select!`): a real resource first, then a timer (usually a timeout beside it), then a
+    /// `select!`): the work it waits for first (a channel's data, a socket, a lock), then a
+    /// fan-out signal (a broadcast, a `watch`, a `Notify`, a process signal: in a `select!`
+    /// usually the shutdown branch beside the work), then a timer (usually a timeout), then a
     /// yield, then whatever was not recognised.
     const fn rank(&self) -> u8 {
         match self {
-            Self::Sleep => 1,
-            Self::Yield => 2,
-            Self::Unknown(_) => 3,
+            Self::BroadcastRecv | Self::WatchChanged | Self::Notified | Self::Signal => 1,
+            Self::Sleep => 2,
+            Self::Yield => 3,
+            Self::Unknown(_) => 4,
             _ => 0,
         }
     }
@@ -436,12 +439,15 @@ pub fn user_frame(frames: &[Frame]) -> Option<UserFrame> {
 
 /// Classifies a task parked in several leaves at once (one backtrace per leaf, as a `select!`
 /// gives): the most telling leaf wins (a resource over a timer over a yield over the
-/// unrecognised), the first on ties. Returns the point and that backtrace's user frame.
+/// unrecognised), then the first in [`WaitPoint`]'s order, then the first backtrace. Never the
+/// order of the backtraces alone: `tokio::select!` polls its branches in a random order, and the
+/// same task must be named alike at every poll (one group, not one per branch). Returns the
+/// point and that backtrace's user frame.
 pub fn task_wait_point(backtraces: &[Backtrace]) -> (WaitPoint, Option<UserFrame>) {
     backtraces
         .iter()
         .map(|backtrace| (wait_point(&backtrace.frames), &backtrace.frames))
-        .min_by_key(|(point, _)| point.rank())
+        .min_by(|(a, _), (b, _)| a.rank().cmp(&b.rank()).then_with(|| a.cmp(b)))
         .map(|(point, frames)| (point, user_frame(frames)))
         .unwrap_or_else(|| (WaitPoint::Unknown(String::new()), None))
 }

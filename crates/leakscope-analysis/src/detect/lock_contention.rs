@@ -4,11 +4,14 @@
 //! chain when the holder itself waits on another lock: a holder parked in an `.await` while
 //! holding the guard is the usual culprit.
 //!
+//! One finding per place to look (the locks' creation site) and wait point, with the number of
+//! contended instances made there: 50 mutexes created at one line are one thing to fix.
+//!
 //! Internal semaphores (the ones inside bounded channels and locks) are left out: a full channel
 //! is backpressure, reported by `stuck` as `mpsc::Sender::send`. Resources in a deadlock are left
 //! to `deadlock`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use leakscope_proto::v1::{Resource, ResourceKind, TaskState};
 
@@ -18,6 +21,7 @@ use crate::detect::deadlock::{Edge, link};
 use crate::duration::format_secs;
 use crate::finding::{Evidence, Finding, FindingKind, Severity};
 use crate::hits::MAX_SAMPLE;
+use crate::location::SourceLocation;
 use crate::model::{Model, is_live};
 use crate::names::is_app_file;
 use crate::wait_point::wait_point_from_wait;
@@ -110,12 +114,21 @@ fn holder_sentence(ctx: &Ctx<'_>, resource: &Resource) -> String {
     format!("it is held by task {id}{name} (spawned at {location}), which {doing}")
 }
 
+/// One contended lock instance.
+struct Contended<'a> {
+    resource: &'a Resource,
+    waits: Vec<&'a leakscope_proto::v1::Wait>,
+    longest: u64,
+}
+
 pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
     let threshold = nanos(ctx.config.lock_contention.threshold);
     let max_waiters = ctx.config.lock_contention.max_waiters;
     let lockish =
         [ResourceKind::Mutex as i32, ResourceKind::RwLock as i32, ResourceKind::Semaphore as i32];
-    let mut findings = Vec::new();
+    // One entry per place to look and wait point: 50 mutexes made at one line are one thing to
+    // fix, reported once with the instance count.
+    let mut sites: BTreeMap<(SourceLocation, String), Vec<Contended<'_>>> = BTreeMap::new();
     for resource in ctx.model.resources().filter(|r| lockish.contains(&r.kind) && !r.internal) {
         if ctx.deadlocked_resources.contains(&resource.id) {
             continue;
@@ -136,13 +149,29 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
         if longest < threshold && waits.len() < max_waiters {
             continue;
         }
-        // Where to look is the lock's creation site, unless that is inside a dependency (a
-        // `Mutex` made by `Default::default()` is created in tokio's source): then the waiters'
-        // spawn site, which is the app's.
+        let location = place(ctx, resource, waits[0].task_id);
+        let point = wait_point_from_wait(waits[0], Some(resource)).to_string();
+        sites.entry((location, point)).or_default().push(Contended { resource, waits, longest });
+    }
+    let mut findings = Vec::new();
+    for ((location, _), mut instances) in sites {
+        // The instance waited on longest speaks for the site.
+        instances.sort_by(|a, b| b.longest.cmp(&a.longest).then(a.resource.id.cmp(&b.resource.id)));
+        let worst = &instances[0];
+        let resource = worst.resource;
+        let name = ctx.task_name(worst.waits[0].task_id);
+        if ctx.config.is_suppressed(FindingKind::LockContention, &location, name) {
+            tally.suppressed += 1;
+            continue;
+        }
+        let mut waits: Vec<&leakscope_proto::v1::Wait> =
+            instances.iter().flat_map(|c| c.waits.iter().copied()).collect();
+        waits.sort_by_key(|w| (w.since_nanos, w.task_id));
+        for wait in &waits {
+            tally.mark_task(wait.task_id, FindingKind::LockContention);
+        }
         let created = ctx.model.location(resource.location_id);
         let created_by_app = resource.location_id != 0 && is_app_file(&created.file);
-        let location =
-            if created_by_app { created.clone() } else { ctx.task_location(waits[0].task_id) };
         let origin = if created_by_app {
             format!("created at {created}")
         } else if resource.location_id != 0 {
@@ -150,54 +179,75 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
         } else {
             "created at an unknown place".to_owned()
         };
-        let name = ctx.task_name(waits[0].task_id);
-        if ctx.config.is_suppressed(FindingKind::LockContention, &location, name) {
-            tally.suppressed += 1;
-            continue;
-        }
-        for wait in &waits {
-            tally.mark_task(wait.task_id, FindingKind::LockContention);
-        }
-        let point = wait_point_from_wait(waits[0], Some(resource));
+        let point = wait_point_from_wait(worst.waits[0], Some(resource));
         let kind_name = if resource.concrete_type.is_empty() {
             point.to_string()
         } else {
             resource.concrete_type.clone()
         };
-        let mut evidence = vec![Evidence::Resource {
-            id: resource.id,
-            kind: kind_name.clone(),
-            location: ctx.model.location(resource.location_id).clone(),
-            detail: state(resource),
-        }];
-        let chain = holder_chain(ctx, waits[0].task_id, resource);
+        let mut evidence: Vec<Evidence> = instances
+            .iter()
+            .take(MAX_SAMPLE)
+            .map(|c| Evidence::Resource {
+                id: c.resource.id,
+                kind: kind_name.clone(),
+                location: ctx.model.location(c.resource.location_id).clone(),
+                detail: format!(
+                    "{}; {} waiting, the longest for {}",
+                    state(c.resource),
+                    c.waits.len(),
+                    format_secs(Ctx::secs(c.longest))
+                ),
+            })
+            .collect();
+        let chain = holder_chain(ctx, worst.waits[0].task_id, resource);
         if !chain.is_empty() {
             evidence
                 .push(Evidence::WaitChain { links: chain.iter().map(|e| link(ctx, e)).collect() });
         }
+        let on = match instances.len() {
+            1 => format!("on the {kind_name} {origin}"),
+            n => format!("on {n} {kind_name} instances {origin}"),
+        };
+        let holder = if instances.len() == 1 {
+            holder_sentence(ctx, resource)
+        } else {
+            format!("on the one waited on longest, {}", holder_sentence(ctx, resource))
+        };
         findings.push(Finding {
             kind: FindingKind::LockContention,
             severity: Severity::Warn,
             location: location.clone(),
             task_name: name.map(str::to_owned),
             count: waits.len() as u64,
-            oldest_secs: Ctx::secs(longest),
+            oldest_secs: Ctx::secs(worst.longest),
             waiting_on: Some(point.clone()),
             user_frame: None,
             task_ids: waits.iter().take(MAX_SAMPLE).map(|w| w.task_id).collect(),
             evidence,
             explanation: format!(
-                "{} {} in {point} on the {kind_name} {origin}, the longest for {}; {}.",
+                "{} {} in {point} {on}, the longest for {}; {holder}.",
                 tasks(waits.len()),
                 if waits.len() == 1 { "waits" } else { "wait" },
-                format_secs(Ctx::secs(longest)),
-                holder_sentence(ctx, resource),
+                format_secs(Ctx::secs(worst.longest)),
             ),
             fix: "Don't hold the guard across a slow `.await`: copy what you need out and drop it first, or restructure so the critical section has no awaits (then a `std::sync::Mutex` is cheaper). Keep critical sections short; bound waits with `tokio::time::timeout`.".to_owned(),
             doc: FindingKind::LockContention.doc(),
         });
     }
     findings
+}
+
+/// Where to look for a lock: its creation site, unless that is inside a dependency (a `Mutex`
+/// made by `Default::default()` is created in tokio's source): then the first waiter's spawn
+/// site, which is the app's.
+fn place(ctx: &Ctx<'_>, resource: &Resource, waiter: u64) -> SourceLocation {
+    let created = ctx.model.location(resource.location_id);
+    if resource.location_id != 0 && is_app_file(&created.file) {
+        created.clone()
+    } else {
+        ctx.task_location(waiter)
+    }
 }
 
 #[cfg(test)]
@@ -291,14 +341,48 @@ mod tests {
         let m = model(snap);
         assert_eq!(
             findings_of(FindingKind::LockContention, &m, &Config::default()),
-            ["warn lock-contention src/l2.rs:20:5 ×1 50s Mutex::lock [1]"]
+            // Parked 50 s in the lock at the same site: `stuck` too, merged into one entry.
+            ["suspect stuck+lock-contention src/l2.rs:20:5 ×1 50s Mutex::lock [1]"]
         );
         let report = crate::analyze(&m, &Config::default());
-        let finding = report.findings.iter().find(|f| f.kind == FindingKind::LockContention);
-        let explanation = finding.map(|f| f.explanation.as_str()).unwrap_or_default();
+        let finding = report.findings.iter().find(|f| f.has_kind(FindingKind::LockContention));
+        // Merged under `stuck`: its explanation travels with the entry.
+        let explanation = finding
+            .and_then(|f| {
+                f.evidence.iter().find_map(|e| match e {
+                    crate::Evidence::AlsoFound {
+                        kind: FindingKind::LockContention,
+                        explanation,
+                        ..
+                    } => Some(explanation.as_str()),
+                    _ => None,
+                })
+            })
+            .unwrap_or_default();
         assert!(
             explanation
                 .contains("on the Mutex created inside a dependency (at /home/u/.cargo/registry/"),
+            "{explanation}"
+        );
+    }
+
+    #[test]
+    fn locks_made_at_one_line_are_one_finding() {
+        // Fifty mutexes created at one line (one per connection), each with a waiter for 3 s.
+        let tasks: Vec<Task> = (1..=50).map(|id| T::new(id).loc(2).idle(97.0).build()).collect();
+        let resources: Vec<Resource> = (1..=50).map(|id| mutex(100 + id, 0)).collect();
+        let waits: Vec<Wait> = (1..=50)
+            .map(|id| wait(id, 100 + id, "Mutex::lock", 97.0 - id as f64 / 100.0))
+            .collect();
+        let (found, explanation) = run(tasks, resources, waits);
+        assert_eq!(
+            found,
+            [
+                "warn lock-contention src/l9.rs:90:5 ×50 3.5s Mutex::lock [50, 49, 48, 47, 46, 45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35]"
+            ]
+        );
+        assert!(
+            explanation.starts_with("50 tasks wait in Mutex::lock on 50 Mutex instances created at src/l9.rs:90:5, the longest for 3.5s; on the one waited on longest, "),
             "{explanation}"
         );
     }

@@ -1,9 +1,13 @@
 //! `stuck`: a task parked in one await for longer than the threshold, named by what it waits on
 //! ("in mpsc::Sender::send for 4m12s").
 //!
-//! Severity follows the wait point: where a peer owes the task progress (a full channel's
-//! receiver, a lock holder, a oneshot sender) it is a suspect; where healthy servers idle
-//! (receiving, accepting, reading a quiet socket) only a warning.
+//! Severity follows the wait point and the task's spawn site ([`crate::site`]): where a peer owes
+//! the task progress (a full channel's receiver, a lock holder, a oneshot sender) it is a
+//! suspect. Where healthy servers idle (receiving, accepting, reading a quiet socket, waiting
+//! for a notification, or an await nothing identifies), it is a suspect when the site leaves
+//! tasks behind (it keeps accumulating them, or many spawners that ended each left one), and
+//! nothing at all otherwise: idle connections, subscribers, worker pools and housekeeping tasks
+//! are a population made once that waits for work, however long.
 //!
 //! Timers are the near miss: a task sleeping in a pending timer is *not* stuck, however long it
 //! has idled, because the timer will fire; periodic jobs and back-offs idle exactly like that,
@@ -38,6 +42,9 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
     let long_timer = nanos(ctx.config.stuck.long_timer);
     let grace = nanos(ctx.config.lost_waker.grace);
     let mut hits = Vec::new();
+    // Tasks that will be suspects once parked for the threshold: (count, longest parked).
+    let mut coming: std::collections::BTreeMap<&crate::location::SourceLocation, (u64, u64)> =
+        std::collections::BTreeMap::new();
     for live in &ctx.live {
         if live.state != TaskState::Idle
             || live.task.polls == 0
@@ -73,11 +80,23 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
         } else {
             let since = wait.since_nanos.map_or(0, |since| ctx.now.saturating_sub(since));
             let parked = idle.max(since);
-            if parked < threshold {
+            // Waiting for work at a site that does not accumulate: a server's idle population.
+            if !wait.point.owes_progress() && !ctx.leaves_tasks_behind(live.task.location_id) {
                 continue;
             }
-            let severity =
-                if wait.point.owes_progress() { Severity::Suspect } else { Severity::Warn };
+            if parked < threshold {
+                // A wait a quarter of the way there, or any at an accumulating site, is on its
+                // way; a send or a lock wait of a few milliseconds is a busy service.
+                let accumulating = ctx.leaves_tasks_behind(live.task.location_id);
+                if !accumulating && parked < threshold / 4 {
+                    continue;
+                }
+                let entry = coming.entry(live.location).or_default();
+                entry.0 += 1;
+                entry.1 = entry.1.max(parked);
+                continue;
+            }
+            let severity = Severity::Suspect;
             let note = format!(
                 "task {}: parked in {} for {}",
                 live.task.id,
@@ -91,6 +110,20 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
             severity,
             secs: Ctx::secs(parked),
             evidence: vec![Evidence::note(note)],
+        });
+    }
+    for (location, (count, parked)) in coming {
+        tally.pending.push(crate::report::Pending {
+            kind: FindingKind::Stuck,
+            location: Some(location.clone()),
+            tasks: count,
+            secs_left: Ctx::secs(threshold.saturating_sub(parked)),
+            reason: format!(
+                "{} spawned at {location} parked for up to {} where a leak parks; judged at {}",
+                tasks(count as usize),
+                format_secs(Ctx::secs(parked)),
+                format_secs(Ctx::secs(threshold))
+            ),
         });
     }
     group_hits(ctx, tally, FindingKind::Stuck, hits, true, |group| {
@@ -158,19 +191,17 @@ mod tests {
             vec![wait(1, 5, "Acquire::new", 20.0), wait(2, 5, "Acquire::new", 50.0)],
             &["suspect stuck src/l1.rs:10:5 ×2 1m20s mpsc::Sender::send [1, 2]"],
         );
-        // Where servers idle, only a warning; with no wait data, still reported as unknown.
-        check(
-            vec![T::new(1).loc(2).idle(40.0).build()],
-            vec![],
-            vec![],
-            &["warn stuck src/l2.rs:20:5 ×1 1m00s unknown [1]"],
-        );
+        // Where servers idle (here: an await nothing identifies), a task of a site that does
+        // not accumulate is a server's idle population: nothing (it used to be a warning, which
+        // blamed every healthy idle connection and subscriber).
+        check(vec![T::new(1).loc(2).idle(40.0).build()], vec![], vec![], &[]);
         // A wait that began before the last (spurious) poll counts from its start.
         check(
             vec![T::new(1).idle(90.0).build()],
             vec![resource(5, ResourceKind::Mutex)],
             vec![wait(1, 5, "Mutex::lock", 10.0)],
-            &["suspect stuck src/l1.rs:10:5 ×1 1m30s Mutex::lock [1]"],
+            // The lock wait is also `lock-contention` (one waiter for over 1 s): one entry.
+            &["suspect stuck+lock-contention src/l1.rs:10:5 ×1 1m30s Mutex::lock [1]"],
         );
     }
 

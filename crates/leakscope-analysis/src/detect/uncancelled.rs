@@ -9,6 +9,13 @@
 //! span could have closed), which the evidence says. A suspect, not a leak: some tasks are meant
 //! to outlive their spawner (suppress their location).
 //!
+//! A settled population waiting for work is left alone: tasks parked where healthy servers idle
+//! (a receive, an accept, a socket read, a notification, a timer) at a site that does not leave
+//! tasks behind ([`crate::site`]: it does not accumulate, and fewer than `growth.min-increase`
+//! distinct spawners of its live tasks ended) are workers, listeners and subscribers a set-up
+//! task started and left to run. Otherwise, or parked where a peer owes progress, or running,
+//! they count.
+//!
 //! Near misses: the spawner still alive, or ended less than the threshold ago; a task with no
 //! spawner (`parent_task_id` 0 and no span); a parent the model never saw (its end is unknown);
 //! `block_on` tasks.
@@ -63,16 +70,36 @@ fn spawner_end(ctx: &Ctx<'_>, live: &Live<'_>) -> Option<(u64, bool, Evidence)> 
     Some((end, observed, evidence))
 }
 
+/// `Some(())` when `live` is one of a settled population waiting for work (an await where
+/// healthy servers idle, at a site that does not accumulate): a worker, listener or subscriber
+/// started by a set-up task that has since ended. Such tasks are meant to outlive their spawner.
+fn settled_service(ctx: &Ctx<'_>, live: &Live<'_>) -> Option<()> {
+    let point = &live.wait.point;
+    // A known await where servers idle (timers included: a flush loop ticks); an unknown one
+    // says nothing, so it is not excused.
+    let waits_for_work = point.known_name().is_some() && !point.owes_progress();
+    (waits_for_work && !ctx.leaves_tasks_behind(live.task.location_id)).then_some(())
+}
+
 pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
     let threshold = nanos(ctx.config.uncancelled.threshold);
+    let mut coming: Vec<(&crate::location::SourceLocation, u64)> = Vec::new();
     let hits = ctx
         .live
         .iter()
         .filter(|live| live.kind != TaskKind::BlockOn)
+        .filter(|live| settled_service(ctx, live).is_none())
         .filter_map(|live| {
             let (end, _, evidence) = spawner_end(ctx, live)?;
             let since = ctx.now.saturating_sub(end);
-            (since >= threshold).then(|| TaskHit {
+            if since < threshold {
+                // On its way: said as pending when the spawner ended a while ago.
+                if since >= threshold / 4 {
+                    coming.push((live.location, threshold - since));
+                }
+                return None;
+            }
+            Some(TaskHit {
                 live,
                 severity: Severity::Suspect,
                 secs: Ctx::secs(since),
@@ -80,6 +107,26 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
             })
         })
         .collect();
+    let mut by_location: std::collections::BTreeMap<&crate::location::SourceLocation, (u64, u64)> =
+        std::collections::BTreeMap::new();
+    for (location, left) in coming {
+        let entry = by_location.entry(location).or_insert((0, u64::MAX));
+        entry.0 += 1;
+        entry.1 = entry.1.min(left);
+    }
+    for (location, (count, left)) in by_location {
+        tally.pending.push(crate::report::Pending {
+            kind: FindingKind::Uncancelled,
+            location: Some(location.clone()),
+            tasks: count,
+            secs_left: Ctx::secs(left),
+            reason: format!(
+                "{} spawned at {location} outlive their spawner; judged {} after it ended",
+                tasks(count as usize),
+                format_secs(Ctx::secs(threshold))
+            ),
+        });
+    }
     group_hits(ctx, tally, FindingKind::Uncancelled, hits, true, |group| {
         let oldest = group.oldest();
         let parked = group
@@ -120,6 +167,71 @@ mod tests {
             &Config::default(),
         );
         assert_eq!(got, expected);
+    }
+
+    /// `count` tasks at location 2 spawned by task 1 (ended at 20 s), one every `every`
+    /// seconds from 10 s, parked in an mpsc receive (captured), seen at 100 s.
+    fn receivers(count: u64, every: f64) -> Vec<String> {
+        let mut tasks = vec![T::new(1).loc(9).dropped(20.0).build()];
+        tasks.extend((0..count).map(|i| {
+            let at = 10.0 + i as f64 * every;
+            Task {
+                wait_chain_ids: vec![7],
+                ..T::new(10 + i).loc(2).parent(1).created(at).idle(at.max(95.0)).build()
+            }
+        }));
+        let mut snap = snapshot(100.0, tasks);
+        snap.wait_chains = vec![leakscope_proto::v1::WaitChain {
+            id: 7,
+            frames: crate::support::frames(&[
+                "app::worker::{{closure}}@src/worker.rs:9:5",
+                "tokio::sync::mpsc::chan::recv@x:1",
+            ]),
+        }];
+        findings_of(FindingKind::Uncancelled, &model(snap), &Config::default())
+    }
+
+    #[test]
+    fn a_settled_population_waiting_for_work_may_outlive_its_spawner() {
+        // A pool of 8 workers a set-up task started at once and left: meant to outlive it.
+        assert_eq!(receivers(8, 0.01), Vec::<String>::new());
+        // One every second, still coming, all outliving the task that spawned them: counted
+        // (and merged with the site's growth).
+        let got = receivers(90, 1.0);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].starts_with("suspect uncancelled+growth src/l2.rs:20:5 ×90"), "{got:?}");
+    }
+
+    #[test]
+    fn tasks_left_behind_by_many_spawners_count_after_spawning_stopped() {
+        // Twelve requests, each ended and each leaving a receiver behind, all in a burst long
+        // ago: no longer accumulating, but one per request, not a pool.
+        let mut tasks = Vec::new();
+        for i in 0_u32..12 {
+            let at = 10.0 + f64::from(i) * 0.01;
+            tasks.push(T::new(100 + u64::from(i)).loc(9).created(at).dropped(at + 0.5).build());
+            tasks.push(Task {
+                wait_chain_ids: vec![7],
+                ..T::new(200 + u64::from(i))
+                    .loc(2)
+                    .parent(100 + u64::from(i))
+                    .created(at)
+                    .idle(at)
+                    .build()
+            });
+        }
+        let mut snap = snapshot(100.0, tasks);
+        snap.wait_chains = vec![leakscope_proto::v1::WaitChain {
+            id: 7,
+            frames: crate::support::frames(&[
+                "app::w::{{closure}}@src/w.rs:9:5",
+                "tokio::sync::mpsc::chan::recv@x:1",
+            ]),
+        }];
+        let got = findings_of(FindingKind::Uncancelled, &model(snap), &Config::default());
+        assert_eq!(got.len(), 1, "{got:?}");
+        // Parked 90 s in a receive, left by twelve spawners: `stuck` too.
+        assert!(got[0].starts_with("suspect stuck+uncancelled src/l2.rs:20:5 ×12"), "{got:?}");
     }
 
     #[test]
