@@ -4,20 +4,16 @@
 
 use std::time::Duration;
 
-use leakscope_analysis::{Model, Sources};
-use leakscope_client::{Backend, Connection};
+use leakscope_analysis::Model;
+use leakscope_client::Connection;
 use leakscope_gate::RuntimeStatus;
 use leakscope_proto::v1::{DumpStatus, TaskDumpResponse};
 
-/// An empty model for what `connection` reaches: identity and capabilities from its `Hello`, and
-/// for a console-subscriber app, [`Sources::console_api`], so the analysis lists what that data
-/// cannot show instead of passing it.
+/// An empty model for what `connection` reaches: identity and capabilities from its `Hello`.
+/// What the source cannot show is decided by the analysis from that `Hello`
+/// (`Sources::from_hello`), as for attach, gate and the test check.
 pub(crate) fn model_for(connection: &Connection) -> Model {
-    let mut model = Model::from_hello(connection.hello());
-    if connection.backend() == Backend::Console {
-        model.set_sources(Sources::console_api());
-    }
-    model
+    Model::from_hello(connection.hello())
 }
 
 /// Says on stderr, at once, which runtimes the handshake found stalled: a watch of several

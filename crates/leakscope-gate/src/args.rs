@@ -21,8 +21,9 @@ pub struct GateArgs {
     pub addr: Option<String>,
 
     /// How long to watch after the warmup (in run mode with --load: ignored, the load's run is
-    /// the window)
-    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = parse_duration)]
+    /// the window). Growth is judged from the tasks' spawn times, so a service leaking a task a
+    /// second fails within this default
+    #[arg(long, value_name = "DUR", default_value = "20s", value_parser = parse_duration)]
     pub window: Duration,
 
     /// Watch this long first; the window's start counts are taken when it ends
@@ -45,7 +46,11 @@ pub struct GateArgs {
     pub max_rate: Vec<Limit>,
 
     /// Fail on findings of these kinds, comma-separated, or `none`
-    #[arg(long, value_name = "KINDS", default_value = "lost-waker,stuck,uncancelled,deadlock")]
+    #[arg(
+        long,
+        value_name = "KINDS",
+        default_value = "lost-waker,stuck,uncancelled,growth,deadlock"
+    )]
     pub fail_on: FailOn,
 
     /// Only findings at least this severe fail (leak, suspect or warn)
@@ -241,8 +246,8 @@ mod tests {
         use clap::error::ErrorKind::*;
         check(
             &[],
-            Ok("addr=None window=60s warmup=5s interval=1s limits=[] \
-                fail-on=lost-waker,stuck,uncancelled,deadlock suspect format=Text reports=0 \
+            Ok("addr=None window=20s warmup=5s interval=1s limits=[] \
+                fail-on=lost-waker,stuck,uncancelled,growth,deadlock suspect format=Text reports=0 \
                 run=None load=None task-dump=false"),
         );
         check(
@@ -284,7 +289,7 @@ mod tests {
                 "leak",
                 "--task-dump",
             ],
-            Ok("addr=None window=60s warmup=5s interval=1s limits=[] fail-on=none leak \
+            Ok("addr=None window=20s warmup=5s interval=1s limits=[] fail-on=none leak \
                 format=Text reports=0 run=Some(\"./svc\") load=Some(\"k6 run x.js\") \
                 task-dump=true"),
         );

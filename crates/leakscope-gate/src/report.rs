@@ -126,8 +126,12 @@ pub struct LocationRow {
 /// A finding of the analysis, and whether it fails the gate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GateFinding {
-    /// Its kind is in `--fail-on` and its severity at least `--fail-severity`.
+    /// One of its kinds is in `--fail-on`, found at `--fail-severity` or worse.
     pub fails: bool,
+    /// Every kind this entry carries (findings at one site and wait point are one entry), its
+    /// own first.
+    #[serde(default)]
+    pub kinds: Vec<FindingKind>,
     /// The finding.
     #[serde(flatten)]
     pub finding: Finding,
@@ -183,7 +187,12 @@ pub(crate) fn build(model: &Model, config: &Config, parts: Parts) -> GateReport 
         .findings
         .into_iter()
         .map(|finding| GateFinding {
-            fails: parts.fail_on.contains(&finding.kind) && finding.severity >= parts.fail_severity,
+            // A merged entry fails on any of its kinds, at the severity that kind was found at.
+            fails: parts
+                .fail_on
+                .iter()
+                .any(|&kind| finding.severity_of(kind).is_some_and(|s| s >= parts.fail_severity)),
+            kinds: finding.kinds(),
             finding,
         })
         .collect();

@@ -1,6 +1,6 @@
 //! A small, fixed report for the renderers' golden tests: a lost waker, three tasks queued on a
-//! mutex whose holder blocks its worker, and a single snapshot (so `growth` is not evaluated),
-//! from one healthy runtime.
+//! mutex whose holder blocks its worker, and a single snapshot (enough for every kind: `growth`
+//! reads the tasks' spawn times), from one healthy runtime.
 
 use leakscope_analysis::{Config, Model, analyze};
 use leakscope_client::Backend;

@@ -1,7 +1,9 @@
 //! `--format json`: the report as one JSON document, the schema documented in
 //! docs/json-schema.md.
 
-use leakscope_analysis::{Finding, Group, Report, Target, TaskSummary, Unevaluated};
+use leakscope_analysis::{
+    Finding, FindingKind, Group, Pending, Report, Target, TaskSummary, Unevaluated,
+};
 use leakscope_gate::RuntimeStatus;
 use serde::Serialize;
 
@@ -11,8 +13,8 @@ use super::command::Observed;
 pub const JSON_SCHEMA_VERSION: u32 = 1;
 
 /// The document: a version and the source's kind, then the analysis report's fields (`target`,
-/// `tasks`, `groups`, `findings`, `unevaluated`, `suppressed`), with the runtimes' health added
-/// under `target`. A test checks that every field of [`Report`] is here.
+/// `tasks`, `groups`, `findings`, `unevaluated`, `suppressed`, `pending`), with the runtimes'
+/// health added under `target` and each finding's `kinds`. A test checks that every field of [`Report`] is here.
 #[derive(Serialize)]
 struct Document<'a> {
     schema_version: u32,
@@ -20,9 +22,19 @@ struct Document<'a> {
     target: TargetDocument<'a>,
     tasks: &'a TaskSummary,
     groups: &'a [Group],
-    findings: &'a [Finding],
+    findings: Vec<FindingDocument<'a>>,
     unevaluated: &'a [Unevaluated],
     suppressed: usize,
+    pending: &'a [Pending],
+}
+
+/// A finding, and every kind it carries (`kinds`, its own first: findings at one spawn site and
+/// wait point are one entry; the merged ones are also in its `evidence` as `also-found`).
+#[derive(Serialize)]
+struct FindingDocument<'a> {
+    #[serde(flatten)]
+    finding: &'a Finding,
+    kinds: Vec<FindingKind>,
 }
 
 /// The report's `target`, and `runtimes`.
@@ -42,9 +54,14 @@ pub(crate) fn render(observed: &Observed) -> String {
         target: TargetDocument { target: &report.target, runtimes: &observed.runtimes },
         tasks: &report.tasks,
         groups: &report.groups,
-        findings: &report.findings,
+        findings: report
+            .findings
+            .iter()
+            .map(|finding| FindingDocument { finding, kinds: finding.kinds() })
+            .collect(),
         unevaluated: &report.unevaluated,
         suppressed: report.suppressed,
+        pending: &report.pending,
     };
     let mut text = serde_json::to_string_pretty(&document)
         .expect("a report holds only strings, numbers, booleans and lists");
@@ -73,6 +90,17 @@ mod tests {
                 for (key, value) in value.as_object().unwrap() {
                     assert_eq!(&document["target"][key], value, "target.{key}");
                 }
+            } else if key == "findings" {
+                // Each finding is the report's, plus `kinds`.
+                let mut findings = document[key].clone();
+                for finding in findings.as_array_mut().unwrap() {
+                    let kinds = finding.as_object_mut().unwrap().remove("kinds");
+                    assert_eq!(
+                        kinds.as_ref().and_then(|k| k[0].as_str()),
+                        finding["kind"].as_str()
+                    );
+                }
+                assert_eq!(&findings, value, "{key}");
             } else {
                 assert_eq!(&document[key], value, "{key}");
             }
@@ -101,6 +129,7 @@ mod tests {
             "findings",
             "unevaluated",
             "suppressed",
+            "pending",
         ];
         top.sort_unstable();
         expected.sort_unstable();
@@ -117,6 +146,7 @@ mod tests {
                 "explanation",
                 "fix",
                 "doc",
+                "kinds",
             ] {
                 assert!(finding.get(key).is_some(), "{key} missing from {finding}");
             }

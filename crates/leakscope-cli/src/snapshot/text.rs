@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use leakscope_analysis::{Finding, Group, Report, Severity, format_secs};
+use leakscope_analysis::{Finding, Group, Pending, Report, Severity, format_secs};
 use leakscope_client::Backend;
 use leakscope_gate::RuntimeStatus;
 
@@ -21,7 +21,8 @@ pub(crate) fn render(observed: &Observed, groups: usize) -> String {
     let report = &observed.report;
     let mut out = String::new();
     header(&mut out, report, observed.backend, &observed.runtimes);
-    findings(&mut out, &report.findings, report.suppressed);
+    findings(&mut out, &report.findings, report.suppressed, !report.pending.is_empty());
+    pending(&mut out, &report.pending);
     group_table(&mut out, &report.groups, groups);
     if !report.unevaluated.is_empty() {
         out.push_str("\nNOT EVALUATED (so no finding of these kinds means nothing here)\n");
@@ -86,14 +87,16 @@ fn header(out: &mut String, report: &Report, backend: Backend, runtimes: &[Runti
     }
 }
 
-fn findings(out: &mut String, findings: &[Finding], suppressed: usize) {
+fn findings(out: &mut String, findings: &[Finding], suppressed: usize, pending: bool) {
     let hidden = match suppressed {
         0 => String::new(),
         1 => " (1 more hidden by a suppression)".to_owned(),
         n => format!(" ({n} more hidden by suppressions)"),
     };
     if findings.is_empty() {
-        let _ = writeln!(out, "\nFINDINGS: none{hidden}");
+        // With something on its way, "none" would claim more than is known.
+        let yet = if pending { " yet (see NOT YET KNOWN)" } else { "" };
+        let _ = writeln!(out, "\nFINDINGS: none{yet}{hidden}");
         return;
     }
     let by_severity: Vec<String> = [Severity::Leak, Severity::Suspect, Severity::Warn]
@@ -111,7 +114,7 @@ fn findings(out: &mut String, findings: &[Finding], suppressed: usize) {
             vec![
                 format!("#{}", i + 1),
                 f.severity.to_string(),
-                f.kind.to_string(),
+                f.kinds_label(),
                 f.count.to_string(),
                 format_secs(f.oldest_secs),
                 f.location.to_string(),
@@ -131,7 +134,7 @@ fn findings(out: &mut String, findings: &[Finding], suppressed: usize) {
 
 fn detail(out: &mut String, number: usize, f: &Finding) {
     let name = f.task_name.as_deref().map(|n| format!(" (tasks named `{n}`)")).unwrap_or_default();
-    let _ = writeln!(out, "\n#{number} {} {} at {}{name}", f.severity, f.kind, f.location);
+    let _ = writeln!(out, "\n#{number} {} {} at {}{name}", f.severity, f.kinds_label(), f.location);
     wrap(out, "    ", &f.explanation);
     if let Some(frame) = &f.user_frame {
         let _ = writeln!(out, "    awaiting at: {frame}");
@@ -153,6 +156,29 @@ fn detail(out: &mut String, number: usize, f: &Finding) {
     }
     wrap(out, "    fix: ", &f.fix);
     let _ = writeln!(out, "    docs: {}", f.doc);
+}
+
+/// What the detectors cannot judge yet, with the time left.
+fn pending(out: &mut String, pending: &[Pending]) {
+    if pending.is_empty() {
+        return;
+    }
+    out.push_str(
+        "\nNOT YET KNOWN (judged when the time left has passed; take another snapshot then)\n",
+    );
+    let rows = pending
+        .iter()
+        .map(|p| {
+            vec![
+                p.kind.to_string(),
+                p.tasks.to_string(),
+                format_secs(p.secs_left),
+                p.location.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string),
+                p.reason.clone(),
+            ]
+        })
+        .collect();
+    out.push_str(&table(&["KIND", "TASKS", "LEFT", "LOCATION", "WHAT IS SEEN"], &[1, 2], rows));
 }
 
 fn group_table(out: &mut String, groups: &[Group], limit: usize) {
@@ -285,6 +311,30 @@ mod tests {
                 "  runtime 1 (multi_thread, 2 workers): STALLED: heartbeat 3.2 s old",
                 "  tasks: 6 live (1 running, 5 idle), 0 finished",
             ],
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn what_is_not_known_yet_is_said_instead_of_none() {
+        let mut observed = fixture::observed();
+        observed.report.findings.clear();
+        observed.report.pending = vec![leakscope_analysis::Pending {
+            kind: leakscope_analysis::FindingKind::Stuck,
+            location: Some("src/calls.rs:31:9".parse().unwrap_or_else(|never| match never {})),
+            tasks: 575,
+            secs_left: 2.0,
+            reason: "575 tasks spawned at src/calls.rs:31:9 parked for up to 28s where a leak \
+                     parks; judged at 30s"
+                .into(),
+        }];
+        let text = render(&observed, 0);
+        assert!(text.contains("\nFINDINGS: none yet (see NOT YET KNOWN)\n"), "{text}");
+        assert!(
+            text.contains(
+                "  KIND   TASKS  LEFT  LOCATION           WHAT IS SEEN\n  stuck    575    2s  \
+                 src/calls.rs:31:9  575 tasks spawned at src/calls.rs:31:9 parked for up to 28s"
+            ),
             "{text}"
         );
     }

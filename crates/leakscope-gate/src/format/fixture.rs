@@ -80,6 +80,7 @@ pub(crate) fn failing() -> GateReport {
         findings: vec![
             GateFinding {
                 fails: true,
+                kinds: vec![FindingKind::LostWaker],
                 finding: Finding {
                     kind: FindingKind::LostWaker,
                     severity: Severity::Leak,
@@ -98,6 +99,7 @@ pub(crate) fn failing() -> GateReport {
             },
             GateFinding {
                 fails: false,
+                kinds: vec![FindingKind::Blocking],
                 finding: Finding {
                     kind: FindingKind::Blocking,
                     severity: Severity::Warn,

@@ -27,7 +27,7 @@ pub(super) fn render(report: &GateReport) -> String {
             (false, Severity::Leak | Severity::Suspect) => "warning",
             (false, Severity::Warn) => "notice",
         };
-        let title = format!("leakscope gate: {} {}", finding.severity, finding.kind);
+        let title = format!("leakscope gate: {} {}", finding.severity, finding.kinds_label());
         let message = format!("{} Fix: {} (see {})", finding.explanation, finding.fix, finding.doc);
         command(&mut out, level, Some(&finding.location), &title, &message);
     }
@@ -120,7 +120,10 @@ pub fn step_summary(report: &GateReport) -> String {
         let _ = writeln!(
             out,
             "- **{}** at `{}` ({} tasks): {}",
-            finding.kind, finding.location, finding.count, finding.explanation
+            finding.kinds_label(),
+            finding.location,
+            finding.count,
+            finding.explanation
         );
     }
     if let Some(settle) = report.settle.as_ref().filter(|s| !s.passed) {

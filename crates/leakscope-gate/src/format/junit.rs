@@ -113,7 +113,8 @@ pub(super) fn render(report: &GateReport) -> String {
 fn cases(report: &GateReport) -> Vec<Case> {
     let mut cases: Vec<Case> = report.limits.iter().map(limit_case).collect();
     for &kind in &report.fail_on {
-        let failing: Vec<&Finding> = report.failing_findings().filter(|f| f.kind == kind).collect();
+        let failing: Vec<&Finding> =
+            report.failing_findings().filter(|f| f.has_kind(kind)).collect();
         let name = format!("no {kind} findings at {} or worse", report.fail_severity);
         let unevaluated = report.unevaluated.iter().find(|u| u.starts_with(&format!("{kind}:")));
         let outcome = match (failing.first(), unevaluated) {
@@ -186,7 +187,7 @@ fn describe(finding: &Finding) -> String {
     let mut text = format!(
         "{} {} at {} ({} task{})\n{}\nfix: {}\nsee {}",
         finding.severity,
-        finding.kind,
+        finding.kinds_label(),
         finding.location,
         finding.count,
         if finding.count == 1 { "" } else { "s" },

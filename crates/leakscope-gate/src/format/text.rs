@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use leakscope_analysis::format_secs;
+use leakscope_analysis::{Evidence, format_secs};
 
 use crate::limits::{Counts, signed};
 use crate::report::{GateReport, Mode, Verdict};
@@ -74,7 +74,7 @@ pub(super) fn render(report: &GateReport) -> String {
             out,
             "  {status}  {} {} at {}, {} task{}, {}",
             finding.severity,
-            finding.kind,
+            finding.kinds_label(),
             finding.location,
             finding.count,
             if finding.count == 1 { "" } else { "s" },
@@ -82,6 +82,12 @@ pub(super) fn render(report: &GateReport) -> String {
         );
         if f.fails {
             let _ = writeln!(out, "        {}", finding.explanation);
+            // The numbers behind the verdict.
+            for evidence in
+                finding.evidence.iter().filter(|e| !matches!(e, Evidence::AlsoFound { .. })).take(3)
+            {
+                let _ = writeln!(out, "        evidence: {evidence}");
+            }
             let _ = writeln!(out, "        fix: {}", finding.fix);
         }
     }

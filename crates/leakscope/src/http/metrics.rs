@@ -143,10 +143,15 @@ fn states(model: &Model) -> [(&'static str, u64); 3] {
 
 fn findings(out: &mut Writer, report: &Report) {
     let mut found: HashMap<(FindingKind, Severity), (u64, u64)> = HashMap::new();
+    // An entry carries every kind found at its site and wait point: it counts under each, at
+    // the severity that kind was found at, so a kind's series agrees with the JSON's `kinds`.
     for finding in &report.findings {
-        let entry = found.entry((finding.kind, finding.severity)).or_default();
-        entry.0 += 1;
-        entry.1 += finding.count;
+        for kind in finding.kinds() {
+            let severity = finding.severity_of(kind).unwrap_or(finding.severity);
+            let entry = found.entry((kind, severity)).or_default();
+            entry.0 += 1;
+            entry.1 += finding.count;
+        }
     }
     out.family(
         "leakscope_findings",

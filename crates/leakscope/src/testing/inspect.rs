@@ -205,7 +205,11 @@ pub(crate) fn listing(
         });
         tasks.push(Task { id: *id, location_id, ..Task::default() });
     }
-    let sources = Sources { task_dump: dump.is_some(), ..Sources::all() };
+    // What this build can see, decided as for any client from the agent's own capabilities;
+    // a dump only when one was taken.
+    let (capabilities, _) = crate::collect::capabilities();
+    let sources =
+        Sources { task_dump: dump.is_some(), ..Sources::from_capabilities(&capabilities) };
     let mut model = Model::new(sources);
     model.apply_snapshot(Snapshot {
         now_nanos: snapshot.now_nanos,
@@ -238,7 +242,7 @@ pub(crate) fn listing(
         .collect();
     let findings = report
         .at_least(Severity::Suspect)
-        .map(|f| format!("{} {} at {}: {}", f.severity, f.kind, f.location, f.explanation))
+        .map(|f| format!("{} {} at {}: {}", f.severity, f.kinds_label(), f.location, f.explanation))
         .collect();
     (groups, findings)
 }
