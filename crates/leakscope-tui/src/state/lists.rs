@@ -70,7 +70,7 @@ pub(crate) fn group_severity(report: &Report, group: &Group) -> Option<Severity>
     report
         .findings
         .iter()
-        .filter(|f| group.flags.contains(&f.kind))
+        .filter(|f| f.kinds().iter().any(|k| group.flags.contains(k)))
         .filter(|f| {
             f.location == group.location || f.task_ids.iter().any(|id| group.task_ids.contains(id))
         })
@@ -124,7 +124,7 @@ pub(crate) fn build_groups(view: &mut ListView<GroupColumn>, data: &Data) {
 
 fn finding_key(finding: &Finding) -> (String, String, Option<String>) {
     (
-        finding.kind.as_str().to_owned(),
+        finding.kinds_label(),
         finding.location.to_string(),
         finding.waiting_on.as_ref().map(ToString::to_string),
     )
@@ -144,8 +144,9 @@ pub(crate) fn build_findings(view: &mut ListView<FindingColumn>, data: &Data) {
             let f = &findings[i];
             let location = f.location.to_string();
             let point = f.waiting_on.as_ref().map(ToString::to_string).unwrap_or_default();
+            let kinds = f.kinds_label();
             let texts = [
-                f.kind.as_str(),
+                kinds.as_str(),
                 f.severity.as_str(),
                 &location,
                 &point,

@@ -21,7 +21,7 @@ pub(crate) fn describe(lines: &mut Vec<Line<'static>>, finding: &Finding) {
             format!("   {} ", finding.severity.as_str().to_uppercase()),
             format::severity_style(severity),
         ),
-        Span::styled(finding.kind.as_str().to_owned(), Style::new().add_modifier(Modifier::BOLD)),
+        Span::styled(finding.kinds_label(), Style::new().add_modifier(Modifier::BOLD)),
         Span::raw(format!(
             " · {} task{} · oldest {} · {}",
             format::count(finding.count),
@@ -81,7 +81,7 @@ pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         let severity = Some(finding.severity);
         rows.push(Row::new(vec![
             Cell::from(format::severity_label(severity)).style(format::severity_style(severity)),
-            Cell::from(finding.kind.as_str()),
+            Cell::from(finding.kinds_label()),
             Cell::from(format::count(finding.count)),
             Cell::from(format::secs(finding.oldest_secs)),
             Cell::from(format::head(

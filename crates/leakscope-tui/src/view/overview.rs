@@ -113,6 +113,26 @@ fn findings_lines(app: &App) -> Vec<Line<'static>> {
         let kinds: Vec<&str> = report.unevaluated.iter().map(|u| u.kind.as_str()).collect();
         lines.push(row("not evaluated", kinds.join(", ")));
     }
+    if !report.pending.is_empty() {
+        // Judged once enough time has passed: say what is coming, and when the first is due.
+        let mut kinds: Vec<&str> = Vec::new();
+        for pending in &report.pending {
+            if !kinds.contains(&pending.kind.as_str()) {
+                kinds.push(pending.kind.as_str());
+            }
+        }
+        let tasks: u64 = report.pending.iter().map(|p| p.tasks).sum();
+        let first = report.pending.iter().map(|p| p.secs_left).fold(f64::INFINITY, f64::min);
+        lines.push(row(
+            "not yet known",
+            format!(
+                "{} ({} tasks; the first judged in {})",
+                kinds.join(", "),
+                format::count(tasks),
+                format::secs(first)
+            ),
+        ));
+    }
     let analysis = data.analysis;
     lines.push(Line::from(Span::styled(
         format!(

@@ -223,7 +223,7 @@ pub(crate) fn lines(app: &App, id: u64) -> Vec<Line<'static>> {
 }
 
 /// The wait chain, root first, the app's frames bold: the await chains the agent captured when
-/// the task parked, or else the task's chain in the latest task dump.
+/// the task parked, then the task's chain in the latest task dump, if one was taken.
 fn chain(lines: &mut Vec<Line<'static>>, app: &App, focus: &Focus, id: u64) {
     let data = &app.data;
     if !focus.captured.is_empty() {
@@ -232,20 +232,22 @@ fn chain(lines: &mut Vec<Line<'static>>, app: &App, focus: &Focus, id: u64) {
             Span::styled(" (captured when it parked; no task dump needed)", format::dim()),
         ]));
         frames(lines, &focus.captured);
-        return;
     }
     let Some(dump) = &data.dump else {
-        lines.push(Line::from(Span::styled(" Wait chain", format::section())));
-        lines.push(Line::from(Span::styled(
-            "   none captured: it has not parked on a tokio leaf (d takes a task dump, after a \
-             confirmation)",
-            format::dim(),
-        )));
+        if focus.captured.is_empty() {
+            lines.push(Line::from(Span::styled(" Wait chain", format::section())));
+            lines.push(Line::from(Span::styled(
+                "   none captured: it has not parked on a tokio leaf (d takes a task dump, after \
+                 a confirmation)",
+                format::dim(),
+            )));
+        }
         return;
     };
     let age = format::secs(data.now_nanos.saturating_sub(dump.taken_at_nanos) as f64 / 1e9);
+    let title = if focus.captured.is_empty() { " Wait chain" } else { " Wait chain in the dump" };
     lines.push(Line::from(vec![
-        Span::styled(" Wait chain", format::section()),
+        Span::styled(title, format::section()),
         Span::styled(
             format!(
                 " (task dump {age} ago: {}, took {})",

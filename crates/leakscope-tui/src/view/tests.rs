@@ -164,6 +164,38 @@ fn stalled_runtime() {
     insta::assert_snapshot!(text);
 }
 
+/// Kinds the analysis cannot judge yet are named on the Overview with the time left, and a
+/// merged finding shows all its kinds.
+#[test]
+fn pending_kinds_and_merged_findings() {
+    use leakscope_analysis::{Evidence, FindingKind, Pending, Severity};
+    let mut app = fixture::app();
+    let mut data = (*app.data).clone();
+    let mut report = (*data.report.clone().expect("the fixture is analysed")).clone();
+    report.pending.push(Pending {
+        kind: FindingKind::Stuck,
+        location: None,
+        tasks: 575,
+        secs_left: 8.0,
+        reason: "parked for 22s; judged at 30s".into(),
+    });
+    let finding = report.findings.first_mut().expect("a finding");
+    finding.evidence.push(Evidence::AlsoFound {
+        kind: FindingKind::Growth,
+        severity: Severity::Suspect,
+        explanation: "rising".into(),
+    });
+    let label = finding.kinds_label();
+    data.report = Some(std::sync::Arc::new(report));
+    app.on_data(std::sync::Arc::new(data));
+    let text = render(&mut app, 120, 40);
+    assert!(text.contains("not yet known"), "{text}");
+    assert!(text.contains("stuck (575 tasks; the first judged in 8s)"), "{text}");
+    app.handle(Action::Tab(Tab::Findings));
+    let text = render(&mut app, 120, 40);
+    assert!(label.contains('+') && text.contains(&label), "{label}: {text}");
+}
+
 #[test]
 fn disconnected() {
     let mut app = fixture::app();
