@@ -187,6 +187,17 @@ fn attach_finds_the_stuck_senders_and_restores_the_terminal() {
 
     tui.send("\r");
     tui.wait_for_text("Waiting on", long);
+    // With no dump, the chain the agent captured when the task parked reaches the zoo's own
+    // `.await` line.
+    let (wait_file, wait_line) = marker("wait", "send-blocked");
+    let awaited = format!("{wait_file}:{wait_line}");
+    tui.wait_for("the captured wait chain", long, |s| {
+        // Joined: a long frame wraps (at a space, so a path stays whole).
+        let chain: Vec<&str> =
+            s.lines().skip_while(|l| !l.contains("Wait chain")).take(16).map(str::trim).collect();
+        chain.first().is_some_and(|l| l.contains("captured when it parked"))
+            && chain.join(" ").contains(&awaited)
+    });
     // `d` asks first, stating the risk; any key but `y` cancels.
     tui.send("d");
     let screen = tui.wait_for_text("take a task dump?", long);
@@ -201,9 +212,9 @@ fn attach_finds_the_stuck_senders_and_restores_the_terminal() {
     tui.send("d");
     tui.wait_for_text("take a task dump?", long);
     tui.send("y");
-    let screen = tui.wait_for("the wait chain", long, |s| {
+    let screen = tui.wait_for("the dump's wait chain", long, |s| {
         let chain: Vec<&str> =
-            s.lines().skip_while(|l| !l.contains("Wait chain")).take(12).collect();
+            s.lines().skip_while(|l| !l.contains("Wait chain in the dump")).take(12).collect();
         chain.first().is_some_and(|l| l.contains("ok"))
             && chain
                 .iter()

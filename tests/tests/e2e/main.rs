@@ -1,6 +1,7 @@
 //! End-to-end tests: the zoo's release build on loopback, read through the generated client.
 
 mod attach;
+mod first_sight;
 mod fleet;
 mod gate;
 mod profile;

@@ -79,17 +79,24 @@ fn summary(report: &Value) -> String {
         .map(|f| {
             format!(
                 "{} {} {} ×{} {}",
-                f["severity"], f["kind"], f["location"], f["count"], f["waiting_on"]
+                f["severity"], f["kinds"], f["location"], f["count"], f["waiting_on"]
             )
         })
         .collect::<Vec<_>>()
         .join("\n")
 }
 
-/// Asserts a finding of `kind` at one of `at`, optionally waiting on `waiting_on`.
+/// Whether `finding` carries `kind`: findings at one site and wait point are one entry, whose
+/// `kinds` lists them all.
+fn has_kind(finding: &Value, kind: &str) -> bool {
+    finding["kinds"].as_array().is_some_and(|kinds| kinds.iter().any(|k| k == kind))
+}
+
+/// Asserts a finding of `kind` (its own or merged) at one of `at`, optionally waiting on
+/// `waiting_on`.
 fn expect(report: &Value, kind: &str, at: &[(String, u32)], waiting_on: Option<&str>) {
     let found = findings(report).iter().any(|f| {
-        f["kind"] == kind
+        has_kind(f, kind)
             && at.iter().any(|at| is_at(f, at))
             && waiting_on.is_none_or(|w| f["waiting_on"] == w)
             && f["explanation"].as_str().is_some_and(|e| !e.is_empty())
@@ -144,7 +151,7 @@ fn every_leaking_scenario_is_flagged_at_its_line() {
     let clean: Vec<&Value> = findings(&report)
         .iter()
         .filter(|f| f["location"].as_str().is_some_and(|l| l.contains("scenarios/clean.rs")))
-        .filter(|f| f["kind"] != "blocking")
+        .filter(|f| !has_kind(f, "blocking"))
         .collect();
     assert!(clean.is_empty(), "{clean:#?}");
 }
@@ -228,8 +235,23 @@ fn text_output_is_for_people() {
     assert!(row.contains("lost-waker") && row.contains(&format!("{file}:{line}:")), "{row}");
     assert!(text.contains(&format!("at {addr}")), "{text}");
     assert!(text.contains("docs/leak-patterns.md#lost-waker"), "{text}");
-    // One snapshot has no window: growth says so rather than passing.
-    assert!(text.contains("NOT EVALUATED") && text.contains("growth"), "{text}");
+    // One snapshot is enough to evaluate growth (from spawn times). A couple of seconds of
+    // spawning is too little to call a trend: that is said, with the time left, rather than
+    // passing; on a slow machine the snapshot may come late enough to judge it, and then the
+    // finding carries it.
+    assert!(!text.contains("NOT EVALUATED"), "{text}");
+    let pending = text.split("NOT YET KNOWN").nth(1).unwrap_or_default();
+    let pending = pending.lines().find(|l| l.trim_start().starts_with("growth"));
+    match pending {
+        Some(growth) => assert!(
+            growth.contains(&format!("{file}:{line}:")) && growth.contains("judged once"),
+            "{growth}"
+        ),
+        None => assert!(
+            row.contains("lost-waker+growth"),
+            "growth is neither found nor pending:\n{text}"
+        ),
+    }
 }
 
 /// The console-only app: started, its address read from its first line; killed on drop.
