@@ -3,6 +3,7 @@
 mod bench;
 mod ci;
 mod codegen;
+mod docs;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,6 +18,8 @@ commands:
   ci                  every check and test CI runs (what .ci/run calls)
   codegen [--check]   regenerate leakscope-proto's Rust code from its .proto files;
                       --check fails if the committed code is stale
+  docs                rewrite the real-output blocks of docs/leak-patterns.md (a snapshot of
+                      each zoo scenario) and docs/tui.md (the UI's screens) (about 2 minutes)
 ";
 
 fn main() -> ExitCode {
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
         ["bench"] => bench::run(false),
         ["bench", "--quick"] => bench::run(true),
         ["ci"] => ci::run(),
+        ["docs"] => docs::run(),
         ["codegen"] => codegen::run(false),
         ["codegen", "--check"] => codegen::run(true),
         ["-h" | "--help" | "help"] => {
