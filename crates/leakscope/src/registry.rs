@@ -416,7 +416,8 @@ impl Registry {
 
     /// A waker event for the task span `id`: `delta` live wakers, `wake` whether it woke the task.
     #[inline]
-    pub(crate) fn waker(&self, id: u64, delta: i32, wake: bool, current_task: u64) {
+    /// `own_poll`: the event comes from inside the task's own poll, on the polling thread.
+    pub(crate) fn waker(&self, id: u64, delta: i32, wake: bool, own_poll: bool) {
         if id & (SPAN_BIT | UNTRACKED) != 0 {
             return;
         }
@@ -438,11 +439,17 @@ impl Registry {
             slot.wakes.fetch_add(1, Ordering::Relaxed);
             slot.last_wake.store(clock::now(), Ordering::Relaxed);
             slot.state.fetch_or(state::NOTIFIED, Ordering::AcqRel);
-            if current_task != 0 && current_task == slot.task_id.load(Ordering::Relaxed) {
-                slot.self_wakes.fetch_add(1, Ordering::Relaxed);
+            if own_poll {
+                // A self-wake: only the thread polling the task counts one, so a load and a store
+                // suffice (as for `polls`).
+                let n = slot.self_wakes.load(Ordering::Relaxed);
+                slot.self_wakes.store(n + 1, Ordering::Relaxed);
             }
         }
-        slot.version.fetch_add(1, Ordering::Release);
+        // Inside the task's own poll the poll's exit bumps the version, after this change.
+        if !own_poll {
+            slot.version.fetch_add(1, Ordering::Release);
+        }
     }
 
     /// The task span's last handle is gone: the task finished (or was cancelled and dropped).

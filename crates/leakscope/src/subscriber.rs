@@ -165,8 +165,10 @@ impl Collector {
                     Some(WakerOp::WakeByRef) => (0, true),
                     None => return,
                 };
-                let current = if wake { context().task_id } else { 0 };
-                self.registry.waker(task, delta, wake, current);
+                // Inside the task's own poll: a self-wake if it wakes, and the poll's exit
+                // publishes the change.
+                let own_poll = POLLING.try_with(Cell::get).is_ok_and(|(p, _)| p != 0 && p == task);
+                self.registry.waker(task, delta, wake, own_poll);
             }
             "runtime::resource::state_update" => {
                 let cx = context();
