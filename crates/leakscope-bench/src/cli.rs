@@ -25,7 +25,8 @@ pub struct Args {
     /// `flood` use 20000 with `--quick`).
     #[arg(long)]
     pub tasks: Option<usize>,
-    /// Measuring time in seconds for `spawn`, `poll` and `http` (and the client's run).
+    /// Measuring time in seconds for `spawn`, `poll`, `self-wake`, `ping-pong` and `http` (and
+    /// the client's run).
     #[arg(long)]
     pub seconds: Option<f64>,
     /// `burst`: how long a console-api view is watched for the count to settle, in seconds.
@@ -60,6 +61,9 @@ pub enum Mode {
     Console,
     /// `leakscope::Builder::new().bind(127.0.0.1:0).try_init()`.
     Leakscope,
+    /// As `leakscope`, with `.wait_capture(false)`: what the agent costs without capturing each
+    /// parked task's await chain, so that the capture's own cost can be told apart.
+    LeakscopeNoCapture,
     /// leakscope built with its `console` feature (needs this crate's `leakscope-console` feature).
     LeakscopeConsole,
 }
@@ -71,6 +75,7 @@ impl Mode {
             Mode::Plain => "plain",
             Mode::Console => "console",
             Mode::Leakscope => "leakscope",
+            Mode::LeakscopeNoCapture => "leakscope-no-capture",
             Mode::LeakscopeConsole => "leakscope-console",
         }
     }
@@ -81,8 +86,15 @@ impl Mode {
 pub enum Workload {
     /// Spawn trivial tasks in batches and await them: ns per task.
     Spawn,
-    /// One task per worker doing nothing but `yield_now`: ns per poll.
+    /// One task per worker doing nothing but `yield_now`: ns per poll, each with a turn of the
+    /// I/O driver.
     Poll,
+    /// One task per worker that wakes itself and returns `Pending`: ns per poll, with no driver
+    /// turn between polls.
+    SelfWake,
+    /// A pair of tasks per worker passing a number back and forth over mpsc channels, each
+    /// parking on every round: ns per round trip.
+    PingPong,
     /// Tasks parked on oneshot receivers: extra RSS per live task.
     Idle,
     /// A loopback HTTP/1.1 keep-alive service under load: requests per second.
@@ -105,6 +117,8 @@ impl Workload {
         match self {
             Workload::Spawn => "spawn",
             Workload::Poll => "poll",
+            Workload::SelfWake => "self-wake",
+            Workload::PingPong => "ping-pong",
             Workload::Idle => "idle",
             Workload::Http => "http",
             Workload::Burst => "burst",

@@ -4,6 +4,7 @@
 use crate::cli::{Args, Role, Workload};
 use crate::instrument::{self, Installed, Unavailable};
 use crate::report::Report;
+use crate::workloads::poll::Pause;
 use crate::{http, observe, workloads};
 use anyhow::Context as _;
 use clap::Parser as _;
@@ -57,7 +58,9 @@ async fn measure(args: &Args) -> anyhow::Result<Report> {
     let mut parked = Vec::new();
     let mut report = match args.workload {
         Workload::Spawn => workloads::spawn::run(args.measure_time()).await?,
-        Workload::Poll => workloads::poll::run(args.measure_time()).await?,
+        Workload::Poll => workloads::poll::run(args.measure_time(), Pause::Yield).await?,
+        Workload::SelfWake => workloads::poll::run(args.measure_time(), Pause::SelfWake).await?,
+        Workload::PingPong => workloads::ping_pong::run(args.measure_time()).await?,
         Workload::Idle => {
             let (report, senders) =
                 workloads::idle::run(args.task_count(), args.settle_limit()).await?;
@@ -109,7 +112,9 @@ async fn with_dropped_counters(
             .with("agent_long_polls_total", stats.long_polls_total)
             .with("agent_tasks_spawned_total", stats.tasks_spawned_total)
             .with("agent_tasks_live", stats.tasks_live)
-            .with("agent_memory_bytes", stats.memory_bytes);
+            .with("agent_memory_bytes", stats.memory_bytes)
+            .with("agent_wait_chains", stats.wait_chains)
+            .with("agent_wait_chains_dropped_total", stats.wait_chains_dropped_total);
     }
     if let Some(addr) = installed.console
         && !report.detail.contains_key("console_dropped_events")

@@ -33,11 +33,12 @@ pub(crate) fn install(mode: Mode) -> anyhow::Result<Installed> {
     match mode {
         Mode::Plain => Ok(Installed::default()),
         Mode::Console => install_console(),
-        Mode::Leakscope => install_leakscope(),
+        Mode::Leakscope => install_leakscope(true),
+        Mode::LeakscopeNoCapture => install_leakscope(false),
         Mode::LeakscopeConsole => {
             if cfg!(feature = "leakscope-console") {
                 // The feature serves console-api's `Instrument` on the agent's own port.
-                let installed = install_leakscope()?;
+                let installed = install_leakscope(true)?;
                 Ok(Installed { console: installed.agent, ..installed })
             } else {
                 Err(Unavailable(
@@ -49,9 +50,13 @@ pub(crate) fn install(mode: Mode) -> anyhow::Result<Installed> {
     }
 }
 
-fn install_leakscope() -> anyhow::Result<Installed> {
+/// The agent with every collection at its default (`Builder::new` ignores the `LEAKSCOPE_*`
+/// environment, so nothing outside the run can change what is measured), the wait capture on or
+/// off.
+fn install_leakscope(wait_capture: bool) -> anyhow::Result<Installed> {
     let agent = leakscope::Builder::new()
         .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .wait_capture(wait_capture)
         .try_init()
         .context("failed to start the leakscope agent")?;
     Ok(Installed { agent: Some(agent.local_addr()), console: None })

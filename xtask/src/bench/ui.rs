@@ -399,8 +399,9 @@ pub(super) fn section(runs: &[Run]) -> String {
                 if rejected > 0 {
                     let _ = write!(
                         doc,
-                        ", and rejected {rejected} updates as larger than its 4 MiB gRPC message \
-                         limit (tokio-rs/console#609)",
+                        ", and rejected {rejected} update{} as larger than its 4 MiB gRPC \
+                         message limit (tokio-rs/console#609)",
+                        if rejected == 1 { "" } else { "s" },
                     );
                 }
                 doc.push_str(".\n");

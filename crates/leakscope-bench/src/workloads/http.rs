@@ -58,12 +58,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<Report> {
         .with_context(|| format!("failed to read the load generator's result {line:?}"))?;
     // What each request cost the serving process, warm-up included: steadier than throughput on
     // a shared machine, since time other processes take is not in it.
-    let cpu_per_request = match (cpu_before, cpu_after) {
-        (Some(before), Some(after)) if outcome.total > 0 => {
-            Some((after - before).as_nanos() as f64 / outcome.total as f64)
-        }
-        _ => None,
-    };
+    let cpu_per_request = cpu::per(cpu_before, cpu_after, outcome.total);
     Ok(Report::new(outcome.requests as f64 / outcome.seconds, "req/s")
         .with("requests", outcome.requests)
         .with("requests_with_warmup", outcome.total)

@@ -5,5 +5,6 @@ pub(crate) mod hold;
 pub(crate) mod http;
 pub(crate) mod idle;
 pub(crate) mod park;
+pub(crate) mod ping_pong;
 pub(crate) mod poll;
 pub(crate) mod spawn;
