@@ -13,7 +13,8 @@ usage: cargo xtask <command>
 
 commands:
   bench [--quick]     measure what the instrumentation costs against plain tokio and
-                      console-subscriber and write docs/benchmarks.md (about 10 minutes);
+                      console-subscriber and write docs/benchmarks.md (about 10 minutes,
+                      20 on the first run, which installs tokio-console);
                       --quick is a ~1 minute smoke run that leaves the docs alone
   ci                  every check and test CI runs (what .ci/run calls)
   codegen [--check]   regenerate leakscope-proto's Rust code from its .proto files;
