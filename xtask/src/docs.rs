@@ -25,7 +25,14 @@ const ROWS: u16 = 34;
 /// How long the zoo runs before the UI's screens are read.
 const UI_WARM_UP: Duration = Duration::from_secs(35);
 
-pub(crate) fn run() -> Result<()> {
+/// `which`: `None` for both files, or `leak-patterns` or `tui`.
+pub(crate) fn run(which: Option<&str>) -> Result<()> {
+    let (patterns_too, tui_too) = match which {
+        None => (true, true),
+        Some("leak-patterns") => (true, false),
+        Some("tui") => (false, true),
+        Some(other) => bail!("no such docs: {other:?} (leak-patterns or tui)"),
+    };
     let root = crate::workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     println!("==> building leakscope and leakscope-zoo (release)");
@@ -41,17 +48,20 @@ pub(crate) fn run() -> Result<()> {
     let cli = bin.join("leakscope");
     let zoo = bin.join("leakscope-zoo");
 
-    let patterns = root.join("docs/leak-patterns.md");
-    let text = std::fs::read_to_string(&patterns).context("reading docs/leak-patterns.md")?;
-    let text = snapshots(&text, &root, &cli, &zoo)?;
-    std::fs::write(&patterns, text).context("writing docs/leak-patterns.md")?;
-    println!("==> wrote docs/leak-patterns.md");
-
-    let tui = root.join("docs/tui.md");
-    let text = std::fs::read_to_string(&tui).context("reading docs/tui.md")?;
-    let text = screens(&text, &root, &cli, &zoo)?;
-    std::fs::write(&tui, text).context("writing docs/tui.md")?;
-    println!("==> wrote docs/tui.md");
+    if patterns_too {
+        let patterns = root.join("docs/leak-patterns.md");
+        let text = std::fs::read_to_string(&patterns).context("reading docs/leak-patterns.md")?;
+        let text = snapshots(&text, &root, &cli, &zoo)?;
+        std::fs::write(&patterns, text).context("writing docs/leak-patterns.md")?;
+        println!("==> wrote docs/leak-patterns.md");
+    }
+    if tui_too {
+        let tui = root.join("docs/tui.md");
+        let text = std::fs::read_to_string(&tui).context("reading docs/tui.md")?;
+        let text = screens(&text, &root, &cli, &zoo)?;
+        std::fs::write(&tui, text).context("writing docs/tui.md")?;
+        println!("==> wrote docs/tui.md");
+    }
     Ok(())
 }
 
@@ -193,8 +203,8 @@ fn screen_keys(name: &str) -> Result<&'static [u8]> {
     Ok(match name {
         "overview" => b"",
         "groups" => b"2",
-        // Groups, the most severe group's tasks, its first task.
-        "task" => b"2\r\r",
+        // Groups filtered to the stuck senders, their tasks, the first of them.
+        "task" => b"2/send\r\r\r",
         "findings" => b"4",
         other => bail!("no keys known for the screen {other:?}"),
     })

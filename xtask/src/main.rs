@@ -19,8 +19,10 @@ commands:
   ci                  every check and test CI runs (what .ci/run calls)
   codegen [--check]   regenerate leakscope-proto's Rust code from its .proto files;
                       --check fails if the committed code is stale
-  docs                rewrite the real-output blocks of docs/leak-patterns.md (a snapshot of
-                      each zoo scenario) and docs/tui.md (the UI's screens) (about 2 minutes)
+  docs [leak-patterns|tui]
+                      rewrite the real-output blocks of docs/leak-patterns.md (a snapshot of
+                      each zoo scenario) and docs/tui.md (the UI's screens), or one of them
+                      (about 2 minutes)
 ";
 
 fn main() -> ExitCode {
@@ -30,7 +32,8 @@ fn main() -> ExitCode {
         ["bench"] => bench::run(false),
         ["bench", "--quick"] => bench::run(true),
         ["ci"] => ci::run(),
-        ["docs"] => docs::run(),
+        ["docs"] => docs::run(None),
+        ["docs", which] => docs::run(Some(which)),
         ["codegen"] => codegen::run(false),
         ["codegen", "--check"] => codegen::run(true),
         ["-h" | "--help" | "help"] => {

@@ -272,13 +272,21 @@ fn frames(lines: &mut Vec<Line<'static>>, traces: &[Backtrace]) {
         if traces.len() > 1 {
             lines.push(Line::from(format!("   branch {}", n + 1)));
         }
-        for frame in &trace.frames {
+        // The scheduler's and the capture's own frames say nothing about the wait.
+        let telling = trace.frames.iter().filter(|f| {
+            let function = f.function.trim_start_matches('<');
+            !(names::is_runtime_frame(function)
+                || names::is_capture_frame(function)
+                || function.starts_with("tracing::instrument::")
+                || function.starts_with("tokio::loom::"))
+        });
+        for frame in telling {
             let style = if names::is_library(frame) {
                 format::dim()
             } else {
                 Style::new().add_modifier(Modifier::BOLD)
             };
-            let mut text = format!("   → {}", frame.function);
+            let mut text = format!("   → {}", names::clean_function(&frame.function, &frame.file));
             if !frame.file.is_empty() {
                 text.push_str(&format!(" at {}:{}", frame.file, frame.line));
             }
