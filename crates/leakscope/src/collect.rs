@@ -139,6 +139,8 @@ impl Collector {
             stats.long_polls += 1;
             stats.long_poll_nanos += poll.duration_nanos;
             stats.max_poll_nanos = stats.max_poll_nanos.max(poll.duration_nanos);
+            let held = poll.duration_nanos.saturating_sub(poll.runqueue_nanos);
+            stats.max_held_nanos = stats.max_held_nanos.max(held);
             if poll.thread_times {
                 stats.timed_polls += 1;
                 stats.cpu_nanos += poll.cpu_nanos;

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use leakscope_proto::v1::{DumpStatus, LongPoll, TaskKind, TaskState};
+use leakscope_proto::v1::{DumpStatus, LocationPollStats, LongPoll, TaskKind, TaskState};
 
 use crate::config::Config;
 use crate::context::{Ctx, Tally, nanos};
@@ -52,9 +52,12 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
     let sources = ctx.model.sources();
     let mut by_location: BTreeMap<u32, PerLocation> = BTreeMap::new();
     if sources.long_polls {
-        for stats in
-            ctx.model.poll_stats().filter(|s| s.long_polls > 0 && s.max_poll_nanos >= threshold)
-        {
+        // A location counts when one of its polls held the worker for the threshold, time spent
+        // waiting for a CPU taken out (agents that do not measure it: the wall time).
+        let held = |s: &LocationPollStats| {
+            if s.max_held_nanos > 0 { s.max_held_nanos } else { s.max_poll_nanos }
+        };
+        for stats in ctx.model.poll_stats().filter(|s| s.long_polls > 0 && held(s) >= threshold) {
             let entry = by_location.entry(stats.location_id).or_default();
             entry.all_polls = stats.long_polls;
             entry.long_polls = stats.long_polls.saturating_sub(stats.preempted_polls);
@@ -329,6 +332,23 @@ mod tests {
             ..stats(1, 5, 14.0)
         };
         check(vec![], vec![all_preempted], vec![], &[]);
+        // Over the analysis's threshold only with the wait for a CPU counted: a 45 ms poll that
+        // waited 30 ms for a CPU beside a 12 ms one, judged at 40 ms, is nothing.
+        let held_under = LocationPollStats {
+            timed_polls: 2,
+            preempted_polls: 0,
+            max_held_nanos: nanos(0.015),
+            ..stats(1, 2, 45.0)
+        };
+        let forty = Config {
+            blocking: crate::config::BlockingConfig {
+                threshold: std::time::Duration::from_millis(40),
+            },
+            ..Config::default()
+        };
+        let mut snap = snapshot(100.0, vec![]);
+        snap.poll_stats = vec![held_under];
+        assert!(findings_of(FindingKind::Blocking, &model(snap), &forty).is_empty());
         // 30 ms with 12 waiting still held the worker 18 ms: blamed, the preempted one not.
         check(
             vec![],

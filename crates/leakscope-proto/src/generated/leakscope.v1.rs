@@ -281,6 +281,10 @@ pub struct LocationPollStats {
     /// waiting for a CPU is taken out: the OS ran other work, the app's code did not block.
     #[prost(uint64, tag = "8")]
     pub preempted_polls: u64,
+    /// The longest time one long poll held the worker, its wait for a CPU taken out (for a poll with
+    /// no thread times, its duration).
+    #[prost(uint64, tag = "9")]
+    pub max_held_nanos: u64,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
