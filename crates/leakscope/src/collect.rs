@@ -164,14 +164,15 @@ impl Collector {
     }
 }
 
+/// Whether this build captures wait chains, and whether the app left the capture on.
 #[cfg(tokio_unstable)]
-fn wait_capture() -> bool {
-    crate::capture::enabled()
+fn wait_capture() -> (bool, bool) {
+    (crate::capture::SUPPORTED, crate::capture::enabled())
 }
 
 #[cfg(not(tokio_unstable))]
-fn wait_capture() -> bool {
-    false
+fn wait_capture() -> (bool, bool) {
+    (false, false)
 }
 
 /// Capabilities and missing pieces of this build, for `Hello`.
@@ -185,13 +186,14 @@ pub(crate) fn capabilities() -> (leakscope_proto::v1::Capabilities, Vec<String>)
                 .to_owned(),
         );
     }
-    if tasks && crate::capture::SUPPORTED && !wait_capture() {
+    let (capture_supported, capture_on) = wait_capture();
+    if tasks && capture_supported && !capture_on {
         missing.push(
             "wait points without a task dump: the app turned the wait capture off \
              (Builder::wait_capture(false) or LEAKSCOPE_WAIT_CAPTURE=0)"
                 .to_owned(),
         );
-    } else if tasks && !wait_capture() {
+    } else if tasks && !capture_on {
         missing.push(
             "wait points without a task dump: the agent captures them on Linux on x86_64 or \
              aarch64 only"
@@ -220,7 +222,7 @@ pub(crate) fn capabilities() -> (leakscope_proto::v1::Capabilities, Vec<String>)
         runtime_metrics: has_runtime,
         console_api: cfg!(all(tokio_unstable, feature = "console")),
         cpu_profile: crate::cpu::SUPPORTED,
-        wait_capture: wait_capture(),
+        wait_capture: capture_on,
         console_subscriber: false,
     };
     (caps, missing)
