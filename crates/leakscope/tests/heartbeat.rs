@@ -29,19 +29,6 @@ const WITHIN: Duration = Duration::from_secs(20);
 /// Tasks that keep yielding on the busy runtime, so its workers' run queues stay long.
 const YIELDERS: usize = 4000;
 
-/// Task dumps work in this build: with `tokio_unstable`, on Linux on the architectures tokio's
-/// dump supports. Elsewhere the agent answers `DUMP_STATUS_UNSUPPORTED` at once.
-const DUMPS: bool = cfg!(all(
-    tokio_unstable,
-    target_os = "linux",
-    any(
-        target_arch = "x86_64",
-        target_arch = "aarch64",
-        target_arch = "x86",
-        target_arch = "s390x"
-    )
-));
-
 fn runtime(workers: usize) -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
@@ -128,12 +115,15 @@ fn stalls_are_reported_and_dumps_never_wedge_the_app() {
             .expect("the agent accepts connections");
         let hello = client.hello(HelloRequest::default()).await.unwrap().into_inner();
         let config = hello.config.expect("the agent's configuration");
+        // Task dumps work in this build (tokio_unstable, Linux on an architecture tokio's dump
+        // supports); elsewhere the agent answers `DUMP_STATUS_UNSUPPORTED` at once.
+        let dumps = hello.capabilities.is_some_and(|c| c.task_dump);
         assert_eq!(config.stall_threshold_nanos, STALL_THRESHOLD_NANOS);
         until(&mut client, "runtime 1 beats", fresh(1)).await;
         until(&mut client, "runtime 2 beats", fresh(2)).await;
 
-        blocked_worker(&mut client, &single).await;
-        busy_run_queues(&mut client, &busy).await;
+        blocked_worker(&mut client, &single, dumps).await;
+        busy_run_queues(&mut client, &busy, dumps).await;
     });
     drop(client_runtime);
     // Whatever happened to the busy runtime, ending the test must not wait on its workers.
@@ -144,7 +134,7 @@ fn stalls_are_reported_and_dumps_never_wedge_the_app() {
 /// Part one: runtime 2's only worker sleeps in a task. The agent reports it stalled (with a
 /// heartbeat over a second old) in `Hello` and snapshots, refuses a dump at once meanwhile, and
 /// reports it healthy again once the sleep is over.
-async fn blocked_worker(client: &mut AgentClient<Channel>, single: &Runtime) {
+async fn blocked_worker(client: &mut AgentClient<Channel>, single: &Runtime, dumps: bool) {
     let (began_tx, began) = tokio::sync::oneshot::channel();
     let (ended_tx, ended) = tokio::sync::oneshot::channel();
     single.spawn(async move {
@@ -177,7 +167,7 @@ async fn blocked_worker(client: &mut AgentClient<Channel>, single: &Runtime) {
     let (answer, took) = dump(client).await;
     assert!(started.elapsed() < BLOCKED_FOR, "the dump was answered only after the sleep ended");
     let status = DumpStatus::try_from(answer.status).unwrap_or(DumpStatus::Unspecified);
-    if DUMPS {
+    if dumps {
         assert_eq!(status, DumpStatus::Refused, "{answer:?}");
         assert!(answer.message.contains("stalled"), "{answer:?}");
         assert!(answer.traces.is_empty(), "{answer:?}");
@@ -194,7 +184,7 @@ async fn blocked_worker(client: &mut AgentClient<Channel>, single: &Runtime) {
 /// Part two: runtime 1's two workers run thousands of tasks that keep yielding, so their run
 /// queues stay long, next to a task that counts. A dump is then refused or succeeds, and
 /// afterwards the heartbeat is fresh and the counter still counts: the runtime was not wedged.
-async fn busy_run_queues(client: &mut AgentClient<Channel>, busy: &Runtime) {
+async fn busy_run_queues(client: &mut AgentClient<Channel>, busy: &Runtime, dumps: bool) {
     let stop = Arc::new(AtomicBool::new(false));
     let (count, mut counted) = tokio::sync::watch::channel(0_u64);
     let counter = {
@@ -237,7 +227,7 @@ async fn busy_run_queues(client: &mut AgentClient<Channel>, busy: &Runtime) {
             "{answer:?}"
         ),
         DumpStatus::Ok => assert!(!answer.traces.is_empty(), "a dump of thousands of tasks"),
-        DumpStatus::Unsupported if !DUMPS => {}
+        DumpStatus::Unsupported if !dumps => {}
         other => panic!("a busy runtime's dump ended {other:?}: {answer:?}"),
     }
 

@@ -30,11 +30,7 @@ impl Future for ForgetsWaker {
 
 #[tokio::main]
 async fn main() {
-    let duration = std::env::args()
-        .skip_while(|arg| arg != "--duration")
-        .nth(1)
-        .and_then(|secs| secs.parse().ok())
-        .unwrap_or(120);
+    let duration = leakscope_tests::duration_arg(120);
     let (layer, server) = console_subscriber::ConsoleLayer::builder()
         .publish_interval(Duration::from_millis(250))
         .build();

@@ -25,11 +25,7 @@ const CALLS_PER_SEC: u64 = 40;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Error> {
-    let duration = std::env::args()
-        .skip_while(|arg| arg != "--duration")
-        .nth(1)
-        .and_then(|secs| secs.parse().ok())
-        .unwrap_or(120);
+    let duration = leakscope_tests::duration_arg(120);
     let agent = leakscope::try_init()?;
     let pending: Pending = Arc::default();
     tokio::spawn(caller(pending.clone()));

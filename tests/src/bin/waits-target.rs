@@ -48,11 +48,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Error> {
-    let duration = std::env::args()
-        .skip_while(|arg| arg != "--duration")
-        .nth(1)
-        .and_then(|secs| secs.parse().ok())
-        .unwrap_or(600);
+    let duration = leakscope_tests::duration_arg(600);
     // `leakscope::init()` reads the same environment but keeps the agent's handle to itself;
     // `try_init` is that call with the handle returned, so the bound addresses can be printed.
     let agent = leakscope::try_init()?;

@@ -6,9 +6,8 @@
 //! Both targets (`tests/src/bin/{leaking-service,healthy-server}.rs`, release builds) run at
 //! once, so the file takes about as long as its longer test (~40 s).
 
-use crate::support::{leakscope_binary, release_binary, workspace_root};
+use crate::support::{leakscope_binary, marked_line, output_text, release_binary, start_up_line};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -32,14 +31,7 @@ impl Target {
             .spawn()
             .expect("the target starts");
         let started = Instant::now();
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("the target prints its line");
+        let line = start_up_line(&mut child);
         let agent = line
             .split_whitespace()
             .find_map(|t| t.strip_prefix("agent=")?.parse().ok())
@@ -67,29 +59,6 @@ fn leakscope(args: &[&str]) -> Output {
         .expect("leakscope runs")
 }
 
-fn text(output: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}--- stderr\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// The line of `// <tag>` in `file` (relative to the workspace root).
-fn line_of(file: &str, tag: &str) -> u32 {
-    let source = std::fs::read_to_string(workspace_root().join(file)).expect("readable");
-    let marker = format!("// {tag}");
-    let lines: Vec<usize> = source
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| l.trim_end().ends_with(&marker))
-        .map(|(i, _)| i + 1)
-        .collect();
-    assert_eq!(lines.len(), 1, "expected one `{marker}` in {file}: {lines:?}");
-    lines[0] as u32
-}
-
 #[test]
 fn the_gate_fails_a_steady_leak_with_its_default_options() {
     leakscope_binary();
@@ -100,14 +69,14 @@ fn the_gate_fails_a_steady_leak_with_its_default_options() {
     // other leak kinds at `suspect`.
     let output = leakscope(&["gate", &addr, "--format", "json"]);
     let took = started.elapsed();
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", output_text(&output));
     // The default window and warmup, plus start-up and the analysis: well under a minute.
     assert!(took < Duration::from_secs(45), "took {took:?}");
     let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(report["verdict"], "fail");
     assert_eq!(report["window"]["warmup_secs"], 5.0);
     let file = "tests/src/bin/leaking-service.rs";
-    let at = format!("{file}:{}:", line_of(file, "spawn: leak"));
+    let at = format!("{file}:{}:", marked_line(file, "spawn: leak"));
     let failing: Vec<&Value> = report["findings"]
         .as_array()
         .expect("findings")
@@ -117,7 +86,7 @@ fn the_gate_fails_a_steady_leak_with_its_default_options() {
     let leak = failing
         .iter()
         .find(|f| f["location"].as_str().is_some_and(|l| l.starts_with(&at)))
-        .unwrap_or_else(|| panic!("no failing finding at {at}: {}", text(&output)));
+        .unwrap_or_else(|| panic!("no failing finding at {at}: {}", output_text(&output)));
     let kinds: Vec<&str> =
         leak["kinds"].as_array().expect("kinds").iter().filter_map(Value::as_str).collect();
     assert!(kinds.contains(&"growth"), "{kinds:?}");
@@ -135,7 +104,7 @@ fn the_gate_fails_a_steady_leak_with_its_default_options() {
     assert!((15.0..=25.0).contains(&rate), "{accumulation:#}");
     assert!(accumulation["finished"].as_u64().is_some_and(|n| n > 0), "{accumulation:#}");
     // Only the leak fails: the answered calls and the service's own tasks are fine.
-    assert_eq!(failing.len(), 1, "{}", text(&output));
+    assert_eq!(failing.len(), 1, "{}", output_text(&output));
     drop(service);
 }
 
@@ -161,7 +130,7 @@ fn a_healthy_server_parked_for_over_half_a_minute_raises_nothing() {
         "--blocking-threshold",
         "40ms",
     ]);
-    assert!(output.status.success(), "{}", text(&output));
+    assert!(output.status.success(), "{}", output_text(&output));
     let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
     let findings = report["findings"].as_array().expect("findings");
     assert!(findings.is_empty(), "the healthy server was flagged: {findings:#?}");

@@ -6,7 +6,7 @@
 //! Every gate here uses the same short window and the same limits, so that `clean` passing
 //! means something: the leaking scenarios fail them.
 
-use crate::support::{Zoo, leakscope_binary, marker, markers, zoo_binary};
+use crate::support::{Zoo, leakscope_binary, marker, markers, output_text, zoo_binary};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -50,15 +50,6 @@ fn gate(dir: &Path, args: &[&str]) -> Output {
         .env_remove("GITHUB_STEP_SUMMARY")
         .output()
         .expect("leakscope runs")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}--- stderr\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// The path of a zoo marker as reports show it.
@@ -133,7 +124,7 @@ fn clean_passes_fifty_runs_out_of_fifty_in_every_format() {
     let failed: Vec<String> = results
         .iter()
         .filter(|(_, out)| !out.status.success())
-        .map(|(run, out)| format!("run {run}: {}", text(out)))
+        .map(|(run, out)| format!("run {run}: {}", output_text(out)))
         .collect();
     assert!(failed.is_empty(), "{} of 50 runs failed; first:\n{}", failed.len(), failed[0]);
     for (run, out) in &results {
@@ -183,7 +174,7 @@ fn leaking(name: &str, scenario: &str, rate: u32, extra: &[&str], at: &[(String,
     args.extend_from_slice(LIMITS);
     args.extend_from_slice(extra);
     let out = gate(&dir, &args);
-    assert_eq!(out.status.code(), Some(1), "{scenario}: {}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{scenario}: {}", output_text(&out));
 
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("gate.json")).unwrap()).unwrap();
@@ -312,7 +303,7 @@ fn run_mode_checks_the_load_and_that_tasks_settle_after_it() {
         (clean.join().unwrap(), leaky.join().unwrap())
     });
 
-    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));
+    assert_eq!(clean.status.code(), Some(0), "{}", output_text(&clean));
     let report: Value = serde_json::from_slice(&clean.stdout).expect("JSON");
     assert_eq!(report["target"]["mode"], "run");
     assert_eq!(report["target"]["load"], "sleep 2");
@@ -329,7 +320,7 @@ fn run_mode_checks_the_load_and_that_tasks_settle_after_it() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    assert_eq!(leaky.status.code(), Some(1), "{}", text(&leaky));
+    assert_eq!(leaky.status.code(), Some(1), "{}", output_text(&leaky));
     let report: Value = serde_json::from_slice(&leaky.stdout).expect("JSON");
     assert_eq!(report["settle"]["passed"], false, "{}", report["settle"]);
     let at = markers("spawn", "unbounded-spawn");
@@ -348,7 +339,7 @@ fn run_mode_checks_the_load_and_that_tasks_settle_after_it() {
 fn check_error(args: &[&str], expected: &str) {
     let out = gate(&scratch("errors"), args);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {}", output_text(&out));
     let ours: Vec<&str> = stderr.lines().filter(|l| l.starts_with("leakscope: ")).collect();
     assert_eq!(ours.len(), 1, "{args:?}: {stderr}");
     assert!(ours[0].contains(expected), "{args:?}: {stderr}");

@@ -11,11 +11,11 @@
 //! Then the last snapshot must name each parked kind's wait point at its marked line, and the
 //! agent's raw capture (read over gRPC) must reach every marked line.
 
-use crate::support::{leakscope_binary, release_binary, workspace_root};
+use crate::support::{leakscope_binary, marked_line, release_binary, start_up_line};
 use crate::waits::{Expect, Named, check_named, default_snapshot, leakscope_bounded, scratch_dir};
 use leakscope_proto::v1::agent_client::AgentClient;
 use leakscope_proto::v1::{Backtrace, Snapshot, SnapshotRequest};
-use std::io::{BufRead, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -62,14 +62,7 @@ impl Target {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("the target starts");
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("the target prints its line");
+        let line = start_up_line(&mut child);
         let field = |name: &str| -> SocketAddr {
             line.split_whitespace()
                 .find_map(|t| t.strip_prefix(name)?.parse().ok())
@@ -92,16 +85,7 @@ impl Drop for Target {
 
 /// The line of `// <tag>` in the target's source.
 fn target_line(tag: &str) -> (String, u32) {
-    let text = std::fs::read_to_string(workspace_root().join(TARGET_FILE)).expect("readable");
-    let marker = format!("// {tag}");
-    let lines: Vec<usize> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| l.trim_end().ends_with(&marker))
-        .map(|(i, _)| i + 1)
-        .collect();
-    assert_eq!(lines.len(), 1, "expected one `{marker}` in {TARGET_FILE}: {lines:?}");
-    (TARGET_FILE.to_owned(), lines[0] as u32)
+    (TARGET_FILE.to_owned(), marked_line(TARGET_FILE, tag))
 }
 
 /// Each parked kind of the target and what the analysis must name it.

@@ -8,7 +8,7 @@ use leakscope_proto::v1::{
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
@@ -29,6 +29,43 @@ pub(crate) fn release_binary(package: &str, bin: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace_root().join("target"), PathBuf::from);
     target.join("release").join(bin)
+}
+
+/// The first line a started process prints on its (piped) stdout: its start-up line, naming its
+/// addresses. Panics if none comes within a minute.
+pub(crate) fn start_up_line(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(Duration::from_secs(60)).expect("the process prints its start-up line")
+}
+
+/// The line of the one `// <tag>` comment in `file` (relative to the workspace root).
+pub(crate) fn marked_line(file: &str, tag: &str) -> u32 {
+    let source = std::fs::read_to_string(workspace_root().join(file)).expect("readable");
+    let marker = format!("// {tag}");
+    let lines: Vec<usize> = source
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_end().ends_with(&marker))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(lines.len(), 1, "expected one `{marker}` in {file}: {lines:?}");
+    lines[0] as u32
+}
+
+/// A command's exit status and output, for assertion messages.
+pub(crate) fn output_text(output: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 /// The zoo's release binary, built once per test run (a no-op when CI built it already).
@@ -66,14 +103,7 @@ impl Zoo {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("the zoo starts");
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("the zoo prints its address");
+        let line = start_up_line(&mut child);
         let addr = line
             .trim()
             .rsplit("agent=")

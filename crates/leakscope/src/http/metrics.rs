@@ -248,58 +248,42 @@ fn runtimes(out: &mut Writer, model: &Model) {
     if runtimes.is_empty() {
         return;
     }
-    type Field = fn(&leakscope_proto::v1::RuntimeMetrics) -> u64;
-    let gauges: [(&str, &str, Field); 5] = [
-        ("leakscope_runtime_workers", "Worker threads of the runtime.", |r| u64::from(r.workers)),
+    type Field = fn(&leakscope_proto::v1::RuntimeMetrics) -> f64;
+    let gauges: [(&str, &str, Field); 7] = [
+        ("leakscope_runtime_workers", "Worker threads of the runtime.", |r| f64::from(r.workers)),
         ("leakscope_runtime_alive_tasks", "Live tasks as the runtime counts them.", |r| {
-            r.alive_tasks
+            r.alive_tasks as f64
         }),
         ("leakscope_runtime_global_queue_depth", "Tasks in the runtime's global queue.", |r| {
-            r.global_queue_depth
+            r.global_queue_depth as f64
         }),
         (
             "leakscope_runtime_blocking_threads",
             "Threads of the blocking pool (tokio_unstable builds only).",
-            |r| r.blocking_threads,
+            |r| r.blocking_threads as f64,
         ),
         (
             "leakscope_runtime_blocking_queue_depth",
             "Tasks queued for the blocking pool (tokio_unstable builds only).",
-            |r| r.blocking_queue_depth,
+            |r| r.blocking_queue_depth as f64,
+        ),
+        (
+            "leakscope_runtime_stalled",
+            "1 when the runtime's heartbeat is older than the stall threshold (1s by default): its workers are not running tasks (a blocking call, a busy loop, or a wedged runtime); else 0.",
+            |r| f64::from(u8::from(r.stalled)),
+        ),
+        (
+            "leakscope_runtime_heartbeat_age_seconds",
+            "Time since the agent's heartbeat task (every 100ms) last ran on the runtime; 0 before the first beat.",
+            |r| seconds(r.heartbeat_age_nanos),
         ),
     ];
     for (name, help, field) in gauges {
         out.family(name, "gauge", help);
         for runtime in runtimes {
             let id = runtime.runtime_id.to_string();
-            out.sample(name, &[("runtime", &id)], field(runtime) as f64);
+            out.sample(name, &[("runtime", &id)], field(runtime));
         }
-    }
-    out.family(
-        "leakscope_runtime_stalled",
-        "gauge",
-        "1 when the runtime's heartbeat is older than the stall threshold (1s by default): its workers are not running tasks (a blocking call, a busy loop, or a wedged runtime); else 0.",
-    );
-    for runtime in runtimes {
-        let id = runtime.runtime_id.to_string();
-        out.sample(
-            "leakscope_runtime_stalled",
-            &[("runtime", &id)],
-            f64::from(u8::from(runtime.stalled)),
-        );
-    }
-    out.family(
-        "leakscope_runtime_heartbeat_age_seconds",
-        "gauge",
-        "Time since the agent's heartbeat task (every 100ms) last ran on the runtime; 0 before the first beat.",
-    );
-    for runtime in runtimes {
-        let id = runtime.runtime_id.to_string();
-        out.sample(
-            "leakscope_runtime_heartbeat_age_seconds",
-            &[("runtime", &id)],
-            seconds(runtime.heartbeat_age_nanos),
-        );
     }
 }
 
