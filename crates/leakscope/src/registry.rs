@@ -414,9 +414,9 @@ impl Registry {
         }
     }
 
-    /// A waker event for the task span `id`: `delta` live wakers, `wake` whether it woke the task.
-    #[inline]
+    /// A waker event for the task span `id`: `delta` live wakers, `wake` whether it woke the task;
     /// `own_poll`: the event comes from inside the task's own poll, on the polling thread.
+    #[inline]
     pub(crate) fn waker(&self, id: u64, delta: i32, wake: bool, own_poll: bool) {
         if id & (SPAN_BIT | UNTRACKED) != 0 {
             return;
