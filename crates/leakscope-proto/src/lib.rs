@@ -7,8 +7,12 @@
 //! ```
 //! use leakscope_proto::v1::{HelloRequest, PROTOCOL_VERSION};
 //! let hello = HelloRequest { client_protocol_version: PROTOCOL_VERSION, client: "doc".into() };
-//! assert_eq!(hello.client_protocol_version, 1);
+//! assert_eq!(hello.client_protocol_version, 2);
 //! ```
+
+/// The protobuf runtime the messages implement (`prost::Message`: `encoded_len`, `decode`), so
+/// that users of the messages need not depend on it themselves.
+pub use prost;
 
 /// Version 1 of the protocol.
 pub mod v1 {
@@ -19,8 +23,9 @@ pub mod v1 {
     include!("generated/leakscope.v1.rs");
 
     /// The protocol version this build speaks. Clients refuse an agent whose
-    /// `HelloResponse.protocol_version` differs.
-    pub const PROTOCOL_VERSION: u32 = 1;
+    /// `HelloResponse.protocol_version` differs. Version 2 streams each `Watch` update as bounded
+    /// `WatchMessage` parts; version 1 sent each update as one `Update`.
+    pub const PROTOCOL_VERSION: u32 = 2;
 
     /// Port tokio-console users already know; leakscope's default.
     pub const DEFAULT_PORT: u16 = 6669;

@@ -36,16 +36,26 @@ pub(crate) struct Key {
     pub(crate) generation: u32,
 }
 
+/// The generation bits a key carries: 30, so that a packed key leaves the top two bits of a
+/// `u64` to the caller (the registry's span and untracked flags) however often a slot is reused.
+/// Slots compare generations under this mask; a reader would have to hold a key across 2^29
+/// reuses of its slot to mistake one record for another.
+const GENERATION_MASK: u32 = 0x3fff_ffff;
+
 impl Key {
-    /// Packs the key into 63 bits (the top bit is left to the caller), never zero.
+    fn new(index: u32, generation: u32) -> Self {
+        Self { index, generation: generation & GENERATION_MASK }
+    }
+
+    /// Packs the key into 62 bits (the top two are left to the caller), never zero.
     pub(crate) fn to_u64(self) -> u64 {
-        (u64::from(self.generation & 0x7fff_ffff) << 32) | (u64::from(self.index) + 1)
+        (u64::from(self.generation & GENERATION_MASK) << 32) | (u64::from(self.index) + 1)
     }
 
     pub(crate) fn from_u64(raw: u64) -> Option<Self> {
         let low = (raw & 0xffff_ffff) as u32;
         let index = low.checked_sub(1)?;
-        Some(Self { index, generation: ((raw >> 32) & 0x7fff_ffff) as u32 })
+        Some(Self::new(index, (raw >> 32) as u32))
     }
 }
 
@@ -79,14 +89,14 @@ impl<T: Default> Arena<T> {
         // Even -> odd: the record is published.
         let generation = slot.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
         self.live.fetch_add(1, Ordering::Relaxed);
-        Some(Key { index, generation })
+        Some(Key::new(index, generation))
     }
 
     /// The live record under `key`, or `None` if it was removed (and maybe reused) since.
     pub(crate) fn get(&self, key: Key) -> Option<&T> {
         let slot = self.slot_if_allocated(key.index)?;
         let generation = slot.generation.load(Ordering::Acquire);
-        (generation & 0x7fff_ffff == key.generation & 0x7fff_ffff && generation & 1 == 1)
+        (generation & GENERATION_MASK == key.generation & GENERATION_MASK && generation & 1 == 1)
             .then_some(&slot.value)
     }
 
@@ -94,7 +104,7 @@ impl<T: Default> Arena<T> {
     pub(crate) fn remove(&self, key: Key) -> bool {
         let Some(slot) = self.slot_if_allocated(key.index) else { return false };
         let current = slot.generation.load(Ordering::Acquire);
-        if current & 1 == 0 || current & 0x7fff_ffff != key.generation & 0x7fff_ffff {
+        if current & 1 == 0 || current & GENERATION_MASK != key.generation & GENERATION_MASK {
             return false;
         }
         if slot
@@ -123,7 +133,7 @@ impl<T: Default> Arena<T> {
             if before & 1 == 0 {
                 continue;
             }
-            let key = Key { index, generation: before };
+            let key = Key::new(index, before);
             let Some(copy) = visit(key, &slot.value) else { continue };
             if slot.generation.load(Ordering::Acquire) == before {
                 keep(copy);
@@ -289,11 +299,23 @@ mod tests {
 
     #[test]
     fn keys_round_trip_and_are_never_zero() {
-        for key in [Key { index: 0, generation: 1 }, Key { index: 77, generation: 0x7fff_ffff }] {
+        for key in [Key { index: 0, generation: 1 }, Key { index: 77, generation: 0x3fff_ffff }] {
             assert_ne!(key.to_u64(), 0);
             assert_eq!(Key::from_u64(key.to_u64()), Some(key));
         }
         assert_eq!(Key::from_u64(0), None);
+    }
+
+    #[test]
+    fn a_slot_reused_two_billion_times_keeps_the_callers_top_bits_clear() {
+        // Generations past 2^30 (a slot reused 2^29 times: hours of a busy app's churn) must not
+        // reach bits 62 and 63, which the registry uses to mark spans and untracked ids.
+        for generation in [0x4000_0001, 0x8000_0001, u32::MAX] {
+            let key = Key::new(u32::MAX - 1, generation);
+            assert_eq!(key.to_u64() >> 62, 0, "{generation:#x}");
+            assert_eq!(Key::from_u64(key.to_u64()), Some(key));
+            assert_eq!(key.generation & 1, 1, "a live key stays odd");
+        }
     }
 
     #[test]

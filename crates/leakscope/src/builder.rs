@@ -1,7 +1,9 @@
-//! Configuration and start-up: [`init`], [`try_init`] and [`Builder`].
+//! Configuration and start-up: [`init`], [`try_init`], [`layer`] and [`Builder`].
 
 use crate::Error;
+use crate::adopt::{Adoption, AppSubscriber};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Settings the agent runs with; see the crate docs for the environment variables behind each.
@@ -15,6 +17,8 @@ pub(crate) struct Config {
     pub(crate) watch_interval: Duration,
     pub(crate) http: crate::http::HttpConfig,
     pub(crate) wait_capture: bool,
+    /// How the collector reaches tokio's instrumentation (see `crate::adopt`).
+    pub(crate) adoption: crate::adopt::Adoption,
 }
 
 impl Default for Config {
@@ -28,6 +32,7 @@ impl Default for Config {
             watch_interval: Duration::from_millis(500),
             http: crate::http::HttpConfig::default(),
             wait_capture: true,
+            adoption: crate::adopt::Adoption::Global,
         }
     }
 }
@@ -144,12 +149,23 @@ impl Builder {
     ///
     /// Called inside a tokio runtime, it registers that runtime (metrics, task dumps); otherwise
     /// call [`register_runtime`](crate::register_runtime) once the runtime exists.
+    ///
+    /// Fails with [`Error::SubscriberTaken`] when the app already set a global tracing subscriber
+    /// (and this mode would set one): give that subscriber to [`Builder::forward_to`] instead, or
+    /// put [`layer()`](crate::layer()) in it. [`Builder::init`] then still serves runtime metrics
+    /// and says why tasks are missing.
     pub fn try_init(self) -> Result<AgentHandle, Error> {
         let config = self.config;
         if !config.allow_remote && !config.bind.ip().is_loopback() {
             return Err(Error::NotLoopback(config.bind));
         }
         config.http.check(config.allow_remote)?;
+        if config.adoption.sets_global() && crate::adopt::foreign_global() {
+            if matches!(config.adoption, Adoption::Global) {
+                crate::facts::note_foreign_subscriber();
+            }
+            return Err(Error::SubscriberTaken);
+        }
         let (local_addr, http_addr) = crate::server::start(config)?;
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             crate::runtime::register_runtime(&handle);
@@ -167,6 +183,103 @@ impl Builder {
     /// Fails with [`Error::SubscriberTaken`] when another global tracing subscriber is set.
     pub fn install_collector(self) -> Result<(), Error> {
         crate::server::install(&self.config)
+    }
+
+    /// Carry the app's own subscriber: the agent's subscriber becomes the global one and passes
+    /// every span and event that is not tokio's instrumentation to `subscriber`, unchanged and
+    /// with the ids `subscriber` gave them, so the app's logs, its current span and
+    /// OpenTelemetry work as before. Install nothing else; start with [`Builder::init`] or
+    /// [`Builder::try_init`]:
+    ///
+    /// ```no_run
+    /// # #[tokio::main] async fn main() {
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let logs = tracing_subscriber::registry().with(tracing_subscriber::fmt::layer());
+    /// leakscope::Builder::from_env().unwrap().forward_to(logs).init();
+    /// tracing::info!("the app's log lines still print");
+    /// # }
+    /// ```
+    ///
+    /// If the agent cannot start, [`Builder::init`] installs `subscriber` on its own, so the app
+    /// keeps its logs either way. The collector does not record the app's spans in this mode:
+    /// tasks are not labelled with the span they were spawned under (docs/adoption.md).
+    pub fn forward_to<S>(mut self, subscriber: S) -> Self
+    where
+        S: tracing_core::Subscriber + Send + Sync + 'static,
+    {
+        self.config.adoption = Adoption::Forward(AppSubscriber(Arc::new(subscriber)));
+        self
+    }
+
+    /// [`Builder::try_init`] that never fails and never stops the app: if the agent cannot
+    /// start, one line on stderr says why and the app runs on. The subscriber given to
+    /// [`Builder::forward_to`] is installed either way; with `LEAKSCOPE_DISABLE=1` it is
+    /// installed alone. When the app set its own subscriber first, the line says what to do
+    /// instead and the agent serves runtime metrics only.
+    pub fn init(self) {
+        let adoption = self.config.adoption.clone();
+        if env("LEAKSCOPE_DISABLE").is_some_and(|v| v == "1") {
+            if let Adoption::Forward(app) = &adoption {
+                app.install_alone();
+            }
+            return;
+        }
+        let fallback = self.config.clone();
+        match self.try_init() {
+            Ok(_) => {}
+            Err(Error::SubscriberTaken) if matches!(adoption, Adoption::Global) => {
+                eprintln!("leakscope: {}", crate::adopt::FOREIGN_ADVICE);
+                // Serve what needs no subscriber (runtime metrics, and the reason tasks are
+                // missing); a failure here was said in the line above.
+                let config = Config { adoption: Adoption::Off, ..fallback };
+                let _ = Builder { config }.try_init();
+            }
+            Err(err) => {
+                eprintln!("leakscope: {err}; the app continues without it");
+                if let Adoption::Forward(app) = &adoption {
+                    app.install_alone();
+                }
+            }
+        }
+    }
+
+    /// The agent as a layer of the app's own subscriber, and its handle. Starts serving now
+    /// (the agent's own thread, like `console_subscriber::spawn()`); the layer records once the
+    /// app installs its subscriber. See [`layer()`](crate::layer()).
+    #[cfg(feature = "layer")]
+    pub fn try_layer<S>(
+        mut self,
+    ) -> Result<(impl tracing_subscriber::Layer<S> + Send + Sync + 'static, AgentHandle), Error>
+    where
+        S: tracing_core::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        self.config.adoption = Adoption::Layer;
+        let handle = self.try_init()?;
+        Ok((crate::layer::CollectorLayer::installed().filtered(), handle))
+    }
+
+    /// [`Builder::try_layer`] that never fails: if the agent cannot start, one line on stderr
+    /// says why and the layer records nothing.
+    #[cfg(feature = "layer")]
+    pub fn layer<S>(self) -> impl tracing_subscriber::Layer<S> + Send + Sync + 'static
+    where
+        S: tracing_core::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        self.collector_layer().filtered()
+    }
+
+    #[cfg(feature = "layer")]
+    fn collector_layer(mut self) -> crate::layer::CollectorLayer {
+        if env("LEAKSCOPE_DISABLE").is_some_and(|v| v == "1") {
+            return crate::layer::CollectorLayer::inert();
+        }
+        self.config.adoption = Adoption::Layer;
+        if let Err(err) = self.try_init() {
+            eprintln!("leakscope: {err}; the app continues without it");
+        }
+        // Another start may have installed the collector already: feed it all the same.
+        crate::layer::CollectorLayer::installed()
     }
 }
 
@@ -192,13 +305,53 @@ impl AgentHandle {
 
 /// Start the agent from the environment (see the crate docs). Never panics and never stops the
 /// app: if the agent cannot start, one line on stderr says why and the app runs on without it.
+///
+/// If the app already set its own global tracing subscriber, the line says what to do instead
+/// (put [`layer()`](crate::layer()) in it, or hand it to [`Builder::forward_to`]) and the agent
+/// serves runtime metrics only.
 pub fn init() {
     if env("LEAKSCOPE_DISABLE").is_some_and(|v| v == "1") {
         return;
     }
-    if let Err(err) = try_init() {
-        eprintln!("leakscope: {err}; the app continues without it");
+    match Builder::from_env() {
+        Ok(builder) => builder.init(),
+        Err(err) => eprintln!("leakscope: {err}; the app continues without it"),
     }
+}
+
+/// The agent as a `tracing-subscriber` layer, for apps that build their own subscriber:
+///
+/// ```no_run
+/// # #[tokio::main] async fn main() {
+/// use tracing_subscriber::prelude::*;
+///
+/// tracing_subscriber::registry()
+///     .with(leakscope::layer())
+///     .with(tracing_subscriber::fmt::layer())
+///     .init();
+/// # }
+/// ```
+///
+/// Configured from the environment like [`init`]; it starts the agent's server at once (on the
+/// agent's own thread) and returns the layer, which records from the moment the subscriber is
+/// installed. It never fails: if the agent cannot start, one line on stderr says why and the
+/// layer records nothing. [`Builder::try_layer`] returns the error and the bound address.
+///
+/// The layer filters for itself (per-layer filtering): it takes tokio's instrumentation and the
+/// app's spans, never the app's events, and hides nothing from the other layers.
+#[cfg(feature = "layer")]
+pub fn layer<S>() -> impl tracing_subscriber::Layer<S> + Send + Sync + 'static
+where
+    S: tracing_core::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    let layer = match Builder::from_env() {
+        Ok(builder) => builder.collector_layer(),
+        Err(err) => {
+            eprintln!("leakscope: {err}; the app continues without it");
+            crate::layer::CollectorLayer::inert()
+        }
+    };
+    layer.filtered()
 }
 
 /// [`init`], returning the error instead of printing it.

@@ -59,7 +59,7 @@ pub(crate) fn walk(out: &mut [usize; MAX_FRAMES]) -> usize {
         return 0;
     }
     let word = size_of::<usize>();
-    let mut fp = frame_pointer();
+    let mut fp = crate::probe::frame_pointer();
     let mut n = 0;
     while n < MAX_FRAMES {
         let inside = fp >= low
@@ -93,29 +93,6 @@ pub(crate) fn walk(out: &mut [usize; MAX_FRAMES]) -> usize {
 #[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
 pub(crate) fn walk(_out: &mut [usize; MAX_FRAMES]) -> usize {
     0
-}
-
-/// The frame pointer register: the walk's own frame, as it is built with frame pointers.
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-#[inline(always)]
-fn frame_pointer() -> usize {
-    let fp: usize;
-    // SAFETY: reads a register; no memory, stack or flags touched.
-    unsafe {
-        std::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags))
-    };
-    fp
-}
-
-#[cfg(all(target_os = "linux", target_arch = "aarch64"))]
-#[inline(always)]
-fn frame_pointer() -> usize {
-    let fp: usize;
-    // SAFETY: reads a register; no memory, stack or flags touched.
-    unsafe {
-        std::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags))
-    };
-    fp
 }
 
 /// This thread's stack as (lowest address, top), read once per thread; `(0, 0)` when unknown,

@@ -1,13 +1,28 @@
-//! Turning the registry into wire messages, on the agent thread: snapshots, `Watch` deltas, and
-//! the bounded retention of finished tasks and long polls.
+//! Turning the registry into wire messages, on the agent thread: snapshots, `Watch` updates
+//! streamed in bounded parts, and the bounded retention of finished tasks and long polls.
+//!
+//! A `Watch` update is planned at once (which tasks changed, which resources and waits to send:
+//! slot keys and small tuples, about 16 bytes a record) and then built and sent one part at a
+//! time, each part of at most `part_records` records, with the collector's lock released and the
+//! agent's runtime free between parts: other clients are served while a large update streams, and
+//! a client that leaves stops the work at its next part (see docs/ARCHITECTURE.md, "A million
+//! tasks").
 
 use crate::builder::Config;
 use crate::clock;
-use leakscope_proto::v1::{AgentStats, LocationPollStats, LongPoll, Snapshot, Task, Update};
+use leakscope_proto::v1::{
+    AgentStats, LocationPollStats, LongPoll, Resource, Snapshot, Task, Update, Wait, WatchMessage,
+};
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Long-poll records kept for clients, most recent first.
 const LONG_POLLS_KEPT: usize = 1024;
+
+/// Records per `WatchMessage` when the client does not say.
+pub(crate) const DEFAULT_PART_RECORDS: usize = 4096;
+/// Records per `WatchMessage` at most, whatever the client asks.
+pub(crate) const MAX_PART_RECORDS: usize = 65_536;
 
 /// What the agent thread holds between requests.
 pub(crate) struct Collector {
@@ -23,14 +38,96 @@ pub(crate) struct Collector {
 /// What one `Watch` stream has already sent.
 #[derive(Default)]
 pub(crate) struct WatchState {
-    /// Task slot key -> version last sent.
-    versions: HashMap<u64, u32>,
+    /// By task slot index: the slot's generation (high 32 bits) and version (low) last sent; 0
+    /// for never. Eight bytes a slot, and no hashing, where a map cost five times that at 1M
+    /// tasks.
+    versions: Vec<u64>,
     /// Finished tasks numbered below this were sent.
     finished_sent: u64,
     started: bool,
     /// `finished_evicted_total` when the last update was built: if it moved, finished tasks may
     /// have been lost between updates and the next update must be full.
     evicted_seen: u64,
+    /// Fingerprint of the resources and waits last sent, so that an update whose resources and
+    /// waits did not change says so instead of sending them again.
+    resources_sent: Option<u64>,
+}
+
+/// A `Watch` update being sent: what is left of it. It holds slot keys and wait tuples, not
+/// messages; each part is built from the live slots when its turn comes.
+pub(crate) struct Streaming {
+    full: bool,
+    part_records: usize,
+    /// Task slot keys to send, and how many are sent.
+    keys: Vec<u64>,
+    next_key: usize,
+    /// Finished tasks to send (bounded by the retention).
+    finished: Vec<Task>,
+    next_finished: usize,
+    waits: Vec<imp::Op>,
+    next_wait: usize,
+    resource_ids: Vec<u64>,
+    next_resource: usize,
+    resources_unchanged: bool,
+    /// Resources the update stands for (sent now, or kept from before when unchanged).
+    resources_live: usize,
+    part: u32,
+    tasks_sent: u64,
+    tasks_total: u64,
+    done: bool,
+}
+
+/// `Watch` streams being served, and the bytes held for them ([`StreamGuard`]).
+static WATCH_STREAMS: AtomicU64 = AtomicU64::new(0);
+static WATCH_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one `Watch` stream and the bytes held for it, for `AgentStats.watch_streams` and
+/// `watch_bytes`, for as long as it lives: dropped with the stream's task (the client left, or
+/// the agent stopped), it takes both back.
+pub(crate) struct StreamGuard {
+    bytes: u64,
+}
+
+impl StreamGuard {
+    pub(crate) fn new() -> Self {
+        WATCH_STREAMS.fetch_add(1, Ordering::Relaxed);
+        Self { bytes: 0 }
+    }
+
+    /// The stream now holds `bytes`.
+    pub(crate) fn hold(&mut self, bytes: usize) {
+        let bytes = bytes as u64;
+        if bytes >= self.bytes {
+            WATCH_BYTES.fetch_add(bytes - self.bytes, Ordering::Relaxed);
+        } else {
+            WATCH_BYTES.fetch_sub(self.bytes - bytes, Ordering::Relaxed);
+        }
+        self.bytes = bytes;
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.hold(0);
+        WATCH_STREAMS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl WatchState {
+    /// Bytes this stream keeps between updates.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.versions.capacity() * 8
+    }
+}
+
+impl Streaming {
+    /// Bytes this plan holds (its keys and tuples; the finished tasks are counted by the
+    /// retention already).
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.keys.capacity() * 8
+            + self.waits.capacity() * std::mem::size_of::<imp::Op>()
+            + self.resource_ids.capacity() * 8
+    }
 }
 
 impl Collector {
@@ -48,10 +145,10 @@ impl Collector {
         &self.config
     }
 
-    /// A full snapshot.
+    /// A full snapshot, in one message (`GetSnapshot`, the HTTP endpoints, the in-process check).
     pub(crate) fn snapshot(&mut self, include_finished: bool) -> Snapshot {
         self.drain();
-        let mut tasks = imp::live_tasks(None);
+        let mut tasks = imp::live_tasks();
         if include_finished {
             tasks.extend(self.finished.iter().map(|(_, t)| t.clone()));
         }
@@ -59,24 +156,146 @@ impl Collector {
         self.finish(clock::now(), tasks)
     }
 
-    /// The next `Watch` message for a stream in `state`.
-    pub(crate) fn update(&mut self, state: &mut WatchState, force_full: bool) -> Update {
+    /// Plans the next `Watch` update for a stream in `state`: which tasks it sends (every live
+    /// one when full, else those whose version moved), which finished ones, and whether its
+    /// resources and waits changed. Cheap next to building it: one pass over the slots, no
+    /// messages.
+    pub(crate) fn begin(
+        &mut self,
+        state: &mut WatchState,
+        force_full: bool,
+        part_records: usize,
+    ) -> Streaming {
         self.drain();
         let evicted = imp::finished_evicted();
         let full = force_full || !state.started || evicted != state.evicted_seen;
         state.started = true;
         state.evicted_seen = evicted;
-        let mut seen = HashMap::with_capacity(state.versions.len());
-        let previous = std::mem::take(&mut state.versions);
-        let mut tasks = imp::live_tasks(Some(&mut |key, version| {
-            seen.insert(key, version);
-            full || previous.get(&key) != Some(&version)
-        }));
-        state.versions = seen;
+        let keys = imp::changed_tasks(&mut state.versions, full);
         let since = if full { 0 } else { state.finished_sent };
-        tasks.extend(self.finished.iter().filter(|(n, _)| *n >= since).map(|(_, t)| t.clone()));
+        let finished: Vec<Task> =
+            self.finished.iter().filter(|(n, _)| *n >= since).map(|(_, t)| t.clone()).collect();
         state.finished_sent = self.next_finished;
-        Update { full, snapshot: Some(self.finish(clock::now(), tasks)) }
+        let (mut waits, mut resource_ids) = imp::plan_resources_and_waits();
+        let fingerprint = imp::fingerprint(&waits, &resource_ids);
+        let resources_unchanged = !full && state.resources_sent == Some(fingerprint);
+        let resources_live = resource_ids.len();
+        state.resources_sent = Some(fingerprint);
+        if resources_unchanged {
+            waits = Vec::new();
+            resource_ids = Vec::new();
+        }
+        let tasks_total = (keys.len() + finished.len()) as u64;
+        Streaming {
+            full,
+            part_records: part_records.clamp(1, MAX_PART_RECORDS),
+            keys,
+            next_key: 0,
+            finished,
+            next_finished: 0,
+            waits,
+            next_wait: 0,
+            resource_ids,
+            next_resource: 0,
+            resources_unchanged,
+            resources_live,
+            part: 0,
+            tasks_sent: 0,
+            tasks_total,
+            done: false,
+        }
+    }
+
+    /// The next part of the update `plan` describes, or `None` once its last part was returned.
+    pub(crate) fn next_part(&mut self, plan: &mut Streaming) -> Option<WatchMessage> {
+        if plan.done {
+            return None;
+        }
+        let mut budget = plan.part_records;
+        let mut tasks = Vec::new();
+        while budget > 0 && plan.next_key < plan.keys.len() {
+            let key = plan.keys[plan.next_key];
+            plan.next_key += 1;
+            // A task that ended since the plan was made comes through the finished queue.
+            if let Some(task) = imp::task_by_key(key) {
+                tasks.push(task);
+                budget -= 1;
+            }
+        }
+        while budget > 0 && plan.next_finished < plan.finished.len() {
+            tasks.push(std::mem::take(&mut plan.finished[plan.next_finished]));
+            plan.next_finished += 1;
+            budget -= 1;
+        }
+        let mut waits: Vec<Wait> = Vec::new();
+        while budget > 0 && plan.next_wait < plan.waits.len() {
+            waits.push(imp::wait(&plan.waits[plan.next_wait]));
+            plan.next_wait += 1;
+            budget -= 1;
+        }
+        let mut resources: Vec<Resource> = Vec::new();
+        while budget > 0 && plan.next_resource < plan.resource_ids.len() {
+            if let Some(resource) = imp::resource(plan.resource_ids[plan.next_resource]) {
+                resources.push(resource);
+                budget -= 1;
+            }
+            plan.next_resource += 1;
+        }
+        let last = plan.next_key == plan.keys.len()
+            && plan.next_finished == plan.finished.len()
+            && plan.next_wait == plan.waits.len()
+            && plan.next_resource == plan.resource_ids.len();
+        plan.tasks_sent += tasks.len() as u64;
+        // A task may have ended after the plan counted it: the total never falls short of what
+        // was sent.
+        plan.tasks_total = plan.tasks_total.max(plan.tasks_sent);
+        let now = clock::now();
+        let snapshot = if last {
+            plan.tasks_total = plan.tasks_sent;
+            self.finish_parts(now, tasks, resources, waits, Some(plan.resources_live))
+        } else {
+            self.finish_parts(now, tasks, resources, waits, None)
+        };
+        let message = WatchMessage {
+            update: Some(Update { full: plan.full, snapshot: Some(snapshot) }),
+            more: !last,
+            part: plan.part,
+            tasks_sent: plan.tasks_sent,
+            tasks_total: plan.tasks_total,
+            resources_unchanged: plan.resources_unchanged,
+        };
+        plan.part += 1;
+        if last {
+            plan.done = true;
+            // What the plan held goes back now, not when the next update replaces it.
+            plan.keys = Vec::new();
+            plan.waits = Vec::new();
+            plan.resource_ids = Vec::new();
+            plan.finished = Vec::new();
+        }
+        Some(message)
+    }
+
+    /// One part's message: its records and the locations and chains they refer to; with `last`,
+    /// also (`Some(resources live)`) the long polls, poll statistics, runtimes and stats.
+    fn finish_parts(
+        &self,
+        now: u64,
+        tasks: Vec<Task>,
+        resources: Vec<Resource>,
+        waits: Vec<Wait>,
+        last: Option<usize>,
+    ) -> Snapshot {
+        let (long_polls, poll_stats, runtimes, stats) = if let Some(resources_live) = last {
+            let long_polls: Vec<LongPoll> = self.long_polls.iter().cloned().collect();
+            let mut poll_stats: Vec<LocationPollStats> =
+                self.poll_stats.values().cloned().collect();
+            poll_stats.sort_by_key(|s| s.location_id);
+            (long_polls, poll_stats, crate::runtime::metrics(), Some(self.stats(resources_live)))
+        } else {
+            (Vec::new(), Vec::new(), Vec::new(), None)
+        };
+        self.assemble(now, tasks, resources, waits, long_polls, poll_stats, runtimes, stats)
     }
 
     /// Adds everything but tasks, and the location table the message refers to.
@@ -85,6 +304,24 @@ impl Collector {
         let long_polls: Vec<LongPoll> = self.long_polls.iter().cloned().collect();
         let mut poll_stats: Vec<LocationPollStats> = self.poll_stats.values().cloned().collect();
         poll_stats.sort_by_key(|s| s.location_id);
+        let stats = self.stats(resources.len());
+        let runtimes = crate::runtime::metrics();
+        self.assemble(now, tasks, resources, waits, long_polls, poll_stats, runtimes, Some(stats))
+    }
+
+    /// A message of these records, with the locations and wait chains they refer to.
+    #[expect(clippy::too_many_arguments, reason = "the parts of one message, each named")]
+    fn assemble(
+        &self,
+        now: u64,
+        tasks: Vec<Task>,
+        resources: Vec<Resource>,
+        waits: Vec<Wait>,
+        long_polls: Vec<LongPoll>,
+        poll_stats: Vec<LocationPollStats>,
+        runtimes: Vec<leakscope_proto::v1::RuntimeMetrics>,
+        stats: Option<AgentStats>,
+    ) -> Snapshot {
         let mut ids = BTreeSet::new();
         ids.extend(tasks.iter().map(|t| t.location_id));
         ids.extend(tasks.iter().filter_map(|t| t.spawner_span.as_ref().map(|s| s.location_id)));
@@ -97,7 +334,6 @@ impl Collector {
             tasks.iter().flat_map(|t| t.wait_chain_ids.iter().copied()).collect();
         let wait_chains = chain_ids.into_iter().filter_map(imp::wait_chain).collect();
         imp::release_symbols();
-        let stats = self.stats(resources.len());
         Snapshot {
             now_nanos: now,
             locations,
@@ -106,14 +342,17 @@ impl Collector {
             waits,
             long_polls,
             poll_stats,
-            runtimes: crate::runtime::metrics(),
-            stats: Some(stats),
+            runtimes,
+            stats,
             wait_chains,
         }
     }
 
     fn stats(&self, resources_live: usize) -> AgentStats {
         let mut stats = imp::stats();
+        stats.watch_streams = WATCH_STREAMS.load(Ordering::Relaxed);
+        stats.watch_bytes = WATCH_BYTES.load(Ordering::Relaxed);
+        stats.memory_bytes += stats.watch_bytes;
         stats.finished_retained = self.finished.len() as u64;
         stats.resources_live = resources_live as u64;
         stats.memory_bytes += (self.finished.len() * std::mem::size_of::<Task>()
@@ -175,14 +414,27 @@ fn wait_capture() -> (bool, bool) {
     (false, false)
 }
 
-/// Capabilities and missing pieces of this build, for `Hello`.
+/// Capabilities and missing pieces of this build, for `Hello`: what the cfgs allow, narrowed by
+/// what the agent found at run time (`crate::probe`: frame pointers, line tables; and whether
+/// another subscriber took tokio's instrumentation, `crate::facts`).
 pub(crate) fn capabilities() -> (leakscope_proto::v1::Capabilities, Vec<String>) {
-    let tasks = cfg!(tokio_unstable);
+    use leakscope_proto::v1::capabilities::Presence;
+    let foreign_subscriber = crate::facts::foreign_subscriber();
+    let build = crate::probe::build_facts();
+    let tasks = cfg!(tokio_unstable) && !foreign_subscriber;
+    let no_frame_pointers = build.frame_pointers == Presence::Absent;
     let mut missing = Vec::new();
-    if !tasks {
+    if !cfg!(tokio_unstable) {
         missing.push(
             "per-task records, resources and lock waits: the app was built without \
              --cfg tokio_unstable, so tokio emits no task instrumentation"
+                .to_owned(),
+        );
+    } else if foreign_subscriber {
+        missing.push(
+            "per-task records, resources and lock waits: another tracing subscriber was \
+             installed before leakscope::init, so tokio's instrumentation goes there \
+             (compose leakscope::layer() into it instead)"
                 .to_owned(),
         );
     }
@@ -197,6 +449,19 @@ pub(crate) fn capabilities() -> (leakscope_proto::v1::Capabilities, Vec<String>)
         missing.push(
             "wait points without a task dump: the agent captures them on Linux on x86_64 or \
              aarch64 only"
+                .to_owned(),
+        );
+    } else if tasks && no_frame_pointers {
+        missing.push(
+            "wait points without a task dump: the app was built without frame pointers \
+             (-C force-frame-pointers=yes)"
+                .to_owned(),
+        );
+    }
+    if build.line_tables == Presence::Absent {
+        missing.push(
+            "source lines of wait points, task dumps and CPU profiles: the binary has no line \
+             tables (debug = \"line-tables-only\" in the release profile)"
                 .to_owned(),
         );
     }
@@ -222,44 +487,68 @@ pub(crate) fn capabilities() -> (leakscope_proto::v1::Capabilities, Vec<String>)
         runtime_metrics: has_runtime,
         console_api: cfg!(all(tokio_unstable, feature = "console")),
         cpu_profile: crate::cpu::SUPPORTED,
-        wait_capture: capture_on,
+        // A walk through code without frame pointers ends early or goes astray: no chain to trust.
+        wait_capture: tasks && capture_on && !no_frame_pointers,
         console_subscriber: false,
+        frame_pointers: build.frame_pointers as i32,
+        line_tables: build.line_tables as i32,
+        foreign_subscriber,
     };
     (caps, missing)
 }
 
 #[cfg(tokio_unstable)]
 mod imp {
+    use crate::arena::Key;
     use crate::registry::{self, SpanSlot, TaskRecord, flag, span_kind, state};
     use leakscope_proto::v1::{
         AgentStats, Location, LongPoll, Resource, SpawnerSpan, Task, TaskKind, TaskState, Wait,
         WaitChain,
     };
-    use std::collections::{HashMap, HashSet};
     use std::sync::atomic::Ordering;
 
     fn registry() -> Option<&'static registry::Registry> {
         registry::get()
     }
 
-    /// Live tasks; with `changed`, only those it accepts given (slot key, version).
-    pub(super) fn live_tasks(mut changed: Option<&mut dyn FnMut(u64, u32) -> bool>) -> Vec<Task> {
+    /// Every live task.
+    pub(super) fn live_tasks() -> Vec<Task> {
         let Some(reg) = registry() else { return Vec::new() };
         let mut records = Vec::with_capacity(reg.tasks.live());
-        reg.tasks.for_each(
-            |key, slot| {
-                let key = key.to_u64();
-                let version = slot.version.load(Ordering::Acquire);
-                if let Some(changed) = changed.as_mut()
-                    && !changed(key, version)
-                {
-                    return None;
-                }
-                Some(slot.record())
-            },
-            |record| records.push(record),
-        );
+        reg.tasks.for_each(|_, slot| Some(slot.record()), |record| records.push(record));
         records.iter().map(|r| task(reg, r)).collect()
+    }
+
+    /// Slot keys of the live tasks to send: all when `full`, else those whose slot generation or
+    /// version differs from `versions` (by slot index), which is brought up to date.
+    pub(super) fn changed_tasks(versions: &mut Vec<u64>, full: bool) -> Vec<u64> {
+        let Some(reg) = registry() else { return Vec::new() };
+        let mut keys = Vec::new();
+        reg.tasks.for_each(
+            |key, slot| Some((key, slot.version.load(Ordering::Acquire))),
+            |(key, version)| {
+                let index = key.index as usize;
+                if versions.len() <= index {
+                    versions.resize(index + 1, 0);
+                }
+                let seen = (u64::from(key.generation) << 32) | u64::from(version);
+                if full || versions[index] != seen {
+                    versions[index] = seen;
+                    keys.push(key.to_u64());
+                }
+            },
+        );
+        keys
+    }
+
+    /// The live task under a slot key, or `None` if it ended (or its slot was reused) since.
+    pub(super) fn task_by_key(key: u64) -> Option<Task> {
+        let reg = registry()?;
+        let key = Key::from_u64(key)?;
+        let record = reg.tasks.get(key)?.record();
+        // Read again: a slot removed while it was copied may have held a torn record.
+        reg.tasks.get(key)?;
+        Some(task(reg, &record))
     }
 
     pub(super) fn task(reg: &registry::Registry, r: &TaskRecord) -> Task {
@@ -379,10 +668,6 @@ mod imp {
         barrier_size: u64,
         barrier_arrived: u64,
         duration: u64,
-        op_name_id: u32,
-        resource_span: u64,
-        waiter: u64,
-        since: u64,
     }
 
     fn span_record(id: u64, s: &SpanSlot) -> SpanRecord {
@@ -400,11 +685,16 @@ mod imp {
             barrier_size: s.barrier_size.load(Ordering::Relaxed),
             barrier_arrived: s.barrier_arrived.load(Ordering::Relaxed),
             duration: s.duration_nanos.load(Ordering::Relaxed),
-            op_name_id: s.op_name_id.load(Ordering::Relaxed),
-            resource_span: s.resource_span.load(Ordering::Relaxed),
-            waiter: s.waiter_task_id.load(Ordering::Relaxed),
-            since: s.since.load(Ordering::Relaxed),
         }
+    }
+
+    /// One wait to send: an async operation's task, resource, name and start.
+    #[derive(Clone, Copy, Debug, Hash)]
+    pub(crate) struct Op {
+        waiter: u64,
+        resource: u64,
+        op_name_id: u32,
+        since: u64,
     }
 
     /// Resources worth showing and the current waits on them.
@@ -414,84 +704,152 @@ mod imp {
     /// when waited on. A task's wait on the semaphore inside a Mutex it is already waiting on is
     /// folded into the Mutex wait.
     pub(super) fn resources_and_waits() -> (Vec<Resource>, Vec<Wait>) {
+        let (ops, ids) = plan_resources_and_waits();
+        (ids.into_iter().filter_map(resource).collect(), ops.iter().map(wait).collect())
+    }
+
+    /// What [`resources_and_waits`] sends, as wait tuples (in span order) and resource ids
+    /// (sorted): 32 and 8 bytes a record, where the records themselves are built part by part.
+    pub(super) fn plan_resources_and_waits() -> (Vec<Op>, Vec<u64>) {
         let Some(reg) = registry() else { return (Vec::new(), Vec::new()) };
-        let mut resources: HashMap<u64, SpanRecord> = HashMap::new();
         let mut ops = Vec::new();
+        let mut ids = Vec::new();
         reg.spans.for_each(
             |key, slot| {
                 let kind = slot.kind.load(Ordering::Relaxed);
-                (kind == span_kind::RESOURCE || kind == span_kind::ASYNC_OP)
-                    .then(|| span_record(key.to_u64() | registry::SPAN_BIT, slot))
-            },
-            |record| {
-                if record.kind == span_kind::RESOURCE {
-                    resources.insert(record.id, record);
-                } else if record.waiter != 0 && record.resource_span != 0 {
-                    ops.push(record);
+                if kind == span_kind::ASYNC_OP {
+                    let waiter = slot.waiter_task_id.load(Ordering::Relaxed);
+                    let resource = slot.resource_span.load(Ordering::Relaxed);
+                    (waiter != 0 && resource != 0).then(|| {
+                        Some(Op {
+                            waiter,
+                            resource,
+                            op_name_id: slot.op_name_id.load(Ordering::Relaxed),
+                            since: slot.since.load(Ordering::Relaxed),
+                        })
+                    })
+                } else if kind == span_kind::RESOURCE {
+                    let flags = slot.flags.load(Ordering::Relaxed);
+                    let internal = slot.internal.load(Ordering::Relaxed);
+                    let resource_kind = slot.resource_kind.load(Ordering::Relaxed);
+                    (flags & flag::LOCKED != 0 || (!internal && matches!(resource_kind, 1 | 2 | 4)))
+                        .then(|| {
+                            ids.push(key.to_u64() | registry::SPAN_BIT);
+                            None
+                        })
+                } else {
+                    None
                 }
             },
+            |op: Option<Op>| ops.extend(op),
         );
-        let done = |r: &SpanRecord| {
-            r.resource_kind == 5 && r.flags & (flag::VALUE_RECEIVED | flag::TX_DROPPED) != 0
+        // What each op's resource is: live, internal, a finished oneshot.
+        let state = |op: &Op| {
+            let (_, slot) = reg.span(op.resource)?;
+            (slot.kind.load(Ordering::Relaxed) == span_kind::RESOURCE).then(|| {
+                let done = slot.resource_kind.load(Ordering::Relaxed) == 5
+                    && slot.flags.load(Ordering::Relaxed)
+                        & (flag::VALUE_RECEIVED | flag::TX_DROPPED)
+                        != 0;
+                (slot.internal.load(Ordering::Relaxed), done)
+            })
         };
-        ops.retain(|op| resources.get(&op.resource_span).is_some_and(|r| !done(r)));
-        let outer: HashSet<u64> = ops
-            .iter()
-            .filter(|op| resources.get(&op.resource_span).is_some_and(|r| !r.internal))
-            .map(|op| op.waiter)
-            .collect();
-        ops.retain(|op| {
-            let internal = resources.get(&op.resource_span).is_some_and(|r| r.internal);
-            !(internal && outer.contains(&op.waiter))
+        let mut internal = Vec::with_capacity(ops.len());
+        ops.retain(|op| match state(op) {
+            Some((is_internal, false)) => {
+                internal.push(is_internal);
+                true
+            }
+            _ => false,
         });
-        let waited: HashSet<u64> = ops.iter().map(|op| op.resource_span).collect();
-        let waits = ops
-            .iter()
-            .map(|op| Wait {
-                task_id: op.waiter,
-                resource_id: op.resource_span,
-                op: reg.interner.name_of(op.op_name_id).map(String::from).unwrap_or_default(),
-                since_nanos: op.since,
-            })
-            .collect();
-        let mut out: Vec<Resource> = resources
-            .into_values()
-            .filter(|r| {
-                waited.contains(&r.id)
-                    || r.flags & flag::LOCKED != 0
-                    || (!r.internal && matches!(r.resource_kind, 1 | 2 | 4))
-            })
-            .map(|r| Resource {
-                id: r.id,
-                kind: i32::from(r.resource_kind),
-                concrete_type: match r.resource_kind {
-                    1 => "Mutex",
-                    2 => "RwLock",
-                    3 => "Semaphore",
-                    4 => "Barrier",
-                    5 => "Sender|Receiver",
-                    6 => "Sleep",
-                    _ => "other",
+        // A task with a wait on a public resource: its waits on internal ones are folded in.
+        let mut outer: Vec<u64> =
+            ops.iter().zip(&internal).filter(|(_, i)| !**i).map(|(op, _)| op.waiter).collect();
+        outer.sort_unstable();
+        outer.dedup();
+        let mut keep = internal.iter();
+        ops.retain(|op| {
+            let is_internal = keep.next().copied().unwrap_or(false);
+            !(is_internal && outer.binary_search(&op.waiter).is_ok())
+        });
+        drop(outer);
+        ids.extend(ops.iter().map(|op| op.resource));
+        ids.sort_unstable();
+        ids.dedup();
+        (ops, ids)
+    }
+
+    /// A hash of what the plan would send, read from the live slots: equal hashes mean the
+    /// client already holds these resources and waits.
+    pub(super) fn fingerprint(ops: &[Op], ids: &[u64]) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        ops.hash(&mut hasher);
+        ids.len().hash(&mut hasher);
+        if let Some(reg) = registry() {
+            for &id in ids {
+                id.hash(&mut hasher);
+                if let Some((_, slot)) = reg.span(id) {
+                    let r = span_record(id, slot);
+                    (r.flags, r.holder, r.permits, r.readers, r.barrier_arrived, r.duration)
+                        .hash(&mut hasher);
                 }
-                .into(),
-                location_id: r.location_id,
-                internal: r.internal,
-                created_nanos: r.created,
-                locked: r.flags & flag::LOCKED != 0,
-                holder_task_id: r.holder,
-                permits: r.permits,
-                readers: r.readers,
-                barrier_size: r.barrier_size,
-                barrier_arrived: r.barrier_arrived,
-                value_sent: r.flags & flag::VALUE_SENT != 0,
-                value_received: r.flags & flag::VALUE_RECEIVED != 0,
-                tx_dropped: r.flags & flag::TX_DROPPED != 0,
-                rx_dropped: r.flags & flag::RX_DROPPED != 0,
-                timer_duration_nanos: r.duration,
-            })
-            .collect();
-        out.sort_by_key(|r| r.id);
-        (out, waits)
+            }
+        }
+        hasher.finish()
+    }
+
+    /// The wire form of one wait.
+    pub(super) fn wait(op: &Op) -> Wait {
+        let name = registry().and_then(|reg| reg.interner.name_of(op.op_name_id));
+        Wait {
+            task_id: op.waiter,
+            resource_id: op.resource,
+            op: name.map(String::from).unwrap_or_default(),
+            since_nanos: op.since,
+        }
+    }
+
+    /// The wire form of one resource, if it is still alive.
+    pub(super) fn resource(id: u64) -> Option<Resource> {
+        let reg = registry()?;
+        let (_, slot) = reg.span(id)?;
+        let mut r = span_record(id, slot);
+        // Made in tokio's own source (a `Default` impl): the app's line that called it instead.
+        let created_chain = slot.created_chain.load(Ordering::Relaxed);
+        if created_chain != 0
+            && let Some(location_id) = crate::symbols::creation_site(created_chain)
+        {
+            r.location_id = location_id;
+        }
+        (r.kind == span_kind::RESOURCE).then(|| Resource {
+            id: r.id,
+            kind: i32::from(r.resource_kind),
+            concrete_type: match r.resource_kind {
+                1 => "Mutex",
+                2 => "RwLock",
+                3 => "Semaphore",
+                4 => "Barrier",
+                5 => "Sender|Receiver",
+                6 => "Sleep",
+                _ => "other",
+            }
+            .into(),
+            location_id: r.location_id,
+            internal: r.internal,
+            created_nanos: r.created,
+            locked: r.flags & flag::LOCKED != 0,
+            holder_task_id: r.holder,
+            permits: r.permits,
+            readers: r.readers,
+            barrier_size: r.barrier_size,
+            barrier_arrived: r.barrier_arrived,
+            value_sent: r.flags & flag::VALUE_SENT != 0,
+            value_received: r.flags & flag::VALUE_RECEIVED != 0,
+            tx_dropped: r.flags & flag::TX_DROPPED != 0,
+            rx_dropped: r.flags & flag::RX_DROPPED != 0,
+            timer_duration_nanos: r.duration,
+        })
     }
 
     pub(super) fn stats() -> AgentStats {
@@ -518,6 +876,9 @@ mod imp {
             long_polls_total: load(&c.long_polls),
             wait_chains,
             wait_chains_dropped_total,
+            // Filled in by `Collector::stats`.
+            watch_streams: 0,
+            watch_bytes: 0,
         }
     }
 
@@ -534,8 +895,30 @@ mod imp {
 mod imp {
     use leakscope_proto::v1::{AgentStats, Location, LongPoll, Resource, Task, Wait, WaitChain};
 
-    pub(super) fn live_tasks(_: Option<&mut dyn FnMut(u64, u32) -> bool>) -> Vec<Task> {
+    /// Never built: nothing to wait on without task instrumentation.
+    #[derive(Clone, Copy, Debug, Hash)]
+    pub(crate) struct Op;
+
+    pub(super) fn live_tasks() -> Vec<Task> {
         Vec::new()
+    }
+    pub(super) fn changed_tasks(_: &mut Vec<u64>, _: bool) -> Vec<u64> {
+        Vec::new()
+    }
+    pub(super) fn task_by_key(_: u64) -> Option<Task> {
+        None
+    }
+    pub(super) fn plan_resources_and_waits() -> (Vec<Op>, Vec<u64>) {
+        (Vec::new(), Vec::new())
+    }
+    pub(super) fn fingerprint(_: &[Op], _: &[u64]) -> u64 {
+        0
+    }
+    pub(super) fn wait(_: &Op) -> Wait {
+        Wait::default()
+    }
+    pub(super) fn resource(_: u64) -> Option<Resource> {
+        None
     }
     pub(super) fn drain_finished(_: &mut dyn FnMut(Task)) {}
     pub(super) fn drain_long_polls(_: &mut dyn FnMut(LongPoll)) {}
@@ -566,7 +949,11 @@ pub(crate) fn note_lagged() {
 /// Live tasks, resources, waits and their locations, read without draining the queues a served
 /// client depends on: for the in-process leak check (`crate::testing`), which may run beside a
 /// serving agent.
+#[cfg_attr(
+    not(feature = "testing"),
+    expect(dead_code, reason = "only the `testing` check reads it")
+)]
 pub(crate) fn live_snapshot() -> Snapshot {
-    let tasks = imp::live_tasks(None);
+    let tasks = imp::live_tasks();
     Collector::new(Config::default()).finish(clock::now(), tasks)
 }

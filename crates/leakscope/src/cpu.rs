@@ -30,11 +30,16 @@ pub(crate) const DEFAULT_FREQUENCY_HZ: u32 = 99;
 pub(crate) const MAX_FREQUENCY_HZ: u32 = 1000;
 /// Distinct stacks returned at most; samples of the rarest stacks past this are counted in
 /// `dropped_samples`.
+#[cfg_attr(not(feature = "cpu"), expect(dead_code, reason = "the profiler is the `cpu` feature"))]
 pub(crate) const MAX_STACKS: usize = 20_000;
 
-/// Whether this build can take CPU profiles: pprof-rs's frame-pointer unwinder on Linux.
-pub(crate) const SUPPORTED: bool =
-    cfg!(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")));
+/// Whether this build can take CPU profiles: pprof-rs's frame-pointer unwinder on Linux, with the
+/// `cpu` feature on.
+pub(crate) const SUPPORTED: bool = cfg!(all(
+    feature = "cpu",
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+));
 
 /// Takes one profile as the request asks, within the agent's limits.
 pub(crate) async fn profile(request: CpuProfileRequest) -> CpuProfileResponse {
@@ -57,21 +62,31 @@ fn status(status: ProfileStatus, message: impl Into<String>) -> CpuProfileRespon
     }
 }
 
-#[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
+#[cfg(not(all(
+    feature = "cpu",
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
 mod imp {
     use super::status;
     use leakscope_proto::v1::{CpuProfileResponse, ProfileStatus};
     use std::time::Duration;
 
     pub(super) async fn profile(_duration: Duration, _frequency: u32) -> CpuProfileResponse {
-        status(
-            ProfileStatus::Unsupported,
-            "CPU profiles need Linux on x86_64 or aarch64 (pprof-rs's frame-pointer unwinder)",
-        )
+        let why = if cfg!(feature = "cpu") {
+            "CPU profiles need Linux on x86_64 or aarch64 (pprof-rs's frame-pointer unwinder)"
+        } else {
+            "CPU profiles: the app was built without leakscope's `cpu` feature"
+        };
+        status(ProfileStatus::Unsupported, why)
     }
 }
 
-#[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[cfg(all(
+    feature = "cpu",
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
 mod imp {
     use super::{MAX_STACKS, status};
     use leakscope_proto::v1::{CpuProfileResponse, CpuSample, Frame, ProfileStatus};

@@ -75,6 +75,10 @@ pub(crate) async fn take(_timeout: Duration) -> leakscope_proto::v1::TaskDumpRes
         target_arch = "s390x"
     )
 )))]
+#[cfg_attr(
+    not(feature = "testing"),
+    expect(dead_code, reason = "only the `testing` check takes it")
+)]
 pub(crate) async fn of_current(
     _timeout: Duration,
 ) -> Option<leakscope_proto::v1::TaskDumpResponse> {
@@ -91,7 +95,19 @@ pub(crate) async fn of_current(
         target_arch = "s390x"
     )
 ))]
-pub(crate) use imp::{of_current, take};
+#[cfg(feature = "testing")]
+pub(crate) use imp::of_current;
+#[cfg(all(
+    tokio_unstable,
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "x86",
+        target_arch = "s390x"
+    )
+))]
+pub(crate) use imp::take;
 
 #[cfg(all(
     tokio_unstable,
@@ -209,6 +225,10 @@ mod imp {
 
     /// A dump of the runtime the caller runs in (from its `block_on` or one of its tasks), for
     /// the in-process leak check; `None` when it does not finish within `timeout`.
+    #[cfg_attr(
+        not(feature = "testing"),
+        expect(dead_code, reason = "only the `testing` check takes it")
+    )]
     pub(crate) async fn of_current(timeout: Duration) -> Option<TaskDumpResponse> {
         let started = clock::now();
         let running = DumpRunning::start();

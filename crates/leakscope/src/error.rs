@@ -30,9 +30,15 @@ pub enum Error {
         reason: &'static str,
     },
     /// Another tracing subscriber is already the global default, so tokio's instrumentation cannot
-    /// reach the agent.
-    #[error("failed to install the task collector: a global tracing subscriber is already set")]
+    /// reach the agent. Put [`layer()`](crate::layer()) in that subscriber, or hand it to
+    /// [`Builder::forward_to`](crate::Builder::forward_to) instead of installing it.
+    #[error(
+        "failed to install the task collector: a global tracing subscriber is already set (add leakscope::layer() to it, or pass it to Builder::forward_to instead)"
+    )]
     SubscriberTaken,
+    /// The configuration asks for something this build cannot do.
+    #[error("failed to start: {0}")]
+    Unsupported(&'static str),
     /// [`init`](crate::init) or [`try_init`](crate::try_init) already ran in this process.
     #[error("failed to start: the leakscope agent is already running in this process")]
     AlreadyRunning,

@@ -238,6 +238,24 @@ impl Interner {
         Some((self.files.get(file)?, line, col))
     }
 
+    /// The id of the file tokio named relatively (as `file!()` does) that `absolute` ends with,
+    /// the longest if several do: debug info names files absolutely, and a site found there
+    /// should read, and merge, like the sites tokio reports in the same file.
+    pub(crate) fn relative_file_of(&self, absolute: &str) -> Option<u32> {
+        let entries = self.files.entries.read().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .iter()
+            .enumerate()
+            .filter(|(_, file)| {
+                !file.starts_with('/')
+                    && absolute.len() > file.len()
+                    && absolute.ends_with(file.as_ref() as &str)
+                    && absolute.as_bytes()[absolute.len() - file.len() - 1] == b'/'
+            })
+            .max_by_key(|(_, file)| file.len())
+            .map(|(index, _)| index as u32 + 1)
+    }
+
     pub(crate) fn name_of(&self, id: u32) -> Option<Box<str>> {
         self.names.get(id)
     }

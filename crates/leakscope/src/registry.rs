@@ -52,8 +52,13 @@ pub(crate) mod span_kind {
 /// are not the app's, and recording them would reset every task's idle time (a stuck task would
 /// look freshly polled). While a dump runs, task polls are left out of the stats: the app's own
 /// polls on other runtimes in those milliseconds go uncounted too, which is the smaller error.
+/// The high bit, [`DUMPS_TAKEN`], stays set once any dump has run: until then no task can carry
+/// the TRACED flag, and a poll needs only this one load to know it.
 pub(crate) static DUMPS_RUNNING: std::sync::atomic::AtomicUsize =
     std::sync::atomic::AtomicUsize::new(0);
+
+/// The bit of [`DUMPS_RUNNING`] that says a dump has run since the process started.
+pub(crate) const DUMPS_TAKEN: usize = 1 << (usize::BITS - 1);
 
 /// Holds [`DUMPS_RUNNING`] up for as long as it lives.
 #[cfg_attr(not(tokio_unstable), allow(dead_code, reason = "dumps need tokio_unstable"))]
@@ -62,6 +67,7 @@ pub(crate) struct DumpRunning(());
 #[cfg_attr(not(tokio_unstable), allow(dead_code, reason = "dumps need tokio_unstable"))]
 impl DumpRunning {
     pub(crate) fn start() -> Self {
+        DUMPS_RUNNING.fetch_or(DUMPS_TAKEN, Ordering::AcqRel);
         DUMPS_RUNNING.fetch_add(1, Ordering::AcqRel);
         Self(())
     }
@@ -93,7 +99,9 @@ pub(crate) struct TaskSlot {
     pub(crate) busy: AtomicU64,
     pub(crate) last_poll_start: AtomicU64,
     pub(crate) last_poll_end: AtomicU64,
+    /// Wakes from outside the task's own poll; [`TaskRecord::wakes`] adds the self-wakes.
     pub(crate) wakes: AtomicU64,
+    /// Wakes from inside the task's own poll, counted by the polling thread.
     pub(crate) self_wakes: AtomicU64,
     pub(crate) last_wake: AtomicU64,
     /// Live wakers, packed with the slot generation they belong to (high 32 bits) so that a
@@ -129,6 +137,10 @@ pub(crate) struct SpanSlot {
     pub(crate) barrier_size: AtomicU64,
     pub(crate) barrier_arrived: AtomicU64,
     pub(crate) duration_nanos: AtomicU64,
+    /// For a resource that tokio says it created in its own source (a `Default` impl, which
+    /// carries no `#[track_caller]`): the interned stack of its creation, whose first app frame is
+    /// the creation site clients are shown; 0 otherwise.
+    pub(crate) created_chain: AtomicU32,
     // Async operations.
     pub(crate) op_name_id: AtomicU32,
     /// Span id of the resource this operation is on.
@@ -250,6 +262,7 @@ pub(crate) fn get() -> Option<&'static Registry> {
 impl TaskSlot {
     pub(crate) fn record(&self) -> TaskRecord {
         let wakers = self.wakers.load(Ordering::Acquire);
+        let self_wakes = self.self_wakes.load(Ordering::Relaxed);
         TaskRecord {
             task_id: self.task_id.load(Ordering::Relaxed),
             location_id: self.location_id.load(Ordering::Relaxed),
@@ -266,8 +279,8 @@ impl TaskSlot {
             busy: self.busy.load(Ordering::Relaxed),
             last_poll_start: self.last_poll_start.load(Ordering::Relaxed),
             last_poll_end: self.last_poll_end.load(Ordering::Relaxed),
-            wakes: self.wakes.load(Ordering::Relaxed),
-            self_wakes: self.self_wakes.load(Ordering::Relaxed),
+            wakes: self.wakes.load(Ordering::Relaxed) + self_wakes,
+            self_wakes,
             last_wake: self.last_wake.load(Ordering::Relaxed),
             wakers: i64::from(wakers as u32 as i32),
             size_bytes: self.size_bytes.load(Ordering::Relaxed),
@@ -367,15 +380,24 @@ impl Registry {
         slot.state.store(state::RUNNING, Ordering::Release);
     }
 
-    /// A poll ends.
+    /// A poll ends; `self_woke`: the task woke itself during it ([`Registry::waker`] returned
+    /// true), which this publishes: the wake's time is the poll's end, and the task is notified.
     #[inline]
-    pub(crate) fn exit_task(&self, slot: &TaskSlot) {
+    pub(crate) fn exit_task(&self, slot: &TaskSlot, self_woke: bool) {
         let now = clock::now();
         let start = slot.last_poll_start.load(Ordering::Relaxed);
         let elapsed = now.saturating_sub(start);
         slot.busy.store(slot.busy.load(Ordering::Relaxed) + elapsed, Ordering::Relaxed);
         slot.last_poll_end.store(now, Ordering::Relaxed);
-        slot.state.fetch_and(!state::RUNNING, Ordering::AcqRel);
+        if self_woke {
+            slot.last_wake.store(now, Ordering::Relaxed);
+            // One read-modify-write either way: other threads may set flags meanwhile.
+            let _ = slot.state.fetch_update(Ordering::AcqRel, Ordering::Acquire, |flags| {
+                Some(flags & !state::RUNNING | state::NOTIFIED)
+            });
+        } else {
+            slot.state.fetch_and(!state::RUNNING, Ordering::AcqRel);
+        }
         slot.version.fetch_add(1, Ordering::Release);
         if elapsed >= self.long_poll_threshold
             && slot.kind.load(Ordering::Relaxed) != kind::BLOCKING
@@ -415,14 +437,24 @@ impl Registry {
     }
 
     /// A waker event for the task span `id`: `delta` live wakers, `wake` whether it woke the task;
-    /// `own_poll`: the event comes from inside the task's own poll, on the polling thread.
+    /// `own_poll`: the task's slot when the event comes from inside its own poll, on the polling
+    /// thread.
+    /// Returns true for a self-wake, which the caller hands to [`Registry::exit_task`]: only the
+    /// polling thread counts self-wakes, and the poll's exit publishes the notification and its
+    /// time with the atomic operations it does anyway.
     #[inline]
-    pub(crate) fn waker(&self, id: u64, delta: i32, wake: bool, own_poll: bool) {
+    pub(crate) fn waker(
+        &self,
+        id: u64,
+        delta: i32,
+        wake: bool,
+        own_poll: Option<&TaskSlot>,
+    ) -> bool {
         if id & (SPAN_BIT | UNTRACKED) != 0 {
-            return;
+            return false;
         }
-        let Some(key) = Key::from_u64(id) else { return };
-        let Some(slot) = self.tasks.get(key) else { return };
+        let Some(key) = Key::from_u64(id) else { return false };
+        let Some(slot) = own_poll.or_else(|| self.tasks.get(key)) else { return false };
         if delta != 0 {
             let generation = u64::from(key.generation) << 32;
             let _ = slot.wakers.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
@@ -432,6 +464,17 @@ impl Registry {
                 })
             });
         }
+        if own_poll.is_some() {
+            // A dump's trace poll is never an own poll (the subscriber does not mark it), so
+            // this wake is the app's. Only the thread polling the task counts self-wakes, so a
+            // load and a store suffice (as for `polls`); `wakes` counts the other wakes, and a
+            // record's total adds the two. The poll's exit bumps the version.
+            if wake {
+                let n = slot.self_wakes.load(Ordering::Relaxed);
+                slot.self_wakes.store(n + 1, Ordering::Relaxed);
+            }
+            return wake;
+        }
         let trace_wake = wake
             && slot.state.load(Ordering::Acquire) & (state::TRACED | state::NOTIFIED)
                 == state::TRACED;
@@ -439,17 +482,9 @@ impl Registry {
             slot.wakes.fetch_add(1, Ordering::Relaxed);
             slot.last_wake.store(clock::now(), Ordering::Relaxed);
             slot.state.fetch_or(state::NOTIFIED, Ordering::AcqRel);
-            if own_poll {
-                // A self-wake: only the thread polling the task counts one, so a load and a store
-                // suffice (as for `polls`).
-                let n = slot.self_wakes.load(Ordering::Relaxed);
-                slot.self_wakes.store(n + 1, Ordering::Relaxed);
-            }
         }
-        // Inside the task's own poll the poll's exit bumps the version, after this change.
-        if !own_poll {
-            slot.version.fetch_add(1, Ordering::Release);
-        }
+        slot.version.fetch_add(1, Ordering::Release);
+        false
     }
 
     /// The task span's last handle is gone: the task finished (or was cancelled and dropped).
@@ -476,6 +511,7 @@ impl Registry {
             slot.barrier_size.store(0, Ordering::Relaxed);
             slot.barrier_arrived.store(0, Ordering::Relaxed);
             slot.duration_nanos.store(0, Ordering::Relaxed);
+            slot.created_chain.store(0, Ordering::Relaxed);
             slot.waiter_task_id.store(0, Ordering::Relaxed);
             slot.since.store(0, Ordering::Relaxed);
             slot.location_id.store(0, Ordering::Relaxed);

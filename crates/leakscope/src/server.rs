@@ -2,12 +2,12 @@
 //! the agent's data.
 
 use crate::builder::Config;
-use crate::collect::{self, Collector, WatchState};
+use crate::collect::{self, Collector, StreamGuard, WatchState};
 use crate::{Error, clock, cpu, dump};
 use leakscope_proto::v1::agent_server::{Agent, AgentServer};
 use leakscope_proto::v1::{
     AgentConfig, CpuProfileRequest, CpuProfileResponse, HelloRequest, HelloResponse,
-    PROTOCOL_VERSION, Snapshot, SnapshotRequest, TaskDumpRequest, TaskDumpResponse, Update,
+    PROTOCOL_VERSION, Snapshot, SnapshotRequest, TaskDumpRequest, TaskDumpResponse, WatchMessage,
     WatchRequest,
 };
 use std::net::SocketAddr;
@@ -110,18 +110,17 @@ fn install_collector(config: &Config) -> Result<Extra, Error> {
         config.retain_finished_max,
     );
     #[cfg(feature = "console")]
-    return crate::console::install(registry);
+    return crate::console::install(registry, &config.adoption);
     #[cfg(not(feature = "console"))]
     {
-        let subscriber = crate::subscriber::Collector::new(registry);
-        tracing_core::dispatcher::set_global_default(tracing_core::Dispatch::new(subscriber))
-            .map_err(|_| Error::SubscriberTaken)?;
+        crate::adopt::install(registry, &config.adoption)?;
         Ok(Extra)
     }
 }
 
 #[cfg(not(tokio_unstable))]
-fn install_collector(_: &Config) -> Result<Extra, Error> {
+fn install_collector(config: &Config) -> Result<Extra, Error> {
+    crate::adopt::install_stable(&config.adoption)?;
     Ok(Extra)
 }
 
@@ -195,8 +194,20 @@ impl Service {
 impl Agent for Service {
     async fn hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
         let (capabilities, mut missing) = collect::capabilities();
-        if !cpu::SUPPORTED {
+        let build = crate::probe::build_facts();
+        if !cfg!(feature = "cpu") {
+            missing
+                .push("CPU profiles: the app built leakscope without its `cpu` feature".to_owned());
+        } else if !cpu::SUPPORTED {
             missing.push("CPU profiles: they need Linux on x86_64 or aarch64".to_owned());
+        } else if capabilities.frame_pointers
+            == leakscope_proto::v1::capabilities::Presence::Absent as i32
+        {
+            missing.push(
+                "CPU profile stacks: the app was built without frame pointers, so samples stop \
+                 at their first frame (-C force-frame-pointers=yes)"
+                    .to_owned(),
+            );
         }
         let config = self.with(|c| c.config().clone());
         Ok(Response::new(HelloResponse {
@@ -215,6 +226,8 @@ impl Agent for Service {
                 stall_threshold_nanos: crate::runtime::STALL_THRESHOLD.as_nanos() as u64,
             }),
             runtimes: crate::runtime::metrics(),
+            tokio_version: build.tokio_version.clone(),
+            tokio_minimum: crate::probe::TOKIO_MINIMUM.to_owned(),
         }))
     }
 
@@ -226,47 +239,27 @@ impl Agent for Service {
         Ok(Response::new(self.with(|c| c.snapshot(include_finished))))
     }
 
-    type WatchStream = ReceiverStream<Result<Update, Status>>;
+    type WatchStream = ReceiverStream<Result<WatchMessage, Status>>;
 
     async fn watch(
         &self,
         request: Request<WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        let asked = request.into_inner().interval_nanos;
-        let interval = match asked {
+        let request = request.into_inner();
+        let interval = match request.interval_nanos {
             0 => self.with(|c| c.config().watch_interval),
             n => Duration::from_nanos(n).max(Duration::from_millis(10)),
         };
-        // A small buffer: a client that cannot keep up gets a full snapshot when it catches up,
-        // rather than an ever-growing queue in the app.
+        let part_records = match request.part_records {
+            0 => collect::DEFAULT_PART_RECORDS,
+            n => n as usize,
+        };
+        // A small buffer: the agent builds a part only when the client has taken the one before
+        // but one, so a large update costs a client two parts of memory at a time, and a client
+        // that cannot keep up between updates gets a full snapshot when it catches up, rather
+        // than an ever-growing queue in the app.
         let (tx, rx) = mpsc::channel(2);
-        let collector = self.collector.clone();
-        tokio::spawn(async move {
-            let mut state = WatchState::default();
-            let mut ticker = tokio::time::interval(interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut lagged = false;
-            loop {
-                ticker.tick().await;
-                let permit = match tx.try_reserve() {
-                    Ok(permit) => permit,
-                    Err(mpsc::error::TrySendError::Full(())) => {
-                        if !lagged {
-                            collect::note_lagged();
-                        }
-                        lagged = true;
-                        continue;
-                    }
-                    Err(mpsc::error::TrySendError::Closed(())) => return,
-                };
-                let update = collector
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .update(&mut state, lagged);
-                lagged = false;
-                permit.send(Ok(update));
-            }
-        });
+        tokio::spawn(stream_updates(self.collector.clone(), tx, interval, part_records));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
@@ -285,6 +278,55 @@ impl Agent for Service {
         request: Request<CpuProfileRequest>,
     ) -> Result<Response<CpuProfileResponse>, Status> {
         Ok(Response::new(cpu::profile(request.into_inner()).await))
+    }
+}
+
+/// Sends one client's `Watch` updates, each in parts, until the client leaves.
+///
+/// Each part is built under the collector's lock and sent with the lock released; awaiting the
+/// send lets the agent's runtime serve other clients (and `Hello`) in between, so a client
+/// connecting while a 1M-task update streams is answered at once. When the client leaves, tonic
+/// drops the stream's receiver, the next send fails and this task returns: the plan, its keys and
+/// the stream's state are freed with it.
+async fn stream_updates(
+    collector: Arc<Mutex<Collector>>,
+    tx: mpsc::Sender<Result<WatchMessage, Status>>,
+    interval: Duration,
+    part_records: usize,
+) {
+    let lock = || collector.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut guard = StreamGuard::new();
+    let mut state = WatchState::default();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut lagged = false;
+    loop {
+        ticker.tick().await;
+        if tx.is_closed() {
+            return;
+        }
+        // The client has not read the last update's final parts yet: skip this tick, and send a
+        // full update when it catches up.
+        if tx.capacity() == 0 {
+            if !lagged {
+                collect::note_lagged();
+            }
+            lagged = true;
+            continue;
+        }
+        let mut plan = lock().begin(&mut state, lagged, part_records);
+        guard.hold(state.memory_bytes() + plan.memory_bytes());
+        lagged = false;
+        loop {
+            let Some(part) = lock().next_part(&mut plan) else { break };
+            if tx.send(Ok(part)).await.is_err() {
+                return;
+            }
+            // A client that reads as fast as parts come never makes `send` wait: yield anyway,
+            // so that `Hello` and the other streams get the thread between parts.
+            tokio::task::yield_now().await;
+        }
+        guard.hold(state.memory_bytes());
     }
 }
 

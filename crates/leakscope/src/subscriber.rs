@@ -14,12 +14,12 @@
 use crate::capture;
 use crate::intern::Interner;
 use crate::registry::{
-    self, DUMPS_RUNNING, NewTask, Registry, SPAN_BIT, UNTRACKED, WAIT_CHAINS, flag, kind,
-    span_kind, state,
+    self, DUMPS_RUNNING, DUMPS_TAKEN, NewTask, Registry, SPAN_BIT, TaskSlot, UNTRACKED,
+    WAIT_CHAINS, flag, kind, span_kind, state,
 };
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt::{self, Write as _};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Current, Id, Record};
 use tracing_core::subscriber::{Interest, Subscriber};
@@ -36,13 +36,57 @@ struct Frame {
     meta: Option<&'static Metadata<'static>>,
 }
 
+impl Frame {
+    const EMPTY: Frame = Frame { id: 0, task_id: 0, kind: 0, meta: None };
+}
+
+/// Spans a thread records as entered at once; deeper ones are entered and exited unrecorded.
+const STACK_DEPTH: usize = 64;
+
+/// The spans a thread is in, innermost last: a fixed array in a thread-local with no destructor,
+/// so entering and leaving a span (twice per poll) touches no allocator, no borrow flag and no
+/// thread-local registration check.
+struct Stack {
+    /// Spans entered and not exited, including any past [`STACK_DEPTH`] that are not kept.
+    len: Cell<usize>,
+    frames: [Cell<Frame>; STACK_DEPTH],
+}
+
+impl Stack {
+    /// The recorded frames, outermost first.
+    fn frames(&self) -> impl DoubleEndedIterator<Item = Frame> + '_ {
+        self.frames[..self.len.get().min(STACK_DEPTH)].iter().map(Cell::get)
+    }
+}
+
 thread_local! {
-    static STACK: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+    static STACK: Stack = const {
+        Stack { len: Cell::new(0), frames: [const { Cell::new(Frame::EMPTY) }; STACK_DEPTH] }
+    };
     /// Set on the agent's own thread, whose tasks and spans are never recorded.
     static AGENT_THREAD: Cell<bool> = const { Cell::new(false) };
-    /// The task this thread is polling (its span id, 0 for none) and how many leaves have
-    /// registered its waker in this poll: the wait capture's place in the task's slot.
-    static POLLING: Cell<(u64, u8)> = const { Cell::new((0, 0)) };
+    /// The task this thread is polling, if any (see [`Polling`]).
+    static POLLING: Cell<Polling> = const { Cell::new(Polling::NONE) };
+}
+
+/// The poll a thread is in: its task, how many leaves registered its waker so far (the wait
+/// capture's place in the task's slot), and whether the task woke itself. A self-wake is kept
+/// here and published by the poll's exit in the same atomic operations the exit does anyway, so
+/// a task that yields by waking itself pays no extra read-modify-write or clock read per poll.
+#[derive(Clone, Copy)]
+struct Polling {
+    /// The task's span id; 0 for none.
+    task: u64,
+    /// The task's slot, so that the poll's waker events and exit need not look it up again.
+    /// Slots live as long as the registry (`'static`), and the task's span cannot close while
+    /// it is entered.
+    slot: Option<&'static TaskSlot>,
+    leaves: u8,
+    self_woke: bool,
+}
+
+impl Polling {
+    const NONE: Polling = Polling { task: 0, slot: None, leaves: 0, self_woke: false };
 }
 
 /// Marks the calling thread as the agent's: nothing it spawns or enters is recorded.
@@ -72,7 +116,7 @@ fn context() -> Context {
     STACK
         .try_with(|stack| {
             let mut cx = Context::default();
-            for frame in stack.borrow().iter().rev() {
+            for frame in stack.frames().rev() {
                 match frame.kind {
                     0 if cx.task_id == 0 => cx.task_id = frame.task_id,
                     span_kind::USER if cx.user_span.is_none() => {
@@ -89,19 +133,39 @@ fn context() -> Context {
 
 fn push(frame: Frame) {
     let _ = STACK.try_with(|stack| {
-        if let Ok(mut stack) = stack.try_borrow_mut() {
-            stack.push(frame);
+        let len = stack.len.get();
+        if let Some(place) = stack.frames.get(len) {
+            place.set(frame);
         }
+        stack.len.set(len + 1);
     });
 }
 
-/// Pops `id` (normally the top; exits may come out of order).
+/// Pops `id` (normally the top; exits may come out of order). Past [`STACK_DEPTH`] frames are
+/// not kept: leaving one only shortens the stack.
 fn pop(id: u64) -> Option<Frame> {
     STACK
         .try_with(|stack| {
-            let mut stack = stack.try_borrow_mut().ok()?;
-            let at = stack.iter().rposition(|f| f.id == id)?;
-            Some(stack.remove(at))
+            let len = stack.len.get();
+            if len == 0 {
+                return None;
+            }
+            if len > STACK_DEPTH {
+                stack.len.set(len - 1);
+                return None;
+            }
+            let top = stack.frames[len - 1].get();
+            if top.id == id {
+                stack.len.set(len - 1);
+                return Some(top);
+            }
+            let at = (0..len - 1).rev().find(|&i| stack.frames[i].get().id == id)?;
+            let frame = stack.frames[at].get();
+            for i in at..len - 1 {
+                stack.frames[i].set(stack.frames[i + 1].get());
+            }
+            stack.len.set(len - 1);
+            Some(frame)
         })
         .ok()
         .flatten()
@@ -150,10 +214,21 @@ impl Collector {
     /// An event. `task_span` maps the span id a waker event names to the collector's id (the
     /// identity when the collector is the subscriber).
     pub(crate) fn on_event(&self, event: &Event<'_>, task_span: impl FnOnce(u64) -> u64) {
-        match event.metadata().target() {
+        let meta = event.metadata();
+        // A waker callsite seen before: its operation is known, only the task id is read.
+        let known =
+            WAKER_CALLSITES.iter().position(|c| std::ptr::eq(c.load(Ordering::Relaxed), meta));
+        let target = if known.is_some() { "tokio::task::waker" } else { meta.target() };
+        match target {
             "tokio::task::waker" => {
-                let mut v = WakerVisitor::default();
+                let mut v = WakerVisitor { op: known.map(|i| WakerOp::ALL[i]), span_id: 0 };
                 event.record(&mut v);
+                if known.is_none()
+                    && let Some(op) = v.op
+                {
+                    WAKER_CALLSITES[op as usize]
+                        .store(std::ptr::from_ref(meta).cast_mut(), Ordering::Relaxed);
+                }
                 let task = task_span(v.span_id);
                 let (delta, wake) = match v.op {
                     Some(WakerOp::Clone) => {
@@ -167,8 +242,11 @@ impl Collector {
                 };
                 // Inside the task's own poll: a self-wake if it wakes, and the poll's exit
                 // publishes the change.
-                let own_poll = POLLING.try_with(Cell::get).is_ok_and(|(p, _)| p != 0 && p == task);
-                self.registry.waker(task, delta, wake, own_poll);
+                let polling = POLLING.try_with(Cell::get).unwrap_or(Polling::NONE);
+                let own_poll = polling.slot.filter(|_| polling.task != 0 && polling.task == task);
+                if self.registry.waker(task, delta, wake, own_poll) && !polling.self_woke {
+                    let _ = POLLING.try_with(|p| p.set(Polling { self_woke: true, ..polling }));
+                }
             }
             "runtime::resource::state_update" => {
                 let cx = context();
@@ -188,21 +266,26 @@ impl Collector {
         if id & SPAN_BIT == 0 {
             if let Some((_, slot)) = self.registry.task(id) {
                 let task_id = slot.task_id.load(Ordering::Relaxed);
-                if DUMPS_RUNNING.load(Ordering::Relaxed) != 0 {
+                let dumps = DUMPS_RUNNING.load(Ordering::Acquire);
+                if dumps & !DUMPS_TAKEN != 0 {
                     // A dump's trace poll: keep the task's poll stats as they were.
                     slot.state.fetch_or(state::TRACED, Ordering::AcqRel);
                     push(Frame { id, task_id, kind: span_kind::TRACE_POLL, meta: None });
                     return;
                 }
-                let flags = slot.state.load(Ordering::Acquire);
-                if flags & (state::TRACED | state::NOTIFIED) == state::TRACED {
+                // No dump ever ran: no task is TRACED, and the flags need not be read.
+                if dumps != 0
+                    && slot.state.load(Ordering::Acquire) & (state::TRACED | state::NOTIFIED)
+                        == state::TRACED
+                {
                     // The poll that follows a trace, and nothing but the dump woke the task.
                     slot.state.fetch_and(!state::TRACED, Ordering::AcqRel);
                     push(Frame { id, task_id, kind: span_kind::TRACE_POLL, meta: None });
                     return;
                 }
                 Registry::enter_task(slot);
-                let _ = POLLING.try_with(|polling| polling.set((id, 0)));
+                let polling = Polling { task: id, slot: Some(slot), ..Polling::NONE };
+                let _ = POLLING.try_with(|p| p.set(polling));
                 push(Frame { id, task_id, kind: 0, meta: None });
             }
             return;
@@ -233,12 +316,20 @@ impl Collector {
             return;
         }
         let Some(frame) = pop(id) else { return };
-        if frame.kind == 0
-            && let Some((_, slot)) = self.registry.task(id)
-        {
-            let _ = POLLING.try_with(|polling| polling.set((0, 0)));
-            self.registry.exit_task(slot);
+        if frame.kind != 0 {
+            return;
         }
+        let polling = POLLING.try_with(|p| p.replace(Polling::NONE)).unwrap_or(Polling::NONE);
+        // A task polled inside another's poll (a nested `block_on`) leaves the outer one's
+        // `Polling` replaced: look its slot up then.
+        let (slot, self_woke) = match polling.slot {
+            Some(slot) if polling.task == id => (slot, polling.self_woke),
+            _ => match self.registry.task(id) {
+                Some((_, slot)) => (slot, false),
+                None => return,
+            },
+        };
+        self.registry.exit_task(slot, self_woke);
     }
 
     /// A waker of task span `task` was cloned. When that task is the one this thread is polling,
@@ -249,12 +340,13 @@ impl Collector {
         if !capture::enabled() {
             return;
         }
-        let Ok((polling, index)) = POLLING.try_with(Cell::get) else { return };
-        if polling != task || polling == 0 {
+        let Ok(polling) = POLLING.try_with(Cell::get) else { return };
+        if polling.task != task || polling.task == 0 {
             return;
         }
-        let _ = POLLING.try_with(|p| p.set((polling, index.saturating_add(1))));
-        let index = usize::from(index);
+        let _ = POLLING
+            .try_with(|p| p.set(Polling { leaves: polling.leaves.saturating_add(1), ..polling }));
+        let index = usize::from(polling.leaves);
         if index >= WAIT_CHAINS {
             return;
         }
@@ -337,7 +429,7 @@ impl Subscriber for Collector {
     }
 
     fn current_span(&self) -> Current {
-        let top = STACK.try_with(|stack| stack.borrow().last().copied()).ok().flatten();
+        let top = STACK.try_with(|stack| stack.frames().next_back()).ok().flatten();
         match top {
             Some(Frame { id, meta: Some(meta), .. }) => Current::new(Id::from_u64(id), meta),
             _ => Current::none(),
@@ -393,11 +485,23 @@ impl Collector {
             resource_kind: 0,
             internal: false,
             file_id: 0,
+            tokio_source: false,
             line: 0,
             col: 0,
         };
         attrs.record(&mut v);
         let location_id = interner.location(v.file_id, v.line, v.col);
+        // tokio names its own source as the creation site of a resource made by a `Default` impl
+        // (`Mutex::default()`): keep the stack, whose first app frame is the real site. Rare
+        // (the constructors the app calls carry `#[track_caller]`), so the walk costs nothing
+        // on the common path.
+        let created_chain = if v.tokio_source && !v.internal {
+            let mut addresses = [0; capture::MAX_FRAMES];
+            let depth = capture::walk(&mut addresses);
+            interner.chain(&addresses[..depth])
+        } else {
+            0
+        };
         let meta = attrs.metadata();
         self.registry.new_span(|slot| {
             slot.kind.store(span_kind::RESOURCE, Ordering::Relaxed);
@@ -405,6 +509,7 @@ impl Collector {
             slot.resource_kind.store(v.resource_kind, Ordering::Relaxed);
             slot.internal.store(v.internal, Ordering::Relaxed);
             slot.location_id.store(location_id, Ordering::Relaxed);
+            slot.created_chain.store(created_chain, Ordering::Relaxed);
         })
     }
 
@@ -520,8 +625,31 @@ struct ResourceVisitor {
     resource_kind: u8,
     internal: bool,
     file_id: u32,
+    /// `loc.file` lies in tokio's own source.
+    tokio_source: bool,
     line: u32,
     col: u32,
+}
+
+/// Whether `file` is a source file of the tokio crate itself: a registry or vendored
+/// `tokio-1.x.y/src/...`, or a git checkout's `tokio/src/...`. Runs once per resource created,
+/// so it allocates nothing.
+fn is_tokio_source(file: &str) -> bool {
+    if !file.contains("tokio") {
+        return false;
+    }
+    let mut previous = "";
+    for part in file.split(['/', '\\']) {
+        let tokio_dir = previous == "tokio"
+            || previous
+                .strip_prefix("tokio-")
+                .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()));
+        if tokio_dir && part == "src" {
+            return true;
+        }
+        previous = part;
+    }
+    false
 }
 
 impl Visit for ResourceVisitor {
@@ -541,7 +669,10 @@ impl Visit for ResourceVisitor {
 
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
-            "loc.file" => self.file_id = self.interner.file(value),
+            "loc.file" => {
+                self.file_id = self.interner.file(value);
+                self.tokio_source = is_tokio_source(value);
+            }
             "concrete_type" => {
                 self.resource_kind = match value {
                     "Mutex" => 1,
@@ -588,6 +719,20 @@ enum WakerOp {
     WakeByRef,
 }
 
+impl WakerOp {
+    /// By discriminant.
+    const ALL: [WakerOp; 4] = [WakerOp::Clone, WakerOp::Drop, WakerOp::Wake, WakerOp::WakeByRef];
+}
+
+/// tokio's waker callsites by operation (indexed by [`WakerOp`]): its `trace!` in
+/// `runtime/task/waker.rs` is expanded once per operation with the operation's name as a
+/// literal, so the first event of a callsite tells its operation for good, and later events
+/// skip comparing the `op` string (one poll of a task that wakes itself sends one such event).
+/// A callsite whose `op` disagreed would only be learnt by the last operation it reported; the
+/// slow path stays correct for every callsite not cached.
+static WAKER_CALLSITES: [AtomicPtr<Metadata<'static>>; 4] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; 4];
+
 #[derive(Default)]
 struct WakerVisitor {
     op: Option<WakerOp>,
@@ -602,7 +747,7 @@ impl Visit for WakerVisitor {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "op" {
+        if self.op.is_none() && field.name() == "op" {
             self.op = match value {
                 "waker.clone" => Some(WakerOp::Clone),
                 "waker.drop" => Some(WakerOp::Drop),
@@ -710,5 +855,52 @@ fn apply_u64(field: &std::sync::atomic::AtomicU64, op: Op, value: u64) {
                 Some(v.saturating_sub(value))
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Frame, STACK, STACK_DEPTH, pop, push};
+
+    fn ids() -> Vec<u64> {
+        STACK.with(|s| s.frames().map(|f| f.id).collect())
+    }
+
+    #[test]
+    fn tokio_sources_are_told_from_the_apps() {
+        use super::is_tokio_source;
+        let registry = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f";
+        assert!(is_tokio_source(&format!("{registry}/tokio-1.54.1/src/sync/mutex.rs")));
+        assert!(is_tokio_source("/git/checkouts/tokio-9f2a/abc123/tokio/src/sync/rwlock.rs"));
+        assert!(!is_tokio_source("crates/leakscope-zoo/src/scenarios/lock_held_across_await.rs"));
+        assert!(!is_tokio_source(&format!("{registry}/tokio-util-0.7.16/src/sync/cancel.rs")));
+        assert!(!is_tokio_source("src/tokio/src.rs"));
+    }
+
+    #[test]
+    fn the_span_stack_pops_out_of_order_and_past_its_depth() {
+        let frame = |id| Frame { id, ..Frame::EMPTY };
+        push(frame(1));
+        push(frame(2));
+        push(frame(3));
+        // Exits may come out of order.
+        assert_eq!(pop(2).map(|f| f.id), Some(2));
+        assert_eq!(ids(), [1, 3]);
+        assert_eq!(pop(3).map(|f| f.id), Some(3));
+        assert!(pop(9).is_none(), "a span never entered");
+        assert_eq!(ids(), [1]);
+        // Past the depth, spans are entered and left unrecorded; the recorded ones stay right.
+        let extra = STACK_DEPTH as u64 + 5;
+        for i in 0..extra {
+            push(frame(100 + i));
+        }
+        assert_eq!(ids().len(), STACK_DEPTH);
+        for i in (0..extra).rev() {
+            let recorded = 1 + i < STACK_DEPTH as u64;
+            assert_eq!(pop(100 + i).map(|f| f.id), recorded.then_some(100 + i), "span {i}");
+        }
+        assert_eq!(pop(1).map(|f| f.id), Some(1));
+        assert!(ids().is_empty());
+        assert_eq!(STACK.with(|s| s.len.get()), 0);
     }
 }

@@ -11,7 +11,15 @@ pub(crate) use imp::Symbols;
     target_os = "linux",
     any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
-pub(crate) use imp::{release, wait_chain};
+pub(crate) use imp::{creation_site, release, wait_chain};
+
+#[cfg(all(
+    tokio_unstable,
+    not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))
+))]
+pub(crate) fn creation_site(_id: u32) -> Option<u32> {
+    None
+}
 
 #[cfg(all(
     tokio_unstable,
@@ -71,12 +79,12 @@ mod imp {
     }
 
     #[cfg(tokio_unstable)]
-    pub(crate) use chains::{release, wait_chain};
+    pub(crate) use chains::{creation_site, release, wait_chain};
 
     #[cfg(tokio_unstable)]
     mod chains {
         use super::Symbols;
-        use leakscope_analysis::names::is_capture_frame;
+        use leakscope_analysis::names::{is_capture_frame, is_library};
         use leakscope_proto::v1::Frame;
         use std::collections::HashMap;
         use std::sync::{Arc, Mutex, PoisonError};
@@ -85,14 +93,54 @@ mod imp {
         /// threads take this lock.
         static CHAINS: Mutex<Option<Chains>> = Mutex::new(None);
 
-        /// The address cache and the chains symbolised so far.
-        type Chains = (Symbols, HashMap<u32, Arc<[Frame]>>);
+        /// `file` relative to the process's working directory when it lies below it, for a
+        /// file tokio has named no site in: debug info names files absolutely, tokio's
+        /// `#[track_caller]` locations (like `file!()`) relative to where cargo ran, which is
+        /// where `cargo run` runs the app.
+        fn relative_to_cwd(file: &str) -> &str {
+            let Ok(cwd) = std::env::current_dir() else { return file };
+            let Some(cwd) = cwd.to_str() else { return file };
+            file.strip_prefix(cwd)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .filter(|rest| !rest.is_empty())
+                .unwrap_or(file)
+        }
+
+        /// The address cache, the chains symbolised so far, and the creation sites found (as
+        /// location ids, 0 for none).
+        type Chains = (Symbols, HashMap<u32, Arc<[Frame]>>, HashMap<u32, u32>);
+
+        /// The location of the first frame of the app's own code in creation stack `id`
+        /// (innermost first): where the app called the tokio code that made a resource; found
+        /// once, interned and kept.
+        pub(crate) fn creation_site(id: u32) -> Option<u32> {
+            let mut guard = CHAINS.lock().unwrap_or_else(PoisonError::into_inner);
+            let (symbols, _, sites) = guard.get_or_insert_with(Default::default);
+            if let Some(&location) = sites.get(&id) {
+                return (location != 0).then_some(location);
+            }
+            let interner = &crate::registry::get()?.interner;
+            let addresses = interner.chain_of(id)?;
+            let location = addresses
+                .iter()
+                .flat_map(|&addr| symbols.at(addr))
+                .find(|f| f.line > 0 && !is_library(f))
+                .map_or(0, |f| {
+                    let file = interner
+                        .relative_file_of(&f.file)
+                        .unwrap_or_else(|| interner.file(relative_to_cwd(&f.file)));
+                    interner.location(file, f.line, f.col)
+                });
+            sites.insert(id, location);
+            PARSED.store(true, std::sync::atomic::Ordering::Relaxed);
+            (location != 0).then_some(location)
+        }
 
         /// The frames of wait chain `id`, root first, from the task's outermost future to the
         /// leaf that keeps its waker; symbolised on first use and kept.
         pub(crate) fn wait_chain(id: u32) -> Option<Arc<[Frame]>> {
             let mut guard = CHAINS.lock().unwrap_or_else(PoisonError::into_inner);
-            let (symbols, chains) = guard.get_or_insert_with(Default::default);
+            let (symbols, chains, _) = guard.get_or_insert_with(Default::default);
             if let Some(chain) = chains.get(&id) {
                 return Some(Arc::clone(chain));
             }

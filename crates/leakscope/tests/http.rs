@@ -302,8 +302,10 @@ fn cpu_profiles_are_pprof_and_one_at_a_time() {
     let period = message.period_type.expect("a period type");
     assert_eq!((s(period.r#type), s(period.unit)), ("cpu", "nanoseconds"));
     assert!(message.duration_nanos >= 900_000_000, "{}", message.duration_nanos);
+    // CPU time by default, as in Go's CPU profiles.
+    assert_eq!(s(message.default_sample_type), "cpu");
     let profile = pprof::decode(&reply.body).unwrap();
-    assert_eq!(profile.default_type().map(|t| t.kind.as_str()), Some("samples"));
+    assert_eq!(profile.default_type().map(|t| t.kind.as_str()), Some("cpu"));
     // The sampler walks frame pointers: `.cargo/config.toml` and the stable CI step ask for them.
     assert_sampled(&profile);
     burner.join().unwrap();
@@ -597,6 +599,26 @@ mod unstable {
             let types: Vec<(&str, &str)> =
                 message.sample_type.iter().map(|t| (s(t.r#type), s(t.unit))).collect();
             assert_eq!(types, [("tasks", "count"), ("wait", "nanoseconds")]);
+            // As Go's goroutine profile: one count per sample, and the program as the mapping.
+            let period = message.period_type.expect("a period type");
+            assert_eq!((s(period.r#type), s(period.unit), message.period), ("tasks", "count", 1));
+            let program = std::env::current_exe().unwrap();
+            let program = program.file_name().unwrap().to_string_lossy();
+            assert_eq!(s(message.mapping[0].filename), program);
+            // Each spawn site and wait point is a function of its own, named after its site, so
+            // that pprof does not merge every `tokio::spawn` into one node.
+            let sites: Vec<&str> = message
+                .function
+                .iter()
+                .map(|f| s(f.name))
+                .filter(|name| name.starts_with("tokio::spawn @ "))
+                .collect();
+            let lock_site = format!("tests/http.rs:{lock_line}");
+            assert!(
+                sites.iter().any(|name| name.ends_with(&lock_site)),
+                "the lockers' spawn site {lock_site} in {sites:?}"
+            );
+            assert!(sites.len() >= 2, "the test's spawn sites each a node: {sites:?}");
             let profile = pprof::decode(&reply.body).unwrap();
             let lockers_in_profile: i64 = profile
                 .samples

@@ -33,6 +33,13 @@ pub struct HelloResponse {
     /// when a runtime is stalled.
     #[prost(message, repeated, tag = "9")]
     pub runtimes: ::prost::alloc::vec::Vec<RuntimeMetrics>,
+    /// The tokio version the app runs, read by the agent from where tokio's own code was compiled
+    /// (`tokio-1.54.0/src/...` in its line tables); empty when it cannot tell.
+    #[prost(string, tag = "10")]
+    pub tokio_version: ::prost::alloc::string::String,
+    /// The oldest tokio this agent's build supports (its `tokio` requirement), e.g. "1.54".
+    #[prost(string, tag = "11")]
+    pub tokio_minimum: ::prost::alloc::string::String,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -64,6 +71,63 @@ pub struct Capabilities {
     /// holders or task dumps (the analysis decides from this what it cannot evaluate).
     #[prost(bool, tag = "8")]
     pub console_subscriber: bool,
+    /// The app's code keeps frame pointers (`-C force-frame-pointers=yes`): the wait capture and
+    /// CPU profiles walk stacks by them. Found by walking the agent's own frame chain.
+    #[prost(enumeration = "capabilities::Presence", tag = "9")]
+    pub frame_pointers: i32,
+    /// The binary carries line tables (`debug = "line-tables-only"` or more): frames resolve to
+    /// file:line. Found by resolving one of the agent's own functions.
+    #[prost(enumeration = "capabilities::Presence", tag = "10")]
+    pub line_tables: i32,
+    /// Another global tracing subscriber was installed before `leakscope::init`, so tokio's
+    /// instrumentation goes there and the agent sees no tasks.
+    #[prost(bool, tag = "11")]
+    pub foreign_subscriber: bool,
+}
+/// Nested message and enum types in `Capabilities`.
+pub mod capabilities {
+    /// Whether the agent found something it checks at run time: unknown (an older agent, or a
+    /// platform where it cannot check), present or absent.
+    #[allow(clippy::all)]
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum Presence {
+        Unknown = 0,
+        Present = 1,
+        Absent = 2,
+    }
+    impl Presence {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Unknown => "PRESENCE_UNKNOWN",
+                Self::Present => "PRESENCE_PRESENT",
+                Self::Absent => "PRESENCE_ABSENT",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "PRESENCE_UNKNOWN" => Some(Self::Unknown),
+                "PRESENCE_PRESENT" => Some(Self::Present),
+                "PRESENCE_ABSENT" => Some(Self::Absent),
+                _ => None,
+            }
+        }
+    }
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -358,6 +422,13 @@ pub struct AgentStats {
     pub wait_chains: u64,
     #[prost(uint64, tag = "14")]
     pub wait_chains_dropped_total: u64,
+    /// `Watch` streams being served, and the bytes the agent holds for them (what each sent, and
+    /// the plan of an update being streamed); released when a client leaves. Included in
+    /// `memory_bytes`.
+    #[prost(uint64, tag = "15")]
+    pub watch_streams: u64,
+    #[prost(uint64, tag = "16")]
+    pub watch_bytes: u64,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -398,6 +469,44 @@ pub struct WatchRequest {
     /// 0 means the agent's default (`AgentConfig.watch_interval_nanos`).
     #[prost(uint64, tag = "1")]
     pub interval_nanos: u64,
+    /// Records (tasks, resources, waits) per `WatchMessage` at most; 0 means the agent's default
+    /// (4096). The agent caps it at 65536.
+    #[prost(uint32, tag = "2")]
+    pub part_records: u32,
+}
+/// One part of one `Watch` update. An update is split into parts of at most
+/// `WatchRequest.part_records` records each, sent in order, the last with `more` false; a small
+/// update is one part. Apply each part as it arrives (its `update.full` is the update's):
+///
+/// * tasks: a full update's parts together hold every task (a task held before and in no part has
+///   ended); a delta's parts upsert.
+/// * resources and waits: the parts' lists together replace those held, at the last part, unless
+///   `resources_unchanged` says to keep them.
+/// * locations and wait chains: each part carries the entries its own records refer to.
+/// * long polls, poll stats, runtimes and stats: in the last part only.
+/// * `now_nanos`: each part's, the last part's being the update's observation time.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct WatchMessage {
+    #[prost(message, optional, tag = "1")]
+    pub update: ::core::option::Option<Update>,
+    /// More parts of this update follow.
+    #[prost(bool, tag = "2")]
+    pub more: bool,
+    /// 0 for an update's first part.
+    #[prost(uint32, tag = "3")]
+    pub part: u32,
+    /// Tasks sent in this update so far, this part included, and how many it will hold in all (the
+    /// agent's count when it started the update): a client says "N of M" while a large update
+    /// streams.
+    #[prost(uint64, tag = "4")]
+    pub tasks_sent: u64,
+    #[prost(uint64, tag = "5")]
+    pub tasks_total: u64,
+    /// The update's resources and waits are those of the previous update: keep them (the last part
+    /// says so; the parts then carry none).
+    #[prost(bool, tag = "6")]
+    pub resources_unchanged: bool,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -836,12 +945,13 @@ pub mod agent_client {
             self.inner.unary(req, path, codec).await
         }
         /// A full snapshot first, then periodic deltas; a client that falls behind gets a full snapshot
-        /// again (`Update.full`) instead of a silent gap.
+        /// again (`Update.full`) instead of a silent gap. Each update travels as one or more
+        /// `WatchMessage`s of bounded size (protocol v2): no message holds every task of a large app.
         pub async fn watch(
             &mut self,
             request: impl tonic::IntoRequest<super::WatchRequest>,
         ) -> std::result::Result<
-            tonic::Response<tonic::codec::Streaming<super::Update>>,
+            tonic::Response<tonic::codec::Streaming<super::WatchMessage>>,
             tonic::Status,
         > {
             self.inner
@@ -941,12 +1051,13 @@ pub mod agent_server {
         ) -> std::result::Result<tonic::Response<super::Snapshot>, tonic::Status>;
         /// Server streaming response type for the Watch method.
         type WatchStream: tonic::codegen::tokio_stream::Stream<
-                Item = std::result::Result<super::Update, tonic::Status>,
+                Item = std::result::Result<super::WatchMessage, tonic::Status>,
             >
             + std::marker::Send
             + 'static;
         /// A full snapshot first, then periodic deltas; a client that falls behind gets a full snapshot
-        /// again (`Update.full`) instead of a silent gap.
+        /// again (`Update.full`) instead of a silent gap. Each update travels as one or more
+        /// `WatchMessage`s of bounded size (protocol v2): no message holds every task of a large app.
         async fn watch(
             &self,
             request: tonic::Request<super::WatchRequest>,
@@ -1142,7 +1253,7 @@ pub mod agent_server {
                         T: Agent,
                     > tonic::server::ServerStreamingService<super::WatchRequest>
                     for WatchSvc<T> {
-                        type Response = super::Update;
+                        type Response = super::WatchMessage;
                         type ResponseStream = T::WatchStream;
                         type Future = BoxFuture<
                             tonic::Response<Self::ResponseStream>,

@@ -11,6 +11,11 @@ pub(crate) const DEFAULT_TOP_LOCATIONS: usize = 20;
 /// scrape, and a Prometheus server pays for each.
 pub(crate) const MAX_TOP_LOCATIONS: usize = 1000;
 
+/// What asking for an HTTP address says when the endpoints were left out of the build.
+pub(crate) const FEATURE_OFF: Error = Error::Unsupported(
+    "LEAKSCOPE_HTTP_BIND (Builder::http_bind) needs leakscope's `http` cargo feature",
+);
+
 /// How the HTTP endpoints run; see the crate docs for the environment variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct HttpConfig {
@@ -58,6 +63,9 @@ impl HttpConfig {
     /// The same rule as the gRPC service's: a non-loopback address needs the explicit opt-in,
     /// because neither service authenticates.
     pub(crate) fn check(&self, allow_remote: bool) -> Result<(), Error> {
+        if cfg!(not(feature = "http")) && self.bind.is_some() {
+            return Err(FEATURE_OFF);
+        }
         match self.bind {
             Some(addr) if !allow_remote && !addr.ip().is_loopback() => {
                 Err(Error::NotLoopback(addr))
@@ -100,6 +108,17 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(feature = "http"))]
+    fn an_http_address_names_the_missing_feature() {
+        let local =
+            HttpConfig { bind: Some("127.0.0.1:0".parse().unwrap()), ..HttpConfig::default() };
+        let err = local.check(true).unwrap_err().to_string();
+        assert!(err.contains("`http` cargo feature"), "{err}");
+        assert!(HttpConfig::default().check(false).is_ok());
+    }
+
+    #[test]
+    #[cfg(feature = "http")]
     fn non_loopback_needs_the_opt_in() {
         let remote =
             HttpConfig { bind: Some("0.0.0.0:0".parse().unwrap()), ..HttpConfig::default() };

@@ -83,9 +83,10 @@ pub(crate) fn model() -> (Model, TaskDumpResponse) {
         waits,
         poll_stats: vec![LocationPollStats {
             location_id: 4,
+            // One of them severe (250 ms, over ten times the 10 ms threshold): blamed.
             long_polls: 3,
-            long_poll_nanos: 45_000_000,
-            max_poll_nanos: 20_000_000,
+            long_poll_nanos: 290_000_000,
+            max_poll_nanos: 250_000_000,
             ..LocationPollStats::default()
         }],
         runtimes: vec![RuntimeMetrics {
