@@ -169,11 +169,20 @@ pub struct BlockingConfig {
     /// default long-poll threshold, so every recorded long poll counts.
     #[serde(with = "human")]
     pub threshold: Duration,
+    /// A spawn location is blamed when its long polls recur: at least this many in the last
+    /// minute (default 3)...
+    pub min_polls: u64,
+    /// ... holding a worker for at least this percentage of that minute (default 1: 600 ms a
+    /// minute). One poll that held a worker for ten times `threshold` is blamed on its own. A
+    /// healthy server has rare long polls that are nobody's bug: the kernel growing the process's
+    /// descriptor table inside `accept` waits for an RCU grace period, a first connection
+    /// resolves a name; blocking that costs latency repeats with the load.
+    pub min_percent: f64,
 }
 
 impl Default for BlockingConfig {
     fn default() -> Self {
-        Self { threshold: Duration::from_millis(10) }
+        Self { threshold: Duration::from_millis(10), min_polls: 3, min_percent: 1.0 }
     }
 }
 
@@ -316,6 +325,12 @@ impl Config {
                 reason: "growth means a slope above zero",
             });
         }
+        if !(self.blocking.min_percent > 0.0 && self.blocking.min_percent <= 100.0) {
+            return Err(ConfigError::OutOfRange {
+                key: "blocking.min-percent",
+                reason: "a percentage above 0 and at most 100",
+            });
+        }
         if self.self_wake.min_percent > 100 {
             return Err(ConfigError::OutOfRange {
                 key: "self-wake.min-percent",
@@ -371,8 +386,12 @@ mod tests {
         check("[stuck]\nthreshold = \"1m\"\n", Ok("60s 30s"), |c| {
             format!("{:?} {:?}", c.stuck.threshold, c.uncancelled.threshold)
         });
-        check("[stuck]\nthreshold = 45\n[blocking]\nthreshold = 0.5\n", Ok("45s 500ms"), |c| {
-            format!("{:?} {:?}", c.stuck.threshold, c.blocking.threshold)
+        check("[stuck]\nthreshold = 45\n[blocking]\nthreshold = 0.5\n", Ok("45s 500ms 3 1"), |c| {
+            let b = &c.blocking;
+            format!("{:?} {:?} {} {}", c.stuck.threshold, b.threshold, b.min_polls, b.min_percent)
+        });
+        check("[blocking]\nmin-polls = 1\nmin-percent = 0.5\n", Ok("1 0.5"), |c| {
+            format!("{} {}", c.blocking.min_polls, c.blocking.min_percent)
         });
         check(
             "[growth]\nmin-window = \"2m\"\nmin-increase = 50\nmin-r-squared = 0.9\n",
@@ -420,6 +439,7 @@ mod tests {
         check("[growth]\nmin-samples = 1\n", Err("growth.min-samples"), none);
         check("[growth]\nmin-slope-per-sec = 0\n", Err("growth.min-slope-per-sec"), none);
         check("[self-wake]\nmin-percent = 101\n", Err("self-wake.min-percent"), none);
+        check("[blocking]\nmin-percent = 0\n", Err("blocking.min-percent"), none);
         check("not toml at all", Err("failed to parse leakscope.toml"), none);
     }
 

@@ -26,6 +26,36 @@ pub fn format_secs(secs: f64) -> String {
     }
 }
 
+/// "longer than 12ms", or "as long as 1ms" for a bound under half a millisecond, which
+/// [`format_secs`] would print as a meaningless "longer than 0ms".
+pub(crate) fn longer_than(secs: f64) -> String {
+    if secs < 0.0005 {
+        "as long as 1ms".to_owned()
+    } else {
+        format!("longer than {}", format_secs(secs))
+    }
+}
+
+/// The longest duration any `leakscope` flag takes: 7 days (a soak test's window fits; a typo of
+/// twenty digits does not).
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// `MAX_DURATION` as users write it, for messages and help.
+pub const MAX_DURATION_TEXT: &str = "7d";
+
+/// Parses a duration flag (`500ms`, `20s`, `1m30s`, `2h`, `1d`, or bare seconds) and refuses one
+/// longer than [`MAX_DURATION`]. The error is one line, for clap to print after the flag's name.
+pub fn parse_bounded_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration > MAX_DURATION {
+        return Err(format!(
+            "`{}` is longer than the longest duration leakscope takes ({MAX_DURATION_TEXT})",
+            text.trim()
+        ));
+    }
+    Ok(duration)
+}
+
 /// Parses a duration written as one or more `<number><unit>` parts (`10ms`, `30s`, `1.5s`, `5m`,
 /// `1h30m`, `2d`; units `ns`, `us`, `ms`, `s`, `m`, `h`, `d`) or a bare number of seconds.
 ///
@@ -128,8 +158,38 @@ pub(crate) mod human {
     }
 }
 
+/// A count with thousands separators, as tables and messages show it: `1234567` → `1,234,567`.
+pub fn format_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_bound_under_a_millisecond_is_not_zero() {
+        assert_eq!(super::longer_than(0.0001), "as long as 1ms");
+        assert_eq!(super::longer_than(0.012), "longer than 12ms");
+        assert_eq!(super::longer_than(42.0), "longer than 42s");
+    }
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        let grouped = |n| super::format_count(n);
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1_000), "1,000");
+        assert_eq!(grouped(1_000_000), "1,000,000");
+        assert_eq!(grouped(u64::MAX), "18,446,744,073,709,551,615");
+    }
+
     use std::time::Duration;
 
     use super::{format_secs, parse_duration};

@@ -361,8 +361,8 @@ impl fmt::Display for Evidence {
                     None => write!(f, "none of the site's tasks has finished"),
                     Some(longest) => write!(
                         f,
-                        "{finished} finished, none of which lived longer than {}",
-                        format_secs(*longest)
+                        "{finished} finished, none of which lived {}",
+                        crate::duration::longer_than(*longest)
                     ),
                 }
             }

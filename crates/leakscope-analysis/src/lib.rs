@@ -73,6 +73,7 @@ mod context;
 mod detect;
 mod duration;
 mod error;
+mod facts;
 mod finding;
 mod glob;
 mod group;
@@ -93,8 +94,12 @@ pub use config::{
     BlockingConfig, Config, DeadlockConfig, GrowthConfig, LargeFutureConfig, LockContentionConfig,
     LostWakerConfig, SelfWakeConfig, StuckConfig, Suppression, UncancelledConfig,
 };
-pub use duration::{format_secs, parse_duration};
+pub use duration::{
+    MAX_DURATION, MAX_DURATION_TEXT, format_count, format_secs, parse_bounded_duration,
+    parse_duration,
+};
 pub use error::ConfigError;
+pub use facts::{CARGO_CONFIG_FIX, Check, Facts, Status, TOKIO_MINIMUM};
 pub use finding::{ChainLink, DOC_FILE, Evidence, Finding, FindingKind, Severity};
 pub use glob::Glob;
 pub use group::{Group, StateCounts};

@@ -11,6 +11,7 @@ use std::time::Duration;
 use leakscope_proto::v1::{
     AgentStats, Backtrace, DumpStatus, HelloResponse, LocationPollStats, LongPoll, Resource,
     ResourceKind, RuntimeMetrics, Snapshot, Task, TaskDumpResponse, TaskState, Update, Wait,
+    WatchMessage,
 };
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +33,8 @@ static UNKNOWN_LOCATION: SourceLocation = SourceLocation::unknown();
 pub struct Model {
     sources: Sources,
     target: TargetInfo,
+    /// What the target's `Hello` said about its build; `None` without a `Hello`.
+    facts: Option<crate::Facts>,
     limits: ModelLimits,
     now: u64,
     first_now: Option<u64>,
@@ -55,7 +58,30 @@ pub struct Model {
     ended_order: VecDeque<u64>,
     spans: HashMap<u64, SpanSeen>,
     task_waits: HashMap<u64, TaskWait>,
+    /// Live tasks by spawn location and wait point, kept with `task_waits`: the history's
+    /// sample at each update, without a pass over every task.
+    point_counts: HashMap<u32, HashMap<WaitPoint, u32>>,
     history: History,
+    /// The update being received part by part, if any.
+    partial: Option<Partial>,
+}
+
+/// What an update received part by part needs until its last part.
+#[derive(Clone, Debug, Default)]
+struct Partial {
+    full: bool,
+    /// For a full update: the tasks held before it that no part has carried yet. Those alive
+    /// when the last part comes have ended.
+    previous: BTreeMap<u64, Task>,
+    /// The update's resources and waits, which replace the model's at its last part (a map
+    /// filled part by part: no second copy of a million resources when the update completes).
+    resources: BTreeMap<u64, Resource>,
+    waits: Vec<Wait>,
+    tasks_sent: u64,
+    tasks_total: u64,
+    /// For a delta: the tasks it carried, the only ones whose wait can have changed when the
+    /// resources and waits did not.
+    changed: Vec<u64>,
 }
 
 /// Who the app is, from the agent's `Hello`.
@@ -202,6 +228,7 @@ impl Model {
         Self {
             sources,
             target: TargetInfo::default(),
+            facts: None,
             limits,
             now: 0,
             first_now: None,
@@ -222,7 +249,9 @@ impl Model {
             ended_order: VecDeque::new(),
             spans: HashMap::new(),
             task_waits: HashMap::new(),
+            point_counts: HashMap::new(),
             history: History::new(limits.history),
+            partial: None,
         }
     }
 
@@ -236,6 +265,7 @@ impl Model {
     /// Takes the target's identity and capabilities from its `Hello`.
     pub fn set_hello(&mut self, hello: &HelloResponse) {
         self.sources = Sources::from_hello(hello);
+        self.facts = Some(crate::Facts::from_hello(hello));
         self.target = TargetInfo {
             process_name: hello.process_name.clone(),
             pid: hello.pid,
@@ -262,39 +292,85 @@ impl Model {
         self.apply_update(Update { full: true, snapshot: Some(snapshot) });
     }
 
-    /// Applies one `Watch` update. A full update replaces the tasks held (a task that was alive
-    /// and is missing has ended); a delta upserts tasks. Both replace resources, waits, poll
-    /// statistics and runtimes, merge long polls, and record a history sample at the update's
-    /// `now_nanos` (which never moves the model's clock backwards).
+    /// Applies one whole `Watch` update. A full update replaces the tasks held (a task that was
+    /// alive and is missing has ended); a delta upserts tasks. Both replace resources, waits,
+    /// poll statistics and runtimes, merge long polls, and record a history sample at the
+    /// update's `now_nanos` (which never moves the model's clock backwards).
     pub fn apply_update(&mut self, update: Update) {
-        let Some(snapshot) = update.snapshot else { return };
-        let now = snapshot.now_nanos.max(self.now);
-        self.now = now;
-        self.first_now.get_or_insert(now);
-        self.observations += 1;
+        self.apply_part(WatchMessage { update: Some(update), ..WatchMessage::default() });
+    }
+
+    /// Applies one part of a `Watch` update, as the agent streams it (see `WatchMessage` in the
+    /// protocol): the part's tasks at once, the rest when the update's last part comes. Returns
+    /// whether that update is now complete: until then the model holds a partial picture
+    /// ([`Model::streaming`]) and its analysis would be wrong, so callers analyse only on `true`.
+    pub fn apply_part(&mut self, part: WatchMessage) -> bool {
+        let Some(Update { full, snapshot: Some(snapshot) }) = part.update else {
+            return !part.more;
+        };
+        if part.part == 0 || self.partial.is_none() {
+            if let Some(old) = self.partial.take() {
+                // An update cut short (never by the agent, which ends one before the next): what
+                // it had not replaced yet is kept.
+                self.tasks.extend(old.previous);
+            }
+            let previous = if full { std::mem::take(&mut self.tasks) } else { BTreeMap::new() };
+            self.partial = Some(Partial {
+                full,
+                previous,
+                resources: BTreeMap::new(),
+                waits: Vec::new(),
+                tasks_sent: 0,
+                tasks_total: 0,
+                changed: Vec::new(),
+            });
+        }
+        self.now = snapshot.now_nanos.max(self.now);
         for location in &snapshot.locations {
             self.locations.insert(location.id, SourceLocation::from(location));
         }
         for chain in snapshot.wait_chains {
             self.chains.insert(chain.id, Backtrace { frames: chain.frames });
         }
-        if update.full {
-            let incoming: HashSet<u64> = snapshot.tasks.iter().map(|t| t.id).collect();
-            let previous = std::mem::take(&mut self.tasks);
-            for (id, task) in previous {
-                if is_live(&task) && !incoming.contains(&id) {
-                    self.mark_ended(id, now);
-                }
-            }
-        }
+        let partial = self.partial.as_mut().expect("set above");
+        partial.tasks_sent = part.tasks_sent;
+        partial.tasks_total = part.tasks_total;
+        let mut dropped = Vec::new();
         for task in snapshot.tasks {
+            if partial.full {
+                partial.previous.remove(&task.id);
+            } else {
+                partial.changed.push(task.id);
+            }
             if task.dropped_nanos != 0 {
-                self.mark_ended(task.id, task.dropped_nanos);
+                dropped.push((task.id, task.dropped_nanos));
             }
             self.tasks.insert(task.id, task);
         }
-        self.resources = snapshot.resources.into_iter().map(|r| (r.id, r)).collect();
-        self.waits = snapshot.waits;
+        partial.resources.extend(snapshot.resources.into_iter().map(|r| (r.id, r)));
+        partial.waits.extend(snapshot.waits);
+        for (id, at) in dropped {
+            self.mark_ended(id, at);
+        }
+        if part.more {
+            return false;
+        }
+        let partial = self.partial.take().expect("set above");
+        let now = self.now;
+        self.first_now.get_or_insert(now);
+        self.observations += 1;
+        for (id, task) in partial.previous {
+            if is_live(&task) {
+                self.mark_ended(id, now);
+            }
+        }
+        if !part.resources_unchanged {
+            self.resources = partial.resources;
+            self.waits = partial.waits;
+        }
+        // Only a delta that left resources and waits as they were can keep the other tasks'
+        // waits: then nothing a task's wait is derived from moved but the task's own record.
+        let only = (!partial.full && part.resources_unchanged).then_some(partial.changed);
         self.merge_long_polls(snapshot.long_polls);
         self.poll_stats = snapshot.poll_stats.into_iter().map(|s| (s.location_id, s)).collect();
         self.runtimes = snapshot.runtimes;
@@ -303,8 +379,18 @@ impl Model {
         }
         self.prune_finished();
         self.observe_spans();
-        self.refresh_waits();
+        match only {
+            Some(changed) => self.refresh_waits_of(&changed),
+            None => self.refresh_waits(),
+        }
         self.record_history();
+        true
+    }
+
+    /// While an update streams in: its tasks received so far and in all (`tasks_sent`,
+    /// `tasks_total`). `None` between updates.
+    pub fn streaming(&self) -> Option<(u64, u64)> {
+        self.partial.as_ref().map(|p| (p.tasks_sent, p.tasks_total))
     }
 
     /// Applies a task dump. Only a dump with status OK carries traces; another status is kept so
@@ -326,6 +412,12 @@ impl Model {
     /// What the source can provide.
     pub fn sources(&self) -> Sources {
         self.sources
+    }
+
+    /// What the target's `Hello` said about its build (`leakscope doctor`'s checks); `None`
+    /// when the model had no `Hello`.
+    pub fn facts(&self) -> Option<&crate::Facts> {
+        self.facts.as_ref()
     }
 
     /// Who the target is.
@@ -509,18 +601,14 @@ impl Model {
         }
         // 100k tasks parked at one `.await` share one set of chains: classify each set once.
         let mut captured: HashMap<Vec<u32>, Option<Captured>> = HashMap::new();
-        let task_waits: HashMap<u64, TaskWait> = self
-            .tasks
-            .values()
-            .filter(|t| is_live(t))
-            .map(|t| {
-                let capture = captured
-                    .entry(t.wait_chain_ids.clone())
-                    .or_insert_with(|| self.classify_chains(&t.wait_chain_ids))
-                    .clone();
-                (t.id, self.classify(t, capture))
-            })
-            .collect();
+        let mut task_waits: HashMap<u64, TaskWait> = HashMap::with_capacity(self.task_waits.len());
+        let mut point_counts = HashMap::new();
+        for t in self.tasks.values().filter(|t| is_live(t)) {
+            let wait = self.classify_memo(t, &mut captured);
+            count_point(&mut point_counts, t.location_id, &wait.point, true);
+            task_waits.insert(t.id, wait);
+        }
+        self.point_counts = point_counts;
         self.task_waits = task_waits;
         self.chain_sets = captured
             .into_keys()
@@ -532,6 +620,48 @@ impl Model {
         let referenced: HashSet<u32> =
             self.tasks.values().flat_map(|t| t.wait_chain_ids.iter().copied()).collect();
         self.chains.retain(|id, _| referenced.contains(id));
+    }
+
+    /// [`Model::classify`] with the task's chain set classified once per set in `captured`:
+    /// 100k tasks parked at one `.await` share one set.
+    fn classify_memo(
+        &self,
+        t: &Task,
+        captured: &mut HashMap<Vec<u32>, Option<Captured>>,
+    ) -> TaskWait {
+        let capture = match captured.get(&t.wait_chain_ids) {
+            Some(capture) => capture.clone(),
+            None => {
+                let capture = self.classify_chains(&t.wait_chain_ids);
+                captured.insert(t.wait_chain_ids.clone(), capture.clone());
+                capture
+            }
+        };
+        self.classify(t, capture)
+    }
+
+    /// [`Model::refresh_waits`] for the tasks `ids` alone, after a delta that changed nothing
+    /// else a wait is derived from (resources, waits, the dump): at 1M idle tasks an update
+    /// then costs what it carries, not a pass over every task. Chains no task refers to any more
+    /// are dropped at the next full refresh.
+    fn refresh_waits_of(&mut self, ids: &[u64]) {
+        let mut captured: HashMap<Vec<u32>, Option<Captured>> = HashMap::new();
+        for &id in ids {
+            let location_id = self.tasks.get(&id).map_or(0, |t| t.location_id);
+            if let Some(old) = self.task_waits.remove(&id) {
+                count_point(&mut self.point_counts, location_id, &old.point, false);
+            }
+            let Some(t) = self.tasks.get(&id).filter(|t| is_live(t)) else { continue };
+            let wait = self.classify_memo(t, &mut captured);
+            count_point(&mut self.point_counts, location_id, &wait.point, true);
+            self.task_waits.insert(id, wait);
+        }
+        for ids in captured.into_keys() {
+            if !self.chain_sets.contains_key(&ids) {
+                let chains = ids.iter().filter_map(|id| self.chains.get(id)).cloned().collect();
+                self.chain_sets.insert(ids, chains);
+            }
+        }
     }
 
     /// The await chains the agent captured for a live task (one per leaf it waits on, root
@@ -611,21 +741,52 @@ impl Model {
     }
 
     fn record_history(&mut self) {
+        // Every live task has a wait (unknown at worst) once the waits are refreshed, so the
+        // kept counts are the live tasks by location and point: named once per distinct point,
+        // where a name per task was a million strings per update at 1M tasks.
         let mut counts: HashMap<SeriesKey, u32> = HashMap::new();
-        for task in self.tasks.values().filter(|t| is_live(t)) {
-            *counts.entry(SeriesKey::location(task.location_id)).or_default() += 1;
-            let point = self.task_wait(task.id).point.to_string();
-            let key = SeriesKey { location_id: task.location_id, wait_point: Some(point) };
-            *counts.entry(key).or_default() += 1;
+        for (&location_id, points) in &self.point_counts {
+            for (point, &n) in points {
+                *counts.entry(SeriesKey::location(location_id)).or_default() += n;
+                let key = SeriesKey { location_id, wait_point: Some(point.to_string()) };
+                *counts.entry(key).or_default() += n;
+            }
         }
         self.history.record(self.now, counts);
+    }
+}
+
+/// Adds a task to (or takes it from) the counts by location and wait point. The point is cloned
+/// only when first counted.
+fn count_point(
+    counts: &mut HashMap<u32, HashMap<WaitPoint, u32>>,
+    location: u32,
+    point: &WaitPoint,
+    add: bool,
+) {
+    let points = counts.entry(location).or_default();
+    if add {
+        match points.get_mut(point) {
+            Some(n) => *n += 1,
+            None => {
+                points.insert(point.clone(), 1);
+            }
+        }
+    } else if let Some(n) = points.get_mut(point) {
+        *n -= 1;
+        if *n == 0 {
+            points.remove(point);
+        }
+    }
+    if points.is_empty() {
+        counts.remove(&location);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use leakscope_proto::v1::{
-        DumpStatus, Snapshot, TaskDumpResponse, TaskState, TaskTrace, Update,
+        DumpStatus, Snapshot, TaskDumpResponse, TaskState, TaskTrace, Update, WatchMessage,
     };
 
     use super::{Model, WaitSource};
@@ -658,6 +819,112 @@ mod tests {
             .unwrap_or_default();
         let got = format!("live={live:?} ended={ended:?} loc1={counts:?}");
         assert_eq!(got, expected);
+    }
+
+    /// Splits an update into one part per task (resources and waits spread over them, the
+    /// rest in the last part), as the agent streams a large one.
+    fn parts(full: bool, snapshot: Snapshot) -> Vec<WatchMessage> {
+        let Snapshot { now_nanos, locations, tasks, resources, waits, .. } = snapshot.clone();
+        let total = tasks.len() as u64;
+        let mut parts: Vec<Snapshot> = tasks
+            .into_iter()
+            .map(|task| Snapshot { now_nanos, tasks: vec![task], ..Snapshot::default() })
+            .collect();
+        parts.push(Snapshot { resources, ..Snapshot::default() });
+        parts.push(Snapshot { waits, locations, ..Snapshot::default() });
+        let last = Snapshot {
+            now_nanos,
+            long_polls: snapshot.long_polls,
+            poll_stats: snapshot.poll_stats,
+            runtimes: snapshot.runtimes,
+            stats: snapshot.stats,
+            ..Snapshot::default()
+        };
+        parts.push(last);
+        let count = parts.len();
+        let mut sent = 0;
+        parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, part)| {
+                sent += part.tasks.len() as u64;
+                WatchMessage {
+                    update: Some(Update { full, snapshot: Some(part) }),
+                    more: i + 1 < count,
+                    part: i as u32,
+                    tasks_sent: sent,
+                    tasks_total: total,
+                    resources_unchanged: false,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_update_in_parts_is_the_update_whole() {
+        let steps = vec![
+            (true, {
+                let mut s = snapshot(
+                    10.0,
+                    vec![
+                        T::new(1).loc(1).idle(1.0).build(),
+                        T::new(2).loc(1).idle(2.0).build(),
+                        T::new(3).loc(2).idle(3.0).build(),
+                    ],
+                );
+                s.resources = vec![resource(50, ResourceKind::Mutex)];
+                s.waits = vec![wait(2, 50, "Mutex::lock", 2.0)];
+                s
+            }),
+            (false, snapshot(11.0, vec![T::new(3).loc(2).idle(3.0).dropped(10.5).build()])),
+            (true, snapshot(12.0, vec![T::new(2).loc(1).idle(2.0).build()])),
+        ];
+        let mut whole = Model::new(Sources::all());
+        let mut streamed = Model::new(Sources::all());
+        for (full, snap) in steps {
+            whole.apply_update(Update { full, snapshot: Some(snap.clone()) });
+            let parts = parts(full, snap);
+            let last = parts.len() - 1;
+            for (i, part) in parts.into_iter().enumerate() {
+                assert_eq!(streamed.apply_part(part), i == last, "part {i}");
+                if i < last {
+                    assert!(streamed.streaming().is_some());
+                }
+            }
+            assert!(streamed.streaming().is_none());
+            let picture = |m: &Model| {
+                let tasks: Vec<String> = (1..=3)
+                    .map(|id| {
+                        let wait = m.task_wait(id);
+                        let live = m.task(id).is_some_and(super::is_live);
+                        format!(
+                            "{id}:{live}:{:?}:{}:{:?}",
+                            m.task_ended_at(id),
+                            wait.point,
+                            wait.resource_id.unwrap_or(0)
+                        )
+                    })
+                    .collect();
+                let history: Vec<Vec<u32>> = [1, 2]
+                    .iter()
+                    .map(|&loc| {
+                        m.history()
+                            .series(&SeriesKey::location(loc))
+                            .map(|s| s.samples().iter().map(|s| s.count).collect())
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                let resources: Vec<u64> = m.resources().map(|r| r.id).collect();
+                format!(
+                    "{tasks:?} {history:?} {resources:?} {} now={} window={} obs={}",
+                    m.waits().len(),
+                    m.now_nanos(),
+                    m.window_nanos(),
+                    m.observations()
+                )
+            };
+            assert_eq!(picture(&streamed), picture(&whole));
+        }
     }
 
     #[test]

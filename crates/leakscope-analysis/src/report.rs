@@ -80,6 +80,10 @@ pub struct Target {
     pub untracked_spans: u64,
     /// Status of the latest task dump, when one was applied (`ok`, `timed-out: …`, …).
     pub dump: Option<String>,
+    /// What the target's build lets it see, from its `Hello` (`leakscope doctor`'s checks);
+    /// absent without a `Hello`.
+    #[serde(default)]
+    pub facts: Option<crate::Facts>,
 }
 
 /// Task counts.
@@ -91,6 +95,11 @@ pub struct TaskSummary {
     pub states: StateCounts,
     /// Finished tasks the model still holds.
     pub finished: u64,
+    /// Live tasks as the runtimes' own metrics count them (summed over runtimes); `None` without
+    /// runtime metrics. The only count there is for an app built without `tokio_unstable`,
+    /// whose `live` is then 0 for want of per-task records.
+    #[serde(default)]
+    pub runtime_alive: Option<u64>,
 }
 
 /// A detector that could not run.
@@ -209,6 +218,7 @@ pub fn analyze(model: &Model, config: &Config) -> Report {
                 };
                 if message.is_empty() { status.to_owned() } else { format!("{status}: {message}") }
             }),
+            facts: model.facts().cloned(),
         },
         tasks: TaskSummary {
             live: ctx.live.len() as u64,
@@ -217,6 +227,8 @@ pub fn analyze(model: &Model, config: &Config) -> Report {
                 .tasks()
                 .filter(|t| t.dropped_nanos != 0 || t.state == TaskState::Done as i32)
                 .count() as u64,
+            runtime_alive: (!model.runtimes().is_empty())
+                .then(|| model.runtimes().iter().map(|r| r.alive_tasks).sum()),
         },
         groups: groups(&ctx, &tally),
         findings,

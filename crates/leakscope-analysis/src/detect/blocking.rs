@@ -7,6 +7,12 @@
 //! least the threshold right now. A timed-out task dump is reported too: it means a worker did not
 //! yield within the dump's timeout. Blocking tasks (`spawn_blocking`) are excluded: blocking is
 //! what they are for.
+//!
+//! A location is blamed when its long polls recur (`min-polls` in the last minute, holding workers
+//! for `min-percent` of it) or when one poll held a worker for [`SEVERE`] times the threshold. A
+//! lone long poll is no bug on its own: a healthy accept loop's `accept` waits in the kernel for
+//! an RCU grace period each time the descriptor table doubles, 10-20 ms a few times in a
+//! server's life.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +25,14 @@ use crate::finding::{Evidence, Finding, FindingKind, Severity};
 use crate::hits::MAX_SAMPLE;
 use crate::location::SourceLocation;
 use crate::model::Model;
+
+/// How far back recurring long polls are counted.
+const RECENT_NANOS: u64 = 60_000_000_000;
+/// The shortest span their share of time is taken over: an app's first seconds are not a
+/// minute, but a single poll in its first second is no pattern either.
+const MIN_SPAN_NANOS: u64 = 10_000_000_000;
+/// One poll that held its worker this many times the threshold is blamed on its own.
+pub(crate) const SEVERE: u64 = 10;
 
 pub(crate) fn unevaluable(model: &Model, _: &Config) -> Option<String> {
     let sources = model.sources();
@@ -45,6 +59,12 @@ struct PerLocation {
     tasks: Vec<u64>,
     /// Tasks running in one poll right now, with how long.
     running: Vec<(u64, u64)>,
+    /// Long polls in the last minute that held their worker for the threshold (the running ones
+    /// included), and for how long in all.
+    recent_polls: u64,
+    recent_held_nanos: u64,
+    /// The longest time one poll held its worker, its wait for a CPU taken out.
+    max_held_nanos: u64,
 }
 
 pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
@@ -68,10 +88,22 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
             entry.cpu_nanos = stats.cpu_nanos;
             entry.runqueue_nanos = stats.runqueue_nanos;
             entry.preempted = stats.preempted_polls;
+            entry.max_held_nanos = held(stats);
         }
         for poll in ctx.model.long_polls().iter().filter(|p| p.duration_nanos >= threshold) {
             let preempted = preempted(poll, threshold);
             let entry = by_location.entry(poll.location_id).or_default();
+            let ended = poll.start_nanos.saturating_add(poll.duration_nanos);
+            if !preempted && ended.saturating_add(RECENT_NANOS) >= ctx.now {
+                let held = if poll.thread_times {
+                    poll.duration_nanos.saturating_sub(poll.runqueue_nanos)
+                } else {
+                    poll.duration_nanos
+                };
+                entry.recent_polls += 1;
+                entry.recent_held_nanos += held;
+                entry.max_held_nanos = entry.max_held_nanos.max(held);
+            }
             if !entry.from_stats {
                 entry.all_polls += 1;
                 entry.total_nanos += poll.duration_nanos;
@@ -100,6 +132,9 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
             let entry = by_location.entry(live.task.location_id).or_default();
             entry.running.push((live.task.id, running));
             entry.max_nanos = entry.max_nanos.max(running);
+            entry.recent_polls += 1;
+            entry.recent_held_nanos += running;
+            entry.max_held_nanos = entry.max_held_nanos.max(running);
         }
     }
     let mut findings = Vec::new();
@@ -108,6 +143,9 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
             // Every long poll here was the OS running other work: nothing of the app's blocked.
             continue;
         }
+        let Some(why) = blamed(&found, ctx, threshold) else {
+            continue;
+        };
         let location = ctx.model.location(location_id);
         let first_task = found.running.first().map(|r| r.0).or(found.tasks.first().copied());
         let name = first_task.and_then(|id| ctx.task_name(id));
@@ -116,7 +154,7 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
             continue;
         }
         tally.mark_location(location, FindingKind::Blocking);
-        let mut evidence = Vec::new();
+        let mut evidence = vec![Evidence::note(why)];
         if found.long_polls > 0 {
             evidence.push(Evidence::note(format!(
                 "{} {} of at least {}, {} in all, the longest {}{}",
@@ -200,6 +238,30 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
         }
     }
     findings
+}
+
+/// Why the location is blamed, or `None` when its long polls are rare and short: they recur
+/// (enough of them in the last minute, holding workers long enough), or one was severe.
+fn blamed(found: &PerLocation, ctx: &Ctx<'_>, threshold: u64) -> Option<String> {
+    let config = &ctx.config.blocking;
+    let span = ctx.now.clamp(MIN_SPAN_NANOS, RECENT_NANOS);
+    let percent = found.recent_held_nanos as f64 * 100.0 / span as f64;
+    if found.recent_polls >= config.min_polls.max(1) && percent >= config.min_percent {
+        return Some(format!(
+            "recurring: {} long polls in the last {} held workers for {} in all ({percent:.1}% of \
+             one worker's time)",
+            found.recent_polls,
+            format_secs(Ctx::secs(span)),
+            format_secs(Ctx::secs(found.recent_held_nanos)),
+        ));
+    }
+    let severe = threshold.saturating_mul(SEVERE);
+    (found.max_held_nanos >= severe).then(|| {
+        format!(
+            "severe: one poll held its worker for {}, at least {SEVERE} times the threshold",
+            format_secs(Ctx::secs(found.max_held_nanos)),
+        )
+    })
 }
 
 /// A long poll that held its worker for less than `threshold` once the time it waited for a CPU
@@ -319,65 +381,73 @@ mod tests {
             .collect()
     }
 
+    /// `n` polls of `ms` at location 1 by tasks 4 and 5 in turn, each `cpu_ms` on a CPU and
+    /// `queued_ms` waiting for one.
+    fn timed_n(n: u64, ms: f64, cpu_ms: f64, queued_ms: f64) -> Vec<LongPoll> {
+        (0..n).map(|i| timed(4 + i % 2, ms, cpu_ms, queued_ms)).collect()
+    }
+
     #[test]
     fn preemption_is_not_blocking() {
-        // 15 ms of wall time, 12 of them waiting for a CPU another process had: not blamed.
-        check(vec![], vec![], vec![timed(4, 15.0, 3.0, 12.0)], &[]);
+        // 150 ms of wall time, 145 of them waiting for a CPU another process had: not blamed.
+        check(vec![], vec![], vec![timed(4, 150.0, 3.0, 145.0)], &[]);
         // Stats that say every long poll was preempted: nothing either.
         let all_preempted = LocationPollStats {
             timed_polls: 5,
             preempted_polls: 5,
             cpu_nanos: nanos(0.01),
             runqueue_nanos: nanos(0.05),
-            ..stats(1, 5, 14.0)
+            ..stats(1, 5, 140.0)
         };
         check(vec![], vec![all_preempted], vec![], &[]);
-        // Over the analysis's threshold only with the wait for a CPU counted: a 45 ms poll that
-        // waited 30 ms for a CPU beside a 12 ms one, judged at 40 ms, is nothing.
+        // Over the analysis's threshold only with the wait for a CPU counted: a 450 ms poll that
+        // waited 300 ms for a CPU beside a 12 ms one, judged at 400 ms, is nothing.
         let held_under = LocationPollStats {
             timed_polls: 2,
             preempted_polls: 0,
-            max_held_nanos: nanos(0.015),
-            ..stats(1, 2, 45.0)
+            max_held_nanos: nanos(0.15),
+            ..stats(1, 2, 450.0)
         };
         let forty = Config {
             blocking: crate::config::BlockingConfig {
-                threshold: std::time::Duration::from_millis(40),
+                threshold: std::time::Duration::from_millis(400),
+                ..Default::default()
             },
             ..Config::default()
         };
         let mut snap = snapshot(100.0, vec![]);
         snap.poll_stats = vec![held_under];
         assert!(findings_of(FindingKind::Blocking, &model(snap), &forty).is_empty());
-        // 30 ms with 12 waiting still held the worker 18 ms: blamed, the preempted one not.
-        check(
-            vec![],
-            vec![],
-            vec![timed(4, 30.0, 18.0, 12.0), timed(5, 15.0, 2.0, 13.0)],
-            &["warn blocking src/l1.rs:10:5 ×1 30ms - [4]"],
-        );
+        // 30 ms with 12 waiting still held the worker 18 ms: forty of them in a minute are
+        // blamed, the preempted one not.
+        let mut polls = timed_n(40, 30.0, 18.0, 12.0);
+        polls.push(timed(9, 15.0, 2.0, 13.0));
+        check(vec![], vec![], polls, &["warn blocking src/l1.rs:10:5 ×40 30ms - [4, 5]"]);
     }
 
     #[test]
     fn the_finding_says_whether_the_code_computed_or_waited_in_a_system_call() {
-        let [computed] = explanation(vec![timed(4, 40.0, 38.0, 1.0)]).try_into().unwrap();
+        let [computed] = explanation(timed_n(20, 40.0, 38.0, 1.0)).try_into().unwrap();
         assert!(
             computed.contains("blocked a runtime worker thread computing (on a CPU)"),
             "{computed}"
         );
-        assert!(computed.contains("1 timed long poll: 38ms on a CPU"), "{computed}");
-        let [slept] = explanation(vec![timed(4, 40.0, 0.5, 0.5), timed(6, 15.0, 1.0, 13.0)])
-            .try_into()
-            .unwrap();
+        assert!(computed.contains("20 timed long polls: 760ms on a CPU"), "{computed}");
+        assert!(computed.contains("recurring: 20 long polls in the last 1m00s"), "{computed}");
+        let mut slept = timed_n(20, 40.0, 0.5, 0.5);
+        slept.push(timed(6, 15.0, 1.0, 13.0));
+        let [slept] = explanation(slept).try_into().unwrap();
         assert!(slept.contains("in blocking system calls (off the CPU)"), "{slept}");
         assert!(slept.contains("1 more poll was over the threshold only because"), "{slept}");
         // Without thread times, nothing is claimed about the cause.
-        let [plain] = explanation(vec![poll(4, 1, 40.0)]).try_into().unwrap();
+        let [plain] = explanation(vec![poll(4, 1, 400.0)]).try_into().unwrap();
         assert!(plain.contains("blocked a runtime worker thread: 1 poll"), "{plain}");
+        assert!(plain.contains("severe: one poll held its worker for 400ms"), "{plain}");
     }
 
     #[test]
     fn long_polls_and_running_tasks() {
+        // One poll of 230 ms since the agent started: severe on its own.
         check(
             vec![],
             vec![stats(1, 12, 230.0)],
@@ -385,12 +455,8 @@ mod tests {
             &["warn blocking src/l1.rs:10:5 ×12 230ms - [4]"],
         );
         // Without statistics, the recent polls are counted.
-        check(
-            vec![],
-            vec![],
-            vec![poll(4, 2, 15.0), poll(5, 2, 40.0)],
-            &["warn blocking src/l2.rs:20:5 ×2 40ms - [4, 5]"],
-        );
+        let recurring: Vec<LongPoll> = (0..30).map(|i| poll(4 + i % 2, 2, 40.0)).collect();
+        check(vec![], vec![], recurring, &["warn blocking src/l2.rs:20:5 ×30 40ms - [4, 5]"]);
         // A task caught in one poll for 2.5 s right now.
         check(
             vec![T::new(3).running(97.5).build()],
@@ -410,6 +476,37 @@ mod tests {
         check(vec![T::new(3).kind(TaskKind::Blocking).running(10.0).build()], vec![], vec![], &[]);
         // Idle tasks are not running.
         check(vec![T::new(3).idle(10.0).build()], vec![], vec![], &[]);
+    }
+
+    #[test]
+    fn rare_short_long_polls_are_nobodys_bug() {
+        // An accept loop whose `accept` waited 13 ms, off the CPU, for the kernel to grow the
+        // descriptor table: once, or three times in a minute, is no pattern.
+        check(vec![], vec![stats(1, 1, 13.0)], vec![timed(4, 13.0, 0.0, 0.0)], &[]);
+        check(vec![], vec![stats(1, 3, 13.0)], timed_n(3, 13.0, 0.0, 0.0), &[]);
+        // Two polls of 90 ms in a minute: under three polls, and 180 ms is under 1% of it.
+        check(vec![], vec![], timed_n(2, 90.0, 1.0, 0.0), &[]);
+        // Many long polls that ended over a minute ago: not recent, not blamed.
+        let old: Vec<LongPoll> = (0..30)
+            .map(|i| LongPoll { start_nanos: nanos(30.0), ..timed(4 + i % 2, 40.0, 1.0, 0.0) })
+            .collect();
+        check(vec![], vec![], old, &[]);
+        // The same in a young app, 5 s old: the share is taken over at least 10 s.
+        let mut young = snapshot(5.0, vec![]);
+        young.long_polls = vec![LongPoll { start_nanos: nanos(4.0), ..timed(4, 13.0, 0.0, 0.0) }];
+        assert!(findings_of(FindingKind::Blocking, &model(young), &Config::default()).is_empty());
+        // Recurring by count and time with `min-polls = 1, min-percent = 0.01`: blamed.
+        let eager = Config {
+            blocking: crate::config::BlockingConfig {
+                min_polls: 1,
+                min_percent: 0.01,
+                ..Default::default()
+            },
+            ..Config::default()
+        };
+        let mut snap = snapshot(100.0, vec![]);
+        snap.long_polls = vec![timed(4, 13.0, 0.0, 0.0)];
+        assert_eq!(findings_of(FindingKind::Blocking, &model(snap), &eager).len(), 1);
     }
 
     #[test]

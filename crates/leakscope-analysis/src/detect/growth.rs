@@ -135,9 +135,9 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
                 ),
                 (None, None) => "none of them has finished".to_owned(),
                 (None, Some(longest)) => format!(
-                    "{} of the site's tasks finished recently, none of them after more than {}",
+                    "{} of the site's tasks finished recently, none of them having lived {}",
                     site.finished,
-                    format_secs(Ctx::secs(longest))
+                    crate::duration::longer_than(Ctx::secs(longest))
                 ),
             };
             sentences.push(format!(

@@ -44,9 +44,10 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
             severity: Severity::Leak,
             secs: Ctx::secs(live.idle_nanos),
             evidence: vec![Evidence::note(format!(
-                "task {}: polled {} times, 0 live wakers, idle {}",
+                "task {}: polled {} {}, 0 live wakers, idle {}",
                 live.task.id,
-                live.task.polls,
+                crate::format_count(live.task.polls),
+                if live.task.polls == 1 { "time" } else { "times" },
                 format_secs(Ctx::secs(live.idle_nanos))
             ))],
         })
@@ -120,6 +121,18 @@ mod tests {
         check(vec![T::new(1).idle(10.0).wakers(0).state(TaskState::Done).build()], &[]);
         // An inconsistent negative count is not zero.
         check(vec![T::new(1).idle(10.0).wakers(-1).build()], &[]);
+    }
+
+    #[test]
+    fn the_evidence_counts_polls_in_words() {
+        let notes = |polls: u64| {
+            let m =
+                model(snapshot(60.0, vec![T::new(1).idle(10.0).polls(polls).wakers(0).build()]));
+            let report = crate::analyze(&m, &Config::default());
+            report.findings[0].evidence.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("|")
+        };
+        assert!(notes(1).contains("task 1: polled 1 time, 0 live wakers"), "{}", notes(1));
+        assert!(notes(1_629).contains("polled 1,629 times"), "{}", notes(1_629));
     }
 
     #[test]
