@@ -11,7 +11,7 @@ use console_api::instrument::instrument_client::InstrumentClient;
 use leakscope_proto::v1::agent_client::AgentClient;
 use leakscope_proto::v1::{
     HelloRequest, HelloResponse, PROTOCOL_VERSION, Snapshot, SnapshotRequest, TaskDumpRequest,
-    TaskDumpResponse, Update, WatchRequest,
+    TaskDumpResponse, Update, WatchMessage, WatchRequest,
 };
 use std::pin::Pin;
 use std::time::Duration;
@@ -22,7 +22,8 @@ use tonic::transport::{Channel, Endpoint};
 /// not an agent (a port that accepts and never answers must not hang the CLI).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Snapshots of 100k+ tasks are large; tonic's 4 MiB default is far too small.
+/// `GetSnapshot` answers hold every task (100k+ tasks is tens of MiB; tonic's 4 MiB default is
+/// far too small). `Watch` parts are bounded by the agent, a few MiB each.
 const MAX_MESSAGE: usize = 1 << 30;
 
 /// What kind of endpoint answered.
@@ -46,8 +47,10 @@ impl Backend {
     }
 }
 
-/// A stream of updates: the first is always full.
-pub type Updates = Pin<Box<dyn Stream<Item = Result<Update, ClientError>> + Send>>;
+/// A stream of update parts (`WatchMessage`): the first update is always full, and an update of
+/// many records arrives as several parts, the last with `more` false. Apply each part as it comes
+/// (`Model::apply_part`); `tasks_sent` and `tasks_total` say how far a large update is.
+pub type Updates = Pin<Box<dyn Stream<Item = Result<WatchMessage, ClientError>> + Send>>;
 
 /// A handshaken connection to a target.
 #[derive(Debug, Clone)]
@@ -142,7 +145,7 @@ impl Connection {
         if self.console.is_some() {
             let mut updates = self.watch(None).await?;
             return match updates.next().await {
-                Some(update) => Ok(update?.snapshot.unwrap_or_default()),
+                Some(part) => Ok(part?.update.and_then(|u| u.snapshot).unwrap_or_default()),
                 None => Err(ClientError::Disconnected { addr: self.target.to_string() }),
             };
         }
@@ -164,14 +167,16 @@ impl Connection {
             };
             let addr = self.target.to_string();
             let mut converter = Converter::default();
+            // console-api sends each update whole: one part each.
             return Ok(Box::pin(stream.map(move |item| match item {
-                Ok(update) => Ok(converter.apply(update)),
+                Ok(update) => Ok(whole(converter.apply(update))),
                 Err(status) => Err(stream_error(&addr, &status)),
             })));
         }
         let interval_nanos =
             interval.map_or(0, |i| u64::try_from(i.as_nanos()).unwrap_or(u64::MAX));
-        let stream = match self.agent.watch(WatchRequest { interval_nanos }).await {
+        let request = WatchRequest { interval_nanos, part_records: 0 };
+        let stream = match self.agent.watch(request).await {
             Ok(stream) => stream.into_inner(),
             Err(status) => return Err(self.request_error("watch", &status)),
         };
@@ -207,6 +212,19 @@ impl Connection {
             tonic::Code::Unavailable => ClientError::Disconnected { addr },
             _ => ClientError::Request { what, addr, reason: describe_status(status) },
         }
+    }
+}
+
+/// An update that travels whole, as the one part of itself.
+pub fn whole(update: Update) -> WatchMessage {
+    let tasks = update.snapshot.as_ref().map_or(0, |s| s.tasks.len() as u64);
+    WatchMessage {
+        update: Some(update),
+        more: false,
+        part: 0,
+        tasks_sent: tasks,
+        tasks_total: tasks,
+        resources_unchanged: false,
     }
 }
 

@@ -84,6 +84,9 @@ pub(crate) fn console_hello() -> HelloResponse {
             ..AgentConfig::default()
         }),
         runtimes: Vec::new(),
+        // console-api does not say which tokio the app runs.
+        tokio_version: String::new(),
+        tokio_minimum: String::new(),
     }
 }
 

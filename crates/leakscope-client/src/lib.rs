@@ -20,6 +20,6 @@ mod console;
 mod error;
 
 pub use addr::{DEFAULT_ADDR, Target};
-pub use connection::{Backend, CONNECT_TIMEOUT, Connection, Updates};
+pub use connection::{Backend, CONNECT_TIMEOUT, Connection, Updates, whole};
 pub use console::CONSOLE_LONG_POLL_THRESHOLD;
 pub use error::ClientError;

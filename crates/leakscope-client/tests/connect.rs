@@ -21,9 +21,10 @@ async fn handshakes_with_an_agent_and_reads_from_it() {
     assert!(snapshot.now_nanos > 0);
     let mut updates = connection.watch(Some(Duration::from_millis(50))).await.unwrap();
     let first = updates.next().await.unwrap().unwrap();
-    assert!(first.full, "a watch starts with a full snapshot");
+    assert!(first.update.unwrap().full, "a watch starts with a full snapshot");
+    assert!(!first.more, "a small app's update is one part");
     let second = updates.next().await.unwrap().unwrap();
-    assert!(!second.full);
+    assert!(!second.update.unwrap().full);
 }
 
 #[tokio::test]
@@ -101,7 +102,8 @@ impl leakscope_proto::v1::agent_server::Agent for FutureAgent {
         Err(tonic::Status::failed_precondition("asked before the handshake"))
     }
 
-    type WatchStream = tokio_stream::Empty<Result<leakscope_proto::v1::Update, tonic::Status>>;
+    type WatchStream =
+        tokio_stream::Empty<Result<leakscope_proto::v1::WatchMessage, tonic::Status>>;
 
     async fn watch(
         &self,

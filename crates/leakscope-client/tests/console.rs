@@ -166,12 +166,14 @@ async fn reads_an_app_that_runs_only_console_subscriber() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut why = String::new();
     while Instant::now() < deadline {
-        let update = tokio::time::timeout(Duration::from_secs(5), updates.next())
+        let part = tokio::time::timeout(Duration::from_secs(5), updates.next())
             .await
             .expect("an update within 5 s")
             .expect("the stream stays open")
             .unwrap();
-        picture.apply(update);
+        // console-api sends each update whole: one part each.
+        assert!(part.part == 0 && !part.more, "{part:?}");
+        picture.apply(part.update.expect("an update"));
         match check(&picture, [lost_line, oneshot_line, mutex_line, blocking_line, spin_line]) {
             Ok(()) => return,
             Err(reason) => why = reason,
