@@ -9,7 +9,8 @@ use crate::profile::{Differential, Frame, Profile, ValueType};
 
 /// Compares `after` with `before` on `after`'s default value (or the column of the same unit
 /// when `before` names it differently, as folded input does: `samples/count` against
-/// `tasks/count`). The result has three columns: the change (named like the compared value, the
+/// `tasks/count`; a folded side, which carries no unit, is compared with the other side's
+/// default). The result has three columns: the change (named like the compared value, the
 /// default, so that `go tool pprof` shows growth), then the before and after values; labels are
 /// dropped. Stacks present on one side only count as zero on the other. Frames are compared with
 /// their paths shortened as in folded output, so a folded baseline matches a pprof comparison.
@@ -18,10 +19,16 @@ pub fn diff(before: &Profile, after: &Profile) -> Result<Profile, ProfileError> 
         || ProfileError::Incompatible { before: describe(before), after: describe(after) };
     let after_index = after.default_sample_type;
     let wanted = after.sample_types.get(after_index).ok_or_else(incompatible)?;
-    let before_index = before
-        .sample_types
-        .iter()
-        .position(|t| t == wanted)
+    // Folded stacks carry no unit: they hold whatever column their writer showed, its default.
+    let folded = |p: &Profile| p.sample_types == [ValueType::new("samples", "count")];
+    let before_index = if folded(before) {
+        Some(0)
+    } else if folded(after) {
+        Some(before.default_sample_type).filter(|&i| i < before.sample_types.len())
+    } else {
+        before.sample_types.iter().position(|t| t == wanted)
+    };
+    let before_index = before_index
         .or_else(|| {
             let same_unit: Vec<usize> = (0..before.sample_types.len())
                 .filter(|&i| before.sample_types[i].unit == wanted.unit)
@@ -65,6 +72,8 @@ pub fn diff(before: &Profile, after: &Profile) -> Result<Profile, ProfileError> 
     out.differential = Some(Differential { before: 1, after: 2 });
     out.time_nanos = after.time_nanos;
     out.duration_nanos = after.duration_nanos;
+    out.period.clone_from(&after.period);
+    out.program.clone_from(&after.program);
     out.title = format!(
         "{}: difference",
         if after.title.is_empty() { "leakscope profile" } else { after.title.as_str() }
@@ -125,6 +134,15 @@ mod tests {
         let folded = read_folded("a 7\n").unwrap();
         let d = diff(&folded, &tasks(9)).unwrap();
         assert_eq!(d.samples[0].values, vec![2, 7, 9]);
+        // Folded stacks carry no unit: they stand for the other side's default column, so a
+        // CPU profile's nanoseconds (or idle time, here) compare with its folded counterpart.
+        let mut before = tasks(1);
+        before.set_default("wait");
+        let d = diff(&before, &read_folded("a 5000\n").unwrap()).unwrap();
+        assert_eq!(d.samples[0].values, vec![4000, 1000, 5000]);
+        let d = diff(&read_folded("a 1000\n").unwrap(), &after).unwrap();
+        assert_eq!(d.samples[0].values, vec![2000, 1000, 3000]);
+        assert_eq!(d.period, after.period);
 
         let cpu = Profile::new(vec![
             ValueType::new("cpu", "nanoseconds"),

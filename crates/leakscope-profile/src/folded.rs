@@ -132,6 +132,7 @@ pub fn write_folded(profile: &Profile, value: usize, out: &mut impl Write) -> io
 /// skipped; a line without a non-negative integer count is an error naming the line.
 pub fn read_folded(text: &str) -> Result<Profile, ProfileError> {
     let mut profile = Profile::new(vec![ValueType::new("samples", "count")]);
+    profile.period = Some((ValueType::new("samples", "count"), 1));
     for (index, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {

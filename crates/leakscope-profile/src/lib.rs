@@ -37,6 +37,9 @@
 //!   [`leakscope_analysis::Model`] (feature `analysis`, on by default), [`cpu_profile`] from the
 //!   agent's `CpuProfileResponse`. Frames are named by [`leakscope_analysis::names`], as
 //!   everywhere else.
+//! - [`site`]: the frames leakscope makes up for places (`tokio::spawn`, `wait: ...`,
+//!   `blocking poll`), which pprof output names after their site (`tokio::spawn @
+//!   src/main.rs:12`) so that pprof, Pyroscope and Parca show each site as a node of its own.
 //! - Formats: [`pprof`] (encode and decode; needs only prost and flate2), [`folded`], and
 //!   [`svg`] (feature `svg`, on by default: inferno). [`write_path`] picks one by extension.
 //! - [`diff`]: the difference of two profiles, drawn as a differential flame graph.
@@ -50,6 +53,7 @@ mod time;
 
 pub mod folded;
 pub mod pprof;
+pub mod site;
 #[cfg(feature = "svg")]
 pub mod svg;
 

@@ -2,13 +2,30 @@
 //! as prost structs, encoding a [`Profile`] into a gzipped protobuf that `go tool pprof`,
 //! Pyroscope and speedscope read, and decoding one back.
 //!
-//! This module needs only prost and flate2 (no inferno, no analysis), so that the agent can serve
-//! `/debug/pprof/*` with it.
+//! This module needs only prost, flate2 and leakscope-analysis's frame names (no inferno, no
+//! model-based builders), so that the agent can serve `/debug/pprof/*` with it.
 //!
 //! Encoding: string 0 is `""`; one function per (name, file), one location per (function,
 //! line), ids from 1 in first-use order over the normalised samples, so the same profile always
 //! encodes to the same bytes. A sample's locations are leaf first, as pprof wants. One mapping
-//! stands for the process, marked as already symbolised so pprof does not try to symbolise it.
+//! stands for the process: its file is the program's name ([`Profile::program`]), and it is
+//! marked as already symbolised so pprof does not try to symbolise it. Every profile has a period
+//! type and period, as Go's own profiles do.
+//!
+//! pprof, Pyroscope and Parca group frames by function name. leakscope's own frames (spawns,
+//! waits, locks, blocking polls: see [`crate::site`]) name a place, not a function, so each is
+//! written as a function named after its site: `tokio::spawn @ src/server.rs:40`,
+//! `wait: Mutex::lock @ src/cache.rs:24`. The site is the most telling place known for the frame:
+//! its own when that is in the app's code (a spawn line, a lock the app created); else the
+//! nearest frame of the app's code above it (the app's line that awaits a library's resource,
+//! the spawn line of a `blocking poll`); else its own (a resource created inside a library);
+//! else the nearest place above it. A site frame is placed (file and line) at its own place, or
+//! at its site when it has none, so no frame sits at line 0 for want of one; its function's
+//! `start_line` is its line in the first case and 0 in the second, which is how the decoder gives
+//! back a frame without a place.
+//! Real functions keep their names and files, whatever their line, so a CPU profile's function is
+//! one node. Functions have no system name: pprof demangles a name equal to its system name and
+//! would cut `<Type as Trait>::method` to `::method`.
 
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
@@ -20,6 +37,7 @@ use prost::Message as _;
 
 use crate::error::ProfileError;
 use crate::profile::{Frame, Label, Profile, ValueType};
+use crate::site::{Above, site_name, strip_site};
 
 /// The messages of `perftools.profiles` (profile.proto), field numbers as upstream.
 pub mod proto {
@@ -208,9 +226,9 @@ struct Tables {
     strings: Vec<String>,
     string_ids: HashMap<String, i64>,
     functions: Vec<proto::Function>,
-    function_ids: HashMap<(i64, i64), u64>,
+    function_ids: HashMap<(i64, i64, i64), u64>,
     locations: Vec<proto::Location>,
-    location_ids: HashMap<(u64, u32), u64>,
+    location_ids: HashMap<(u64, i64), u64>,
 }
 
 impl Tables {
@@ -228,26 +246,58 @@ impl Tables {
         proto::ValueType { r#type: self.string(&t.kind), unit: self.string(&t.unit) }
     }
 
-    fn location(&mut self, frame: &Frame) -> u64 {
-        let name =
-            self.string(if frame.function.is_empty() { "[unknown]" } else { &frame.function });
-        let file = self.string(&frame.file);
-        let function_id = match self.function_ids.get(&(name, file)) {
+    /// A stack's location ids, leaf first. Site frames are named after their site, their own or
+    /// the one of the nearest located frame above them, and placed there (see the module docs).
+    fn stack(&mut self, stack: &[Frame]) -> Vec<u64> {
+        // Named root first (a site frame's name depends on the frames above it), interned leaf
+        // first.
+        let mut named: Vec<(String, &str, u32, i64)> = Vec::with_capacity(stack.len());
+        let mut above = Above::default();
+        for frame in stack {
+            let own = (!frame.file.is_empty()).then_some((frame.file.as_str(), frame.line));
+            named.push(if frame.is_site() {
+                let site = above.site_for(own);
+                // At its own place, or at its site when it has none; `start_line` says which
+                // (the decoder's cue).
+                let (file, line) = own.or(site).unwrap_or(("", 0));
+                let start = if own.is_some() { i64::from(frame.line.max(1)) } else { 0 };
+                (site_name(&frame.function, site), file, line, start)
+            } else if frame.function.is_empty() {
+                ("[unknown]".to_owned(), &frame.file, frame.line, 0)
+            } else {
+                (frame.function.clone(), &frame.file, frame.line, 0)
+            });
+            above.pass(&frame.file, frame.line);
+        }
+        named
+            .iter()
+            .rev()
+            .map(|(name, file, line, start)| self.location(name, file, *line, *start))
+            .collect()
+    }
+
+    fn location(&mut self, name: &str, file: &str, line: u32, start_line: i64) -> u64 {
+        let name = self.string(name);
+        let file = self.string(file);
+        let function_id = match self.function_ids.get(&(name, file, start_line)) {
             Some(&id) => id,
             None => {
                 let id = self.functions.len() as u64 + 1;
+                // No system name: leakscope's names are demangled already, and pprof demangles
+                // (cutting `<Type as Trait>` to `::`) a name equal to its system name.
                 self.functions.push(proto::Function {
                     id,
                     name,
-                    system_name: name,
+                    system_name: 0,
                     filename: file,
-                    start_line: 0,
+                    start_line,
                 });
-                self.function_ids.insert((name, file), id);
+                self.function_ids.insert((name, file, start_line), id);
                 id
             }
         };
-        if let Some(&id) = self.location_ids.get(&(function_id, frame.line)) {
+        let line = i64::from(line);
+        if let Some(&id) = self.location_ids.get(&(function_id, line)) {
             return id;
         }
         let id = self.locations.len() as u64 + 1;
@@ -255,10 +305,10 @@ impl Tables {
             id,
             mapping_id: MAPPING_ID,
             address: 0,
-            line: vec![proto::Line { function_id, line: i64::from(frame.line), column: 0 }],
+            line: vec![proto::Line { function_id, line, column: 0 }],
             is_folded: false,
         });
-        self.location_ids.insert((function_id, frame.line), id);
+        self.location_ids.insert((function_id, line), id);
         id
     }
 }
@@ -272,13 +322,12 @@ pub fn to_proto(profile: &Profile) -> proto::Profile {
     tables.string("");
     let sample_type: Vec<proto::ValueType> =
         profile.sample_types.iter().map(|t| tables.value_type(t)).collect();
-    let mapping_name =
-        tables.string(if profile.title.is_empty() { "leakscope" } else { &profile.title });
+    let program = tables.string(&profile.program);
     let sample = profile
         .samples
         .iter()
         .map(|s| proto::Sample {
-            location_id: s.stack.iter().rev().map(|f| tables.location(f)).collect(),
+            location_id: tables.stack(&s.stack),
             value: s.values.clone(),
             label: s
                 .labels
@@ -292,7 +341,11 @@ pub fn to_proto(profile: &Profile) -> proto::Profile {
                 .collect(),
         })
         .collect();
-    let period_type = profile.period.as_ref().map(|(t, _)| tables.value_type(t));
+    let (period_type, period) = match (&profile.period, profile.default_type()) {
+        (Some((t, period)), _) => (Some(tables.value_type(t)), *period),
+        (None, Some(t)) => (Some(tables.value_type(t)), 1),
+        (None, None) => (None, 0),
+    };
     let default_sample_type = profile.default_type().map_or(0, |t| tables.string(&t.kind));
     let comment = [&profile.title, &profile.subtitle]
         .into_iter()
@@ -304,7 +357,7 @@ pub fn to_proto(profile: &Profile) -> proto::Profile {
         sample,
         mapping: vec![proto::Mapping {
             id: MAPPING_ID,
-            filename: mapping_name,
+            filename: program,
             has_functions: true,
             has_filenames: true,
             has_line_numbers: true,
@@ -317,7 +370,7 @@ pub fn to_proto(profile: &Profile) -> proto::Profile {
         time_nanos: profile.time_nanos,
         duration_nanos: profile.duration_nanos,
         period_type,
-        period: profile.period.as_ref().map_or(0, |(_, p)| *p),
+        period,
         comment,
         default_sample_type,
         ..proto::Profile::default()
@@ -436,7 +489,8 @@ pub fn validate(profile: &proto::Profile) -> Result<(), ProfileError> {
 /// their own; numeric labels are dropped.
 pub fn decode(bytes: &[u8]) -> Result<Profile, ProfileError> {
     let message = decode_proto(bytes)?;
-    let s = |index: i64| message.string_table[index as usize].clone();
+    let text = |index: i64| message.string_table[index as usize].as_str();
+    let s = |index: i64| text(index).to_owned();
     let functions: HashMap<u64, &proto::Function> =
         message.function.iter().map(|f| (f.id, f)).collect();
     let locations: HashMap<u64, &proto::Location> =
@@ -450,15 +504,25 @@ pub fn decode(bytes: &[u8]) -> Result<Profile, ProfileError> {
     }
     for sample in &message.sample {
         let mut stack = Vec::new();
+        // The places above, as the encoder saw them.
+        let mut above = Above::default();
         for id in sample.location_id.iter().rev() {
             // Lines are innermost first; the stack is root first.
             for line in locations[id].line.iter().rev() {
                 let function = functions[&line.function_id];
-                stack.push(Frame::new(
-                    s(function.name),
-                    s(function.filename),
-                    u32::try_from(line.line).unwrap_or(0),
-                ));
+                let name = text(function.name);
+                let file = text(function.filename);
+                let line = u32::try_from(line.line).unwrap_or(0);
+                // A site frame at its own place keeps it; one placed at its site had none.
+                let own = (function.start_line != 0 && !file.is_empty()).then_some((file, line));
+                let (function, placed) = match strip_site(name, above.site_for(own)) {
+                    Some(function) => (function, own),
+                    None => (name, Some((file, line))),
+                };
+                let (file, line) = placed.unwrap_or(("", 0));
+                above.pass(file, line);
+                let frame = Frame::new(function, file, line);
+                stack.push(frame);
             }
         }
         let labels = sample
@@ -471,6 +535,13 @@ pub fn decode(bytes: &[u8]) -> Result<Profile, ProfileError> {
     }
     profile.time_nanos = message.time_nanos;
     profile.duration_nanos = message.duration_nanos;
+    profile.program = message
+        .mapping
+        .iter()
+        .find(|m| m.id == MAPPING_ID)
+        .or(message.mapping.first())
+        .map(|m| s(m.filename))
+        .unwrap_or_default();
     profile.period =
         message.period_type.map(|t| (ValueType::new(s(t.r#type), s(t.unit)), message.period));
     let mut comments = message.comment.iter().map(|&c| s(c));
@@ -492,14 +563,32 @@ mod tests {
         profile.title = "title".into();
         profile.subtitle = "subtitle".into();
         profile.time_nanos = 1_700_000_000_000_000_000;
+        profile.period = Some((ValueType::new("tasks", "count"), 1));
+        profile.program = "app".into();
         let spawn = Frame::new("tokio::spawn", "src/main.rs", 10);
         let recv = Frame::new("app::worker", "src/worker.rs", 22);
         profile.add(vec![spawn.clone(), recv], vec![3, 3_000], vec![]);
         profile.add(
-            vec![spawn, Frame::new("wait: <[u8; 4]>::lock", "", 0)],
+            vec![spawn.clone(), Frame::new("wait: <[u8; 4]>::lock", "", 0)],
             vec![1, 5],
             vec![Label { key: "state".into(), value: "idle".into() }],
         );
+        // A library's lock, awaited by the app's worker: named after the worker's line.
+        profile.add(
+            vec![
+                spawn.clone(),
+                Frame::new("app::worker", "src/worker.rs", 22),
+                Frame::new(
+                    "wait: Mutex::lock",
+                    "/root/.cargo/registry/src/x-1/tokio/mutex.rs",
+                    806,
+                ),
+            ],
+            vec![1, 9],
+            vec![],
+        );
+        // A wait at the spawn's own line (`tokio::spawn(sleep(..))`) keeps its place.
+        profile.add(vec![spawn, Frame::new("wait: sleep", "src/main.rs", 10)], vec![1, 7], vec![]);
         profile.set_default("wait");
         profile.normalize();
         profile
@@ -521,8 +610,41 @@ mod tests {
         validate(&message).unwrap();
         assert_eq!(message.string_table[0], "");
         // One function and one location per distinct frame, shared between samples.
-        assert_eq!(message.function.len(), 3);
-        assert_eq!(message.location.len(), 3);
+        assert_eq!(message.function.len(), 5);
+        assert_eq!(message.location.len(), 5);
+        // Site frames are named after their site, their own or the one above them, and placed
+        // there; no system name for pprof to demangle.
+        let names: Vec<(&str, &str, i64)> = message
+            .location
+            .iter()
+            .map(|l| {
+                let f = message.function.iter().find(|f| f.id == l.line[0].function_id).unwrap();
+                assert_eq!(f.system_name, 0);
+                let s = |i: i64| message.string_table[i as usize].as_str();
+                (s(f.name), s(f.filename), l.line[0].line)
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("app::worker", "src/worker.rs", 22),
+                ("tokio::spawn @ src/main.rs:10", "src/main.rs", 10),
+                (
+                    "wait: Mutex::lock @ src/worker.rs:22",
+                    "/root/.cargo/registry/src/x-1/tokio/mutex.rs",
+                    806
+                ),
+                ("wait: <[u8; 4]>::lock @ src/main.rs:10", "src/main.rs", 10),
+                ("wait: sleep @ src/main.rs:10", "src/main.rs", 10),
+            ]
+        );
+        let s = |i: i64| message.string_table[i as usize].as_str();
+        assert_eq!(s(message.mapping[0].filename), "app");
+        let period_type = message.period_type.unwrap();
+        assert_eq!(
+            (s(period_type.r#type), s(period_type.unit), message.period),
+            ("tasks", "count", 1)
+        );
         // Leaf first.
         let first = &message.sample[0];
         let leaf = message.location.iter().find(|l| l.id == first.location_id[0]).unwrap();

@@ -84,13 +84,19 @@ pub struct Profile {
     pub default_sample_type: usize,
     /// The samples; see [`Profile::normalize`] for a canonical order.
     pub samples: Vec<Sample>,
-    /// For sampled profiles: what one sample stands for (`cpu`/`nanoseconds`, 10 101 010 for
-    /// 99 Hz).
+    /// What one sample stands for, as pprof's `period_type` and `period`: `cpu`/`nanoseconds`
+    /// and 10 101 010 for a CPU profile at 99 Hz; `tasks`/`count` and 1 for a task-wait profile
+    /// (Go's goroutine profile has `goroutine`/`count`, 1). The pprof encoder writes the default
+    /// column and 1 when this is `None`.
     pub period: Option<(ValueType, i64)>,
     /// When the data was taken, nanoseconds since the Unix epoch (0 when unknown).
     pub time_nanos: i64,
     /// How long the data took to collect (a CPU profile's duration), in nanoseconds.
     pub duration_nanos: i64,
+    /// The program the data is of, as its executable's file name (`leakscope-zoo`): pprof's
+    /// mapping names it, and `go tool pprof` shows it as `File:` and names saved profiles after
+    /// it. Empty when unknown.
+    pub program: String,
     /// A one-line title: `leakscope task-wait profile`.
     pub title: String,
     /// A one-line subtitle: the target and the time.

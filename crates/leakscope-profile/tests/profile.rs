@@ -1,6 +1,7 @@
 //! Golden snapshots of every builder and every format, from one fixed model: the output must be
 //! byte-for-byte stable between runs (insta snapshots in `tests/snapshots/`).
 
+mod go_pprof;
 mod support;
 
 use leakscope_profile::pprof::{decode, decode_proto, encode};

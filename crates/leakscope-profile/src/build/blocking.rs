@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use leakscope_analysis::Model;
 use leakscope_proto::v1::{Task, TaskKind, TaskState};
 
-use super::frames::{nanos, spawn_frame, target_subtitle};
+use super::frames::{model_profile, nanos, spawn_frame};
 use super::tasks::TaskFilter;
 use crate::profile::{Frame, Label, Profile, ValueType};
+use crate::site;
 
 /// The agent's default long-poll threshold, for models whose `Hello` did not say.
 const DEFAULT_THRESHOLD_NANOS: u64 = 10_000_000;
@@ -21,12 +22,11 @@ const DEFAULT_THRESHOLD_NANOS: u64 = 10_000_000;
 /// the tasks; a location's statistics are kept when any task there matches, or when the filter
 /// has no ids and its text matches the location.
 pub fn blocking_profile(model: &Model, filter: &TaskFilter) -> Profile {
-    let mut profile = Profile::new(vec![
-        ValueType::new("long_polls", "count"),
-        ValueType::new("blocked", "nanoseconds"),
-    ]);
-    profile.title = "leakscope blocking profile".into();
-    profile.subtitle = target_subtitle(model);
+    let mut profile = model_profile(
+        model,
+        "leakscope blocking profile",
+        [ValueType::new("long_polls", "count"), ValueType::new("blocked", "nanoseconds")],
+    );
     // A task for each location, to name how its tasks were spawned.
     let mut by_location: BTreeMap<u32, &Task> = BTreeMap::new();
     for task in model.tasks().filter(|t| filter.matches(model, t)) {
@@ -38,7 +38,7 @@ pub fn blocking_profile(model: &Model, filter: &TaskFilter) -> Profile {
             Some(task) => spawn_frame(model, task),
             None if filter.task_ids.is_none() => {
                 let location = model.location(stats.location_id);
-                let frame = Frame::new("tokio::spawn", location.file.clone(), location.line);
+                let frame = Frame::new(site::SPAWN, location.file.clone(), location.line);
                 let text = filter.text.as_deref().unwrap_or_default().to_lowercase();
                 if !location.to_string().to_lowercase().contains(&text) {
                     continue;
@@ -48,7 +48,7 @@ pub fn blocking_profile(model: &Model, filter: &TaskFilter) -> Profile {
             None => continue,
         };
         profile.add(
-            vec![spawn, Frame::new("blocking poll", "", 0)],
+            vec![spawn, Frame::new(site::BLOCKING_POLL, "", 0)],
             vec![nanos(stats.long_polls), nanos(stats.long_poll_nanos)],
             label("finished"),
         );
@@ -69,7 +69,7 @@ pub fn blocking_profile(model: &Model, filter: &TaskFilter) -> Profile {
             continue;
         }
         profile.add(
-            vec![spawn_frame(model, task), Frame::new("blocking now", "", 0)],
+            vec![spawn_frame(model, task), Frame::new(site::BLOCKING_NOW, "", 0)],
             vec![1, nanos(running_for)],
             label("running"),
         );

@@ -1,12 +1,15 @@
 //! The CPU profile, from the samples the agent's `CpuProfile` call returns.
 
+use leakscope_analysis::names::clean_function;
 use leakscope_proto::v1::CpuProfileResponse;
 
 use crate::profile::{Frame, Label, Profile, ValueType};
 
-/// Columns `samples/count` (default) and `cpu/nanoseconds` (samples times the sampling period),
-/// the period `cpu/nanoseconds`, a `thread` label per sample, and the start time and duration of
-/// the sampling.
+/// Frames are named as everywhere else ([`clean_function`]: generic arguments dropped).
+/// Columns `samples/count` and `cpu/nanoseconds` (samples times the sampling period; the
+/// default, as in Go's CPU profiles), the period `cpu/nanoseconds`, a `thread` label per sample,
+/// and the start time and duration of the sampling. The response does not name the program:
+/// set [`Profile::program`] where it is known.
 pub fn cpu_profile(response: &CpuProfileResponse) -> Profile {
     let mut profile = Profile::new(vec![
         ValueType::new("samples", "count"),
@@ -14,6 +17,7 @@ pub fn cpu_profile(response: &CpuProfileResponse) -> Profile {
     ]);
     let period = 1_000_000_000 / i64::from(response.frequency_hz.max(1));
     profile.period = Some((ValueType::new("cpu", "nanoseconds"), period));
+    profile.default_sample_type = 1;
     profile.title = "leakscope CPU profile".into();
     profile.time_nanos = i64::try_from(response.started_unix_nanos).unwrap_or(0);
     profile.duration_nanos = i64::try_from(response.duration_nanos).unwrap_or(i64::MAX);
@@ -21,7 +25,9 @@ pub fn cpu_profile(response: &CpuProfileResponse) -> Profile {
         let stack = sample
             .frames
             .iter()
-            .map(|f| Frame::new(f.function.clone(), f.file.clone(), f.line))
+            // As every profile reads a name: without generic arguments (which the agent
+            // sends), `<Type as Trait>` kept.
+            .map(|f| Frame::new(clean_function(&f.function, &f.file), f.file.clone(), f.line))
             .collect();
         let count = i64::try_from(sample.count).unwrap_or(i64::MAX);
         let labels = if sample.thread.is_empty() {
@@ -59,13 +65,21 @@ mod tests {
                     thread: "worker".into(),
                 },
                 CpuSample { frames: vec![frame("main", 1)], count: 2, thread: String::new() },
+                CpuSample {
+                    frames: vec![frame("<F as core::ops::FnOnce<()>>::call_once<app::Job>", 4)],
+                    count: 1,
+                    thread: String::new(),
+                },
             ],
             ..CpuProfileResponse::default()
         };
         let profile = cpu_profile(&response);
-        assert_eq!(profile.total(0), 32);
-        assert_eq!(profile.total(1), 320_000_000);
+        assert_eq!(profile.total(0), 33);
+        assert_eq!(profile.total(1), 330_000_000);
+        let call = profile.samples.iter().find(|s| s.stack[0].line == 4).unwrap();
+        assert_eq!(call.stack[0].function, "<F as core::ops::FnOnce>::call_once");
         assert_eq!(profile.period, Some((ValueType::new("cpu", "nanoseconds"), 10_000_000)));
+        assert_eq!(profile.default_type(), Some(&ValueType::new("cpu", "nanoseconds")));
         let hot = profile.samples.iter().find(|s| s.stack.len() == 2).unwrap();
         assert_eq!(hot.stack[1], Frame::new("hot", "src/main.rs", 9));
         assert_eq!(hot.labels[0].value, "worker");

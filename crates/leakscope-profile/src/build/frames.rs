@@ -7,16 +7,17 @@ use leakscope_analysis::names::{clean_function, is_runtime_frame};
 use leakscope_analysis::{Model, TaskWait, WaitPoint, names, task_wait_point, wait_point};
 use leakscope_proto::v1::{Backtrace, DumpStatus, Task, TaskDumpResponse, TaskKind, TaskState};
 
-use crate::profile::{Frame, Label};
+use crate::profile::{Frame, Label, Profile, ValueType};
+use crate::site;
 
 /// The root frame of a task's stacks: how and where it was spawned, e.g. `tokio::spawn` at
 /// `src/handler.rs:42`, with the task's name when it has one.
 pub(crate) fn spawn_frame(model: &Model, task: &Task) -> Frame {
     let how = match TaskKind::try_from(task.kind).unwrap_or(TaskKind::Unspecified) {
-        TaskKind::Async | TaskKind::Unspecified => "tokio::spawn",
-        TaskKind::Blocking => "tokio::task::spawn_blocking",
-        TaskKind::BlockOn => "block_on",
-        TaskKind::Local => "tokio::task::spawn_local",
+        TaskKind::Async | TaskKind::Unspecified => site::SPAWN,
+        TaskKind::Blocking => site::SPAWN_BLOCKING,
+        TaskKind::BlockOn => site::BLOCK_ON,
+        TaskKind::Local => site::SPAWN_LOCAL,
     };
     let function =
         if task.name.is_empty() { how.to_owned() } else { format!("{how} \"{}\"", task.name) };
@@ -102,15 +103,15 @@ pub fn wait_chain(traces: &[Backtrace]) -> (&[leakscope_proto::v1::Frame], WaitP
 /// or its state when it is not parked (`state: running`).
 pub(crate) fn wait_frame(model: &Model, task: &Task, wait: &TaskWait, point: &WaitPoint) -> Frame {
     match TaskState::try_from(task.state).unwrap_or(TaskState::Unspecified) {
-        TaskState::Running => Frame::new("state: running", "", 0),
-        TaskState::Scheduled => Frame::new("state: scheduled", "", 0),
+        TaskState::Running => Frame::new(format!("{}running", site::STATE), "", 0),
+        TaskState::Scheduled => Frame::new(format!("{}scheduled", site::STATE), "", 0),
         _ => {
             let location = wait
                 .resource_id
                 .and_then(|id| model.resource(id))
                 .map(|r| model.location(r.location_id))
                 .filter(|l| !l.is_unknown());
-            let function = format!("wait: {point}");
+            let function = format!("{}{point}", site::WAIT);
             match location {
                 Some(l) => Frame::new(function, l.file.clone(), l.line),
                 None => Frame::new(function, "", 0),
@@ -139,8 +140,21 @@ pub(crate) fn idle_nanos(model: &Model, task: &Task) -> u64 {
     names::idle_nanos(model.now_nanos(), task)
 }
 
+/// A model-based profile with these columns, the first the default and counting one per sample
+/// (pprof's period, as Go's goroutine, mutex and block profiles have), titled, and naming the
+/// model's process.
+pub(crate) fn model_profile(model: &Model, title: &str, columns: [ValueType; 2]) -> Profile {
+    let period = (columns[0].clone(), 1);
+    let mut profile = Profile::new(columns.into());
+    profile.period = Some(period);
+    profile.title = title.into();
+    profile.subtitle = target_subtitle(model);
+    profile.program.clone_from(&model.target().process_name);
+    profile
+}
+
 /// The subtitle a model gives: the process and when its data was observed.
-pub(crate) fn target_subtitle(model: &Model) -> String {
+fn target_subtitle(model: &Model) -> String {
     let target = model.target();
     match (target.process_name.is_empty(), target.pid) {
         (true, 0) => String::new(),

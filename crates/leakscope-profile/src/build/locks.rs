@@ -5,9 +5,10 @@
 use leakscope_analysis::Model;
 use leakscope_proto::v1::TaskDumpResponse;
 
-use super::frames::{Dumped, await_chain, nanos, spawn_frame, target_subtitle, task_labels};
+use super::frames::{Dumped, await_chain, model_profile, nanos, spawn_frame, task_labels};
 use super::tasks::TaskFilter;
 use crate::profile::{Frame, Profile, ValueType};
+use crate::site;
 
 /// One stack per task waiting on a lock: its spawn frame, its await chain when `dump` has it, a
 /// `lock: Mutex::lock` frame at the lock's creation, and, when the agent knows the holder, a
@@ -18,12 +19,11 @@ pub fn lock_wait_profile(
     dump: Option<&TaskDumpResponse>,
     filter: &TaskFilter,
 ) -> Profile {
-    let mut profile = Profile::new(vec![
-        ValueType::new("contentions", "count"),
-        ValueType::new("delay", "nanoseconds"),
-    ]);
-    profile.title = "leakscope lock-wait profile".into();
-    profile.subtitle = target_subtitle(model);
+    let mut profile = model_profile(
+        model,
+        "leakscope lock-wait profile",
+        [ValueType::new("contentions", "count"), ValueType::new("delay", "nanoseconds")],
+    );
     let dumped = Dumped::new(model, dump);
     let now = model.now_nanos();
     for task in model.live_tasks().filter(|t| filter.matches(model, t)) {
@@ -37,14 +37,14 @@ pub fn lock_wait_profile(
             stack.extend(await_chain(traces).0);
         }
         let at = model.location(resource.location_id);
-        stack.push(Frame::new(format!("lock: {}", wait.point), at.file.clone(), at.line));
+        stack.push(Frame::new(format!("{}{}", site::LOCK, wait.point), at.file.clone(), at.line));
         if let Some(holder) = Some(resource.holder_task_id)
             .filter(|&id| id != 0 && id != task.id)
             .and_then(|id| model.task(id))
         {
             let spawned = spawn_frame(model, holder);
             stack.push(Frame::new(
-                format!("held by {}", spawned.function),
+                format!("{}{}", site::HELD_BY, spawned.function),
                 spawned.file,
                 spawned.line,
             ));

@@ -7,7 +7,7 @@ use leakscope_analysis::{Model, WaitPoint, WaitSource};
 use leakscope_proto::v1::{Task, TaskDumpResponse};
 
 use super::frames::{
-    Dumped, await_chain, idle_nanos, nanos, spawn_frame, target_subtitle, task_labels, wait_frame,
+    Dumped, await_chain, idle_nanos, model_profile, nanos, spawn_frame, task_labels, wait_frame,
 };
 use crate::profile::{Profile, ValueType};
 
@@ -85,10 +85,11 @@ pub fn task_wait_profile(
     dump: Option<&TaskDumpResponse>,
     filter: &TaskFilter,
 ) -> Profile {
-    let mut profile =
-        Profile::new(vec![ValueType::new("tasks", "count"), ValueType::new("wait", "nanoseconds")]);
-    profile.title = "leakscope task-wait profile".into();
-    profile.subtitle = target_subtitle(model);
+    let mut profile = model_profile(
+        model,
+        "leakscope task-wait profile",
+        [ValueType::new("tasks", "count"), ValueType::new("wait", "nanoseconds")],
+    );
     let dumped = Dumped::new(model, dump);
     for task in model.live_tasks().filter(|t| filter.matches(model, t)) {
         let wait = model.task_wait(task.id);

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use leakscope_analysis::{Model, Sources};
+use leakscope_analysis::{Model, Sources, TargetInfo};
 use leakscope_profile::pprof::proto;
 use leakscope_profile::{Profile, folded};
 use leakscope_proto::v1::{
@@ -167,6 +167,7 @@ pub(crate) fn fixture() -> (Model, TaskDumpResponse) {
         ..TaskDumpResponse::default()
     };
     let mut model = Model::new(Sources::all());
+    model.set_target(TargetInfo { process_name: "app".into(), ..TargetInfo::default() });
     model.apply_snapshot(snapshot);
     model.apply_dump(dump.clone());
     (model, dump)
@@ -192,6 +193,10 @@ pub(crate) fn describe_pprof(message: &proto::Profile) -> String {
         let _ = writeln!(out, "sample_type {} {}", s(t.r#type), s(t.unit));
     }
     let _ = writeln!(out, "default_sample_type {}", s(message.default_sample_type));
+    if let Some(t) = &message.period_type {
+        let _ =
+            writeln!(out, "period_type {} {} period {}", s(t.r#type), s(t.unit), message.period);
+    }
     let _ = writeln!(
         out,
         "time_nanos {} duration_nanos {}",
@@ -212,7 +217,15 @@ pub(crate) fn describe_pprof(message: &proto::Profile) -> String {
         );
     }
     for f in &message.function {
-        let _ = writeln!(out, "function {} {} {}", f.id, s(f.name), s(f.filename));
+        let _ = writeln!(
+            out,
+            "function {} {} system_name {} {} start_line {}",
+            f.id,
+            s(f.name),
+            s(f.system_name),
+            s(f.filename),
+            f.start_line
+        );
     }
     for l in &message.location {
         let lines: Vec<String> = l
