@@ -7,27 +7,33 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use leakscope_analysis::{FindingKind, Severity, parse_duration};
+use leakscope_analysis::{FindingKind, Severity};
 
+use crate::input::parse_bounded_duration;
 use crate::limits::{Limit, LimitKind};
+
+/// The environment variable that names the target of every command (`snapshot`, `profile`,
+/// `gate`, `doctor`, `attach`) when no ADDR is given; the gate also hands it to its load.
+pub const ADDR_ENV: &str = "LEAKSCOPE_ADDR";
 
 /// Watch a running service (or start one with `--run`) and fail when its tasks grow past limits
 /// or leak.
 #[derive(Debug, Clone, Args)]
 pub struct GateArgs {
     /// The agent: host:port or http://host:port [default: 127.0.0.1:6669; with --run, a free
-    /// loopback port handed to the service as LEAKSCOPE_BIND]
-    #[arg(value_name = "ADDR")]
+    /// loopback port handed to the service as LEAKSCOPE_BIND]. The argument wins over
+    /// LEAKSCOPE_ADDR
+    #[arg(value_name = "ADDR", env = ADDR_ENV, hide_env_values = true)]
     pub addr: Option<String>,
 
     /// How long to watch after the warmup (in run mode with --load: ignored, the load's run is
     /// the window). Growth is judged from the tasks' spawn times, so a service leaking a task a
     /// second fails within this default
-    #[arg(long, value_name = "DUR", default_value = "20s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "20s", value_parser = parse_bounded_duration)]
     pub window: Duration,
 
     /// Watch this long first; the window's start counts are taken when it ends
-    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_bounded_duration)]
     pub warmup: Duration,
 
     /// Fail when live tasks peak above N: `N` for the total, `GLOB=N` for each spawn location
@@ -60,7 +66,7 @@ pub struct GateArgs {
     /// Before failing a limit, keep measuring (re-checking with backoff) for at most this long, so
     /// that a momentary burst is not a failure; in run mode, how long tasks may take to settle
     /// after the load
-    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_bounded_duration)]
     pub settle: Duration,
 
     /// Report format on stdout
@@ -85,7 +91,7 @@ pub struct GateArgs {
     pub task_dump: bool,
 
     /// Time between samples [default: a twentieth of the window, between 100ms and 1s]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_bounded_duration)]
     pub interval: Option<Duration>,
 
     /// Run mode: start the service with this shell command (its agent is handed LEAKSCOPE_BIND),
@@ -99,7 +105,7 @@ pub struct GateArgs {
     pub load: Option<String>,
 
     /// How long the service's agent may take to answer [default: 30s]
-    #[arg(long, value_name = "DUR", requires = "run", value_parser = parse_duration, help_heading = "Run mode")]
+    #[arg(long, value_name = "DUR", requires = "run", value_parser = parse_bounded_duration, help_heading = "Run mode")]
     pub startup_timeout: Option<Duration>,
 
     /// After the load, live tasks may stay this many above the baseline, in total and at each
@@ -168,8 +174,12 @@ pub enum Format {
     Text,
     /// The whole report as one JSON document.
     Json,
-    /// JUnit XML, one test case per limit and per failing finding kind, for CI test reporters.
+    /// JUnit XML, one test case per limit and per failing finding kind, for CI test reporters;
+    /// strict: only what Jenkins xunit's junit-10.xsd declares.
     Junit,
+    /// The same JUnit XML plus the attributes GitHub's reporters read to annotate lines: `file`
+    /// and `line` on each test case, `skipped` on `testsuites`.
+    JunitGithub,
     /// GitHub Actions workflow commands: `::error file=…,line=…::` on the spawn locations, then
     /// the text report.
     Github,
@@ -190,8 +200,9 @@ impl FromStr for ReportFile {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (format, path) =
             s.split_once('=').ok_or_else(|| format!("`{s}`: expected FORMAT=PATH"))?;
-        let format = Format::from_str(format.trim(), true)
-            .map_err(|_| format!("`{format}`: unknown format (text, json, junit, github)"))?;
+        let format = Format::from_str(format.trim(), true).map_err(|_| {
+            format!("`{format}`: unknown format (text, json, junit, junit-github, github)")
+        })?;
         if path.trim().is_empty() {
             return Err(format!("`{s}`: the path after `=` is empty"));
         }
@@ -271,11 +282,13 @@ mod tests {
                 "json=out.json",
                 "--report",
                 "github=a.txt",
+                "--report",
+                "junit-github=b.xml",
             ],
             Ok("addr=Some(\"127.0.0.1:7000\") window=3s warmup=1s interval=150ms \
                 limits=[\"max-tasks total ≤ 500\", \"max-growth total ≤ 20\", \
                 \"max-rate each location matching ** ≤ 2/s\"] fail-on=deadlock,lost-waker \
-                suspect format=Junit reports=2 run=None load=None task-dump=false"),
+                suspect format=Junit reports=3 run=None load=None task-dump=false"),
         );
         check(
             &[
@@ -302,5 +315,22 @@ mod tests {
         check(&["--report", "junit"], Err(ValueValidation));
         check(&["--report", "xml=a.xml"], Err(ValueValidation));
         check(&["--format", "yaml"], Err(InvalidValue));
+    }
+
+    #[test]
+    fn report_files() {
+        let check = |s: &str, expected: Result<(Format, &str), &str>| {
+            let got = s.parse::<ReportFile>().map(|r| (r.format, r.path));
+            let expected = expected.map(|(f, p)| (f, PathBuf::from(p))).map_err(str::to_owned);
+            assert_eq!(got, expected, "{s}");
+        };
+        check("junit=a.xml", Ok((Format::Junit, "a.xml")));
+        check("junit-github=b.xml", Ok((Format::JunitGithub, "b.xml")));
+        check("JUnit = c.xml", Ok((Format::Junit, "c.xml")));
+        check(
+            "junit_github=d.xml",
+            Err("`junit_github`: unknown format (text, json, junit, junit-github, github)"),
+        );
+        check("junit= ", Err("`junit= `: the path after `=` is empty"));
     }
 }

@@ -1,4 +1,7 @@
-//! Why the gate could not reach a verdict (exit code 2), each as one line.
+//! Why the gate could not reach a verdict, each as one line. The CLI gives each kind its exit
+//! code (`CliError::from_gate`): 2 when leakscope's side failed (flags, a report path, the
+//! agent unreachable or gone), 3 when the service or load of run mode failed, 130 when
+//! interrupted.
 
 use std::path::PathBuf;
 
@@ -71,6 +74,14 @@ pub enum GateError {
         command: String,
         /// Its exit status.
         status: String,
+    },
+    /// A `--report` path that cannot be written, found before any watching started.
+    #[error("--report: {reason}")]
+    Unwritable {
+        /// The file.
+        path: PathBuf,
+        /// Why, on one line.
+        reason: String,
     },
     /// Writing a report file failed.
     #[error("failed to write the report {path}: {source}")]

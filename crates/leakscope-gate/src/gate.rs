@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use leakscope_analysis::{Config, SourceLocation};
 use leakscope_client::{Connection, Target};
 
-use crate::args::{Format, GateArgs};
+use crate::args::{ADDR_ENV, Format, GateArgs};
 use crate::error::GateError;
 use crate::format;
 use crate::limits::{self, Counts, LimitCheck, Violation};
@@ -34,8 +34,15 @@ const FIRST_RETRY: Duration = Duration::from_millis(250);
 const MAX_RETRY: Duration = Duration::from_secs(2);
 
 /// Runs the gate described by `args`, with the analysis thresholds in `config`, writes its
-/// reports, and returns the verdict. An `Err` means no verdict (exit code 2).
+/// reports, and returns the verdict. An `Err` means no verdict; its kind decides the exit code
+/// (the CLI's `CliError::from_gate`: 2 for leakscope's side, 3 for the service's, 130 when
+/// interrupted). `--report` paths are checked before anything connects.
 pub async fn run(args: GateArgs, config: Config) -> Result<Verdict, GateError> {
+    // A report that cannot be written fails now, not after the whole window.
+    for file in &args.report {
+        crate::input::check_writable(&file.path)
+            .map_err(|reason| GateError::Unwritable { path: file.path.clone(), reason })?;
+    }
     let interrupted = async {
         shutdown_signal().await;
         Err::<GateReport, _>(GateError::Interrupted)
@@ -154,7 +161,11 @@ async fn gate_service(
     };
 
     // The load's run is the window; growth and rate are measured over it.
-    let mut load = Child::spawn(load_command, &[("LEAKSCOPE_AGENT", target.to_string())])?;
+    // LEAKSCOPE_ADDR is the name every leakscope command reads, so a load that runs
+    // `leakscope snapshot` needs no address; LEAKSCOPE_AGENT is kept for loads written before it.
+    let addr = target.to_string();
+    let env = [(ADDR_ENV, addr.clone()), ("LEAKSCOPE_AGENT", addr)];
+    let mut load = Child::spawn(load_command, &env)?;
     let status = guard(service, watcher.until(load.wait())).await???;
     if !status.success() {
         return Err(GateError::LoadFailed {

@@ -4,7 +4,12 @@
 //! `leakscope-analysis` finds leaks of the kinds in `--fail-on`.
 //!
 //! The CLI flattens [`GateArgs`] into its `gate` command and calls [`run`]; the verdict maps to
-//! the exit code (0 pass, 1 fail, 2 when there is no verdict: the [`GateError`]).
+//! the exit code (0 pass, 1 fail; with no verdict, the [`GateError`] decides: 2 for a usage or
+//! connection error, 3 when the service or load of run mode failed, 130 when interrupted).
+//!
+//! The [`input`](parse_bounded_duration) checks (durations bounded to [`MAX_DURATION`], output
+//! paths writable) live here because every `leakscope` command shares them and the CLI already
+//! depends on this crate.
 //!
 //! ```no_run
 //! # async fn gate() -> Result<(), leakscope_gate::GateError> {
@@ -48,16 +53,20 @@ mod args;
 mod error;
 mod format;
 mod gate;
+mod input;
 mod limits;
 mod observe;
 mod process;
 mod report;
 mod runtime;
 
-pub use args::{FailOn, Format, GateArgs, ReportFile};
+pub use args::{ADDR_ENV, FailOn, Format, GateArgs, ReportFile};
 pub use error::GateError;
 pub use format::{render, step_summary};
 pub use gate::run;
+pub use input::{
+    MAX_DURATION, MAX_DURATION_TEXT, check_directory, check_writable, parse_bounded_duration,
+};
 pub use limits::{Counts, Limit, LimitCheck, LimitKind, Violation};
 pub use report::{
     GateFinding, GateReport, LocationRow, Mode, SettleCheck, TargetInfo, Verdict, WindowInfo,

@@ -28,7 +28,8 @@ pub(crate) struct Watcher {
     updates: Updates,
     pub(crate) model: Model,
     pub(crate) samples: Vec<Sample>,
-    /// No update for this long means the agent is gone or wedged.
+    /// No update part for this long means the agent is gone or wedged (a large update streams
+    /// in parts, each of which counts as a sign of life).
     stall: Duration,
     addr: String,
 }
@@ -85,10 +86,13 @@ impl Watcher {
         Ok(())
     }
 
-    fn apply(&mut self, update: leakscope_proto::v1::Update) {
-        self.model.apply_update(update);
-        let sample = sample(&self.model);
-        self.samples.push(sample);
+    /// Applies one part of an update; a sample is taken when the update is complete (a large
+    /// update streams in parts, and a part alone is half a picture).
+    fn apply(&mut self, part: leakscope_proto::v1::WatchMessage) {
+        if self.model.apply_part(part) {
+            let sample = sample(&self.model);
+            self.samples.push(sample);
+        }
     }
 
     /// Index of the latest sample: where a window that starts now starts.

@@ -77,6 +77,10 @@ pub struct GateReport {
     /// when the request itself failed. `None` when no dump was asked for.
     #[serde(default)]
     pub dump: Option<String>,
+    /// What the target's build lets it see, from its `Hello` (`leakscope doctor`'s checks);
+    /// every format states it, the text on one line.
+    #[serde(default)]
+    pub facts: Option<leakscope_analysis::Facts>,
 }
 
 /// Who was gated.
@@ -249,6 +253,7 @@ pub(crate) fn build(model: &Model, config: &Config, parts: Parts) -> GateReport 
         unevaluated,
         runtimes: RuntimeStatus::all(model.runtimes()),
         dump: analysis.target.dump,
+        facts: analysis.target.facts,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Fixed reports the format tests render: one failing every way, one passing.
 
-use leakscope_analysis::{Finding, FindingKind, Severity, SourceLocation, WaitPoint};
+use leakscope_analysis::{Facts, Finding, FindingKind, Severity, SourceLocation, WaitPoint};
 
 use crate::limits::{Counts, LimitCheck, LimitKind, Violation};
 use crate::report::{
@@ -10,6 +10,21 @@ use crate::runtime::RuntimeStatus;
 
 fn counts(start: u64, peak: u64, end: u64, rate: Option<f64>) -> Counts {
     Counts { start, peak, end, growth: end as i64 - start as i64, rate_per_sec: rate }
+}
+
+/// A Linux build's facts with everything, frame pointers as given.
+fn facts(frame_pointers: Option<bool>) -> Facts {
+    Facts {
+        tokio_unstable: true,
+        frame_pointers,
+        line_tables: Some(true),
+        tokio_version: Some("1.54.1".into()),
+        tokio_minimum: Some("1.54".into()),
+        task_dump: true,
+        runtime_metrics: true,
+        cpu_profile: true,
+        ..Facts::default()
+    }
 }
 
 fn handler() -> SourceLocation {
@@ -138,6 +153,7 @@ pub(crate) fn failing() -> GateReport {
             heartbeat_age_secs: Some(0.05),
         }],
         dump: None,
+        facts: Some(facts(Some(false))),
     }
 }
 
@@ -175,5 +191,6 @@ pub(crate) fn passing() -> GateReport {
         unevaluated: Vec::new(),
         runtimes: Vec::new(),
         dump: None,
+        facts: Some(facts(Some(true))),
     }
 }

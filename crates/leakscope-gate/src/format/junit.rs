@@ -1,6 +1,13 @@
-//! `--format junit`: one test suite, one test case per limit, per `--fail-on` kind and (run mode)
-//! for settling; failures carry what exceeded or leaked, `system-out` the counts table. CI test
-//! reporters (GitHub, GitLab, Jenkins) show it like any test run.
+//! `--format junit` and `--format junit-github`: one test suite, one test case per limit, per
+//! `--fail-on` kind and (run mode) for settling; failures carry what exceeded or leaked,
+//! `system-out` the counts table. CI test reporters (GitHub, GitLab, Jenkins) show it like any
+//! test run.
+//!
+//! Two flavours, because the consumers disagree. `junit` writes only what Jenkins xunit's strict
+//! `junit-10.xsd` declares, so a validating consumer accepts it; `junit-github` adds the
+//! attributes GitHub's reporters (`mikepenz/action-junit-report`, `dorny/test-reporter`) read to
+//! annotate a line: `file` and `line` on each test case, `skipped` on `testsuites`. The schemas
+//! both are tested against are in `tests/schemas/`.
 
 use std::fmt::Write as _;
 
@@ -23,7 +30,17 @@ enum Outcome {
     Skipped { message: String },
 }
 
-pub(super) fn render(report: &GateReport) -> String {
+/// Which consumers' JUnit to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Flavour {
+    /// Only what Jenkins xunit's `junit-10.xsd` declares; the location stays in the failure's
+    /// message and text.
+    Strict,
+    /// Also `file`/`line` on test cases and `skipped` on `testsuites`, for GitHub's reporters.
+    Github,
+}
+
+pub(super) fn render(report: &GateReport, flavour: Flavour) -> String {
     let cases = cases(report);
     let failures = cases.iter().filter(|c| matches!(c.outcome, Outcome::Failed { .. })).count();
     let skipped = cases.iter().filter(|c| matches!(c.outcome, Outcome::Skipped { .. })).count();
@@ -35,9 +52,14 @@ pub(super) fn render(report: &GateReport) -> String {
     );
 
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    // junit-10.xsd declares `skipped` on `testsuite` only.
+    let suites_skipped = match flavour {
+        Flavour::Strict => String::new(),
+        Flavour::Github => format!(" skipped=\"{skipped}\""),
+    };
     let _ = writeln!(
         out,
-        "<testsuites name=\"leakscope gate\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time:.3}\">",
+        "<testsuites name=\"leakscope gate\" tests=\"{}\" failures=\"{failures}\" errors=\"0\"{suites_skipped} time=\"{time:.3}\">",
         cases.len()
     );
     let _ = writeln!(
@@ -82,7 +104,8 @@ pub(super) fn render(report: &GateReport) -> String {
             case.classname,
             escape(&case.name)
         );
-        if let Some(location) = case.location.as_ref().filter(|l| !l.is_unknown()) {
+        let location = case.location.as_ref().filter(|l| !l.is_unknown());
+        if let (Flavour::Github, Some(location)) = (flavour, location) {
             let _ = write!(out, " file=\"{}\" line=\"{}\"", escape(&location.file), location.line);
         }
         match &case.outcome {
@@ -223,20 +246,28 @@ fn escape(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::format::fixture::{failing, passing};
+    use std::io::Write as _;
+    use std::path::PathBuf;
+    use std::process::{Command, Stdio};
 
     /// Parses the XML back and renders each test case as `classname/name: outcome`.
-    fn check(report: &GateReport, expected_counts: (&str, &str, &str), expected: &[&str]) {
-        let xml = render(report);
+    fn check(
+        report: &GateReport,
+        flavour: Flavour,
+        expected_counts: (&str, &str, &str),
+        expected: &[&str],
+    ) {
+        let xml = render(report, flavour);
         let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}:\n{xml}"));
+        let suites = doc.root_element();
         let suite = doc.descendants().find(|n| n.has_tag_name("testsuite")).unwrap();
-        assert_eq!(
-            (
-                suite.attribute("tests").unwrap(),
-                suite.attribute("failures").unwrap(),
-                suite.attribute("skipped").unwrap()
-            ),
-            expected_counts
-        );
+        fn counts<'a>(n: roxmltree::Node<'a, '_>) -> [Option<&'a str>; 3] {
+            ["tests", "failures", "skipped"].map(|name| n.attribute(name))
+        }
+        let (tests, failures, skipped) = expected_counts;
+        assert_eq!(counts(suite), [Some(tests), Some(failures), Some(skipped)]);
+        let suites_skipped = (flavour == Flavour::Github).then_some(skipped);
+        assert_eq!(counts(suites), [Some(tests), Some(failures), suites_skipped]);
         let got: Vec<String> = suite
             .children()
             .filter(|n| n.has_tag_name("testcase"))
@@ -264,12 +295,80 @@ mod tests {
         assert_eq!(got, expected);
         let out = suite.children().find(|n| n.has_tag_name("system-out")).unwrap().text().unwrap();
         assert!(out.contains("start    peak     end"), "{out}");
+        // Every report of a flavour is valid against that flavour's schema.
+        if let Err(complaints) = validate(&xml, flavour) {
+            panic!("{flavour:?} JUnit rejected by its schema:\n{complaints}\n{xml}");
+        }
+    }
+
+    /// `tests/schemas/`'s schema for `flavour`.
+    fn schema(flavour: Flavour) -> PathBuf {
+        let name = match flavour {
+            Flavour::Strict => "junit-strict.xsd",
+            Flavour::Github => "junit-github.xsd",
+        };
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/schemas").join(name)
+    }
+
+    /// Validates `xml` against `flavour`'s schema with libxml2's `xmllint`: `Ok`, or the
+    /// validity errors, one a line. A missing `xmllint` or a schema that does not compile fails
+    /// the test: this check must never pass by being skipped.
+    fn validate(xml: &str, flavour: Flavour) -> Result<(), String> {
+        let schema = schema(flavour);
+        let mut child = Command::new("xmllint")
+            .arg("--noout")
+            .arg("--schema")
+            .arg(&schema)
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "xmllint could not run ({e}): the JUnit schema tests need it; install it \
+                     with `cargo xtask tools` (Debian's libxml2-utils)"
+                )
+            });
+        child.stdin.take().unwrap().write_all(xml.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match out.status.code() {
+            Some(0) => Ok(()),
+            // xmllint's exit code for a document the schema rejects.
+            Some(3) => Err(stderr
+                .lines()
+                .filter(|l| l.contains("validity error"))
+                .collect::<Vec<_>>()
+                .join("\n")),
+            _ => panic!("xmllint --schema {} failed ({}):\n{stderr}", schema.display(), out.status),
+        }
     }
 
     #[test]
-    fn failing_report() {
+    fn failing_report_strict() {
         check(
             &failing(),
+            Flavour::Strict,
+            ("6", "4", "1"),
+            &[
+                "leakscope.gate.limits/max-growth total ≤ 20: FAIL[max-growth] live tasks in total grew by 68 (14 → 82; limit 20)",
+                "leakscope.gate.limits/max-rate each location matching ** ≤ 2/s: FAIL[max-rate] live tasks at crates/app/src/handler.rs:42:9 rose at +21.9/s (limit 2/s)",
+                "leakscope.gate.limits/max-tasks total ≤ 1000: ok",
+                "leakscope.gate.findings/no lost-waker findings at suspect or worse: FAIL[lost-waker] 1 lost-waker finding, first at crates/app/src/handler.rs:42:9",
+                "leakscope.gate.findings/no deadlock findings at suspect or worse: skipped: deadlock: needs resources",
+                "leakscope.gate.settle/tasks settle back after the load: FAIL[settle] 82 live tasks after the load against 14 before it (tolerance 5)",
+            ],
+        );
+        // Names with markup survive the round trip.
+        assert!(render(&failing(), Flavour::Strict).contains("&quot;conn &lt;&amp;&gt;&quot;"));
+    }
+
+    #[test]
+    fn failing_report_github() {
+        check(
+            &failing(),
+            Flavour::Github,
             ("6", "4", "1"),
             &[
                 "leakscope.gate.limits/max-growth total ≤ 20: FAIL[max-growth] live tasks in total grew by 68 (14 → 82; limit 20)",
@@ -280,20 +379,80 @@ mod tests {
                 "leakscope.gate.settle/tasks settle back after the load @crates/app/src/handler.rs:42: FAIL[settle] 82 live tasks after the load against 14 before it (tolerance 5)",
             ],
         );
-        // Names with markup survive the round trip.
-        assert!(render(&failing()).contains("&quot;conn &lt;&amp;&gt;&quot;"));
     }
 
     #[test]
     fn passing_report() {
-        check(
-            &passing(),
-            ("2", "0", "0"),
-            &[
-                "leakscope.gate.limits/max-growth total ≤ 20: ok",
-                "leakscope.gate.findings/no lost-waker findings at suspect or worse: ok",
-            ],
+        for flavour in [Flavour::Strict, Flavour::Github] {
+            check(
+                &passing(),
+                flavour,
+                ("2", "0", "0"),
+                &[
+                    "leakscope.gate.limits/max-growth total ≤ 20: ok",
+                    "leakscope.gate.findings/no lost-waker findings at suspect or worse: ok",
+                ],
+            );
+        }
+    }
+
+    /// The strict schema refuses exactly what the GitHub flavour adds, as Jenkins xunit's
+    /// junit-10.xsd does: the flavours differ where they must and the schema notices.
+    #[test]
+    fn the_strict_schema_rejects_the_github_attributes() {
+        let complaints = validate(&render(&failing(), Flavour::Github), Flavour::Strict)
+            .expect_err("the strict schema accepted file/line");
+        for attribute in ["'skipped'", "'file'", "'line'"] {
+            assert!(
+                complaints.lines().any(|l| l.contains(&format!("attribute {attribute}"))),
+                "{attribute} not refused:\n{complaints}"
+            );
+        }
+    }
+
+    /// Each schema checks what its comment says: documents it must refuse, and one it must take.
+    #[test]
+    fn the_schemas_check_what_they_state() {
+        let doc = |suites: &str, case: &str, inner: &str| {
+            format!(
+                "<testsuites {suites}><testsuite name=\"s\" tests=\"1\" failures=\"0\" \
+                 errors=\"0\"><properties><property name=\"p\" value=\"v\"/></properties>\
+                 <testcase name=\"c\" {case}>{inner}</testcase></testsuite></testsuites>"
+            )
+        };
+        let check = |flavour: Flavour, xml: &str, expected: Result<(), &str>| match (
+            validate(xml, flavour),
+            expected,
+        ) {
+            (Ok(()), Ok(())) => {}
+            (Err(got), Err(expected)) => {
+                assert!(got.contains(expected), "{flavour:?} {xml}: {got}")
+            }
+            (got, expected) => panic!("{flavour:?} {xml}: got {got:?}, expected {expected:?}"),
+        };
+        use Flavour::{Github, Strict};
+        let plain = doc("tests=\"1\" time=\"1.5\"", "classname=\"k\" time=\"0\"", "");
+        check(Strict, &plain, Ok(()));
+        check(Github, &plain, Ok(()));
+        let located = doc(
+            "skipped=\"0\"",
+            "file=\"src/a.rs\" line=\"3\"",
+            "<failure message=\"m\" type=\"t\">why</failure>",
         );
+        check(Github, &located, Ok(()));
+        check(Strict, &located, Err("attribute 'skipped'"));
+        check(Strict, &doc("", "line=\"3\"", ""), Err("attribute 'line'"));
+        check(Strict, &doc("", "time=\"soon\"", ""), Err("'soon'"));
+        check(Strict, &doc("", "", "<skipped/><system-out>x</system-out>"), Ok(()));
+        check(Strict, &doc("", "", "<flakyFailure type=\"t\"/>"), Err("flakyFailure"));
+        check(Strict, &plain.replace(" value=\"v\"", ""), Err("'value' is required"));
+        check(Strict, &plain.replace(" failures=\"0\"", ""), Err("'failures' is required"));
+        check(Strict, &plain.replace("tests=\"1\" time", "tests=\"-1\" time"), Err("'-1'"));
+        check(Github, &doc("", "file=\"a.rs\" line=\"0\"", ""), Err("'0'"));
+        check(Github, &doc("", "file=\"\" line=\"1\"", ""), Err("''"));
+        check(Github, &doc("", "col=\"1\"", ""), Err("attribute 'col'"));
+        check(Github, &plain.replace(" name=\"c\"", ""), Err("'name' is required"));
+        check(Github, &plain.replace(" value=\"v\"/>", ">text</property>"), Ok(()));
     }
 
     #[test]

@@ -16,7 +16,8 @@ pub fn render(report: &GateReport, format: Format) -> String {
     match format {
         Format::Text => text::render(report),
         Format::Json => json::render(report),
-        Format::Junit => junit::render(report),
+        Format::Junit => junit::render(report, junit::Flavour::Strict),
+        Format::JunitGithub => junit::render(report, junit::Flavour::Github),
         Format::Github => github::render(report),
     }
 }

@@ -42,6 +42,9 @@ pub(super) fn render(report: &GateReport) -> String {
     if let Some(dump) = &report.dump {
         let _ = writeln!(out, "  task dump {dump}");
     }
+    if let Some(facts) = &report.facts {
+        let _ = writeln!(out, "  {}", facts.summary());
+    }
     out.push('\n');
     out.push_str(&table(report));
 
@@ -168,6 +171,7 @@ mod tests {
   target  app (pid 4242) at 127.0.0.1:6669, started with `./app --port 8080`
   load    `k6 run load.js`
   window  3s after a 1s warmup, 21 samples, then 2.5s settling
+  build: missing frame pointers; `leakscope doctor` gives the fixes
 
   start    peak     end  growth   rate/s  live tasks
      14      82      82     +68    +21.8  total
@@ -218,7 +222,7 @@ not evaluated
         ];
         report.dump = Some("refused: not attempted: a runtime is stalled".into());
         let text = render(&report);
-        let head: Vec<&str> = text.lines().take(6).collect();
+        let head: Vec<&str> = text.lines().take(7).collect();
         assert_eq!(
             head,
             [
@@ -227,6 +231,8 @@ not evaluated
                 "  window  1m00s after a 5s warmup, 61 samples",
                 "  runtime 1 (multi_thread, 2 workers): STALLED: heartbeat 3.2 s old",
                 "  task dump refused: not attempted: a runtime is stalled",
+                "  build: sees everything (tokio_unstable, frame pointers, line tables, tokio \
+                 1.54.1, task dumps, CPU profiles)",
                 "",
             ],
             "{text}"
@@ -241,6 +247,7 @@ not evaluated
             "leakscope gate: PASS
   target  app (pid 7) at 127.0.0.1:6669, attached
   window  1m00s after a 5s warmup, 61 samples
+  build: sees everything (tokio_unstable, frame pointers, line tables, tokio 1.54.1, task dumps, CPU profiles)
 
   start    peak     end  growth   rate/s  live tasks
      10      12      10       0        0  total
