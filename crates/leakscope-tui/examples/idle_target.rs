@@ -27,7 +27,13 @@ fn arg(name: &str, default: u64) -> u64 {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tasks = arg("--tasks", 100_000);
     let seconds = arg("--seconds", 600);
-    let agent = leakscope::Builder::from_env()?.bind("127.0.0.1:0".parse()?).try_init()?;
+    // The agent on `LEAKSCOPE_BIND` when it is set, as for any app; else on a free port (the
+    // start-up line names it), so that several targets can run at once.
+    let mut builder = leakscope::Builder::from_env()?;
+    if std::env::var_os("LEAKSCOPE_BIND").is_none() {
+        builder = builder.bind("127.0.0.1:0".parse()?);
+    }
+    let agent = builder.try_init()?;
     let notify = Arc::new(Notify::new());
     let (keep, _rx) = mpsc::channel::<()>(1);
     let (_tx, rx) = mpsc::channel::<()>(1);

@@ -47,11 +47,17 @@ pub fn demo_config() -> Config {
 }
 
 /// Runs `leakscope attach` on a runtime of its own, until the user quits.
+///
+/// `f` writes its flame graphs with [`flamegraph_writer`](crate::flamegraph_writer) into
+/// `args.out_dir`. The `flamegraph` argument is no longer used (a caller's writer would not know
+/// `--out-dir`); it stays so that callers written for the earlier signature still build.
 pub fn attach(
     args: &AttachArgs,
     config: Config,
     flamegraph: Option<FlamegraphHook>,
 ) -> Result<(), AttachError> {
+    drop(flamegraph);
+    let flamegraph = Some(crate::flamegraph_writer(args.out_dir.clone()));
     let options = Options { config, interval: args.interval, flamegraph };
     runtime()?.block_on(run(&args.addr, options, args.bench_frames, Instant::now()))
 }

@@ -132,7 +132,7 @@ fn serve(args: &DemoArgs) -> ExitCode {
         let zoo = ZooArgs {
             scenario: Selection::All,
             rate: args.rate,
-            bind: agent.local_addr(),
+            bind: Some(agent.local_addr()),
             duration: ZOO_DURATION.as_secs(),
         };
         if let Err(err) = zoo.announce(agent.local_addr()) {

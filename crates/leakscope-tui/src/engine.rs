@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use leakscope_analysis::{Config, Model, Report, WaitPoint, analyze, is_live};
 use leakscope_proto::v1::{
-    Backtrace, DumpStatus, HelloResponse, RuntimeMetrics, Task, TaskDumpResponse, TaskState, Update,
+    Backtrace, DumpStatus, HelloResponse, RuntimeMetrics, Task, TaskDumpResponse, TaskState,
+    Update, WatchMessage,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -33,8 +34,8 @@ const ANALYSIS_COST_FACTOR: u32 = 4;
 pub(crate) enum EngineInput {
     /// Connected (again): a new process gets a fresh model.
     Hello(Box<HelloResponse>),
-    /// A `Watch` update.
-    Update(Box<Update>),
+    /// A part of a `Watch` update.
+    Update(Box<WatchMessage>),
     /// A task dump.
     Dump(Box<TaskDumpResponse>),
     /// The task shown in detail changed.
@@ -126,6 +127,33 @@ impl Engine {
         let Some(update) = merge(updates) else { return };
         let started = Instant::now();
         self.model.apply_update(update);
+        self.applied(started);
+    }
+
+    /// Applies update parts as they came: whole updates (one part each) are merged as by
+    /// [`Engine::apply`]; the parts of a large update are applied one by one, and the screens
+    /// change only when its last part is in (a model holding half an update would show half
+    /// the tasks as ended).
+    pub(crate) fn apply_parts(&mut self, parts: Vec<WatchMessage>) {
+        let mut whole = Vec::new();
+        for part in parts {
+            if part.part == 0 && !part.more && !part.resources_unchanged {
+                whole.extend(part.update);
+                continue;
+            }
+            self.apply(std::mem::take(&mut whole));
+            let started = Instant::now();
+            if self.model.apply_part(part) {
+                self.applied(started);
+            } else {
+                self.analysis.apply_ms += started.elapsed().as_secs_f64() * 1e3;
+            }
+        }
+        self.apply(whole);
+    }
+
+    /// After a complete update: marks what changed.
+    fn applied(&mut self, started: Instant) {
         self.analysis.apply_ms = started.elapsed().as_secs_f64() * 1e3;
         self.dirty = true;
         self.rows_dirty = true;
@@ -182,7 +210,7 @@ impl Engine {
 
     /// Whether the analysis should run now; and if not, when it will be due.
     pub(crate) fn analysis_due(&self, now: Instant) -> Result<(), Option<Duration>> {
-        if !self.dirty || self.model.observations() == 0 {
+        if !self.dirty || self.model.observations() == 0 || self.model.streaming().is_some() {
             return Err(None);
         }
         match self.analysed_at {
@@ -242,8 +270,21 @@ impl Engine {
         } else {
             Arc::clone(&self.last.strings)
         };
+        let live = if self.model.sources().tasks { tasks.len() as u64 } else { self.live_count() };
+        // By state from the same rows, so that the Overview's states add up to its live count.
+        let mut states = leakscope_analysis::StateCounts::default();
+        for row in tasks.iter() {
+            match row.state {
+                RowState::Running => states.running += 1,
+                RowState::Scheduled => states.scheduled += 1,
+                RowState::Idle => states.idle += 1,
+                RowState::Unknown => states.unknown += 1,
+            }
+        }
         let data = Data {
             target: self.model.target().clone(),
+            live,
+            states,
             now_nanos: self.model.now_nanos(),
             observations: self.model.observations(),
             report: self.report.clone(),
@@ -332,12 +373,22 @@ impl Engine {
         }
     }
 
+    /// The live-task figure every screen shows (the header, the Overview, its sparkline): the
+    /// live tasks of the latest update applied, as the Tasks screen lists them; for a target
+    /// that sends no per-task records (stable tokio), its runtimes' own count. Not the agent's
+    /// `tasks_live` counter (it runs ahead of the update) nor the last analysis's count (it
+    /// lags by up to the analysis's interval): two figures a second apart disagreed on screen.
+    fn live_count(&self) -> u64 {
+        if self.model.sources().tasks {
+            self.model.live_tasks().count() as u64
+        } else {
+            self.model.runtimes().iter().map(|r| r.alive_tasks).sum()
+        }
+    }
+
     fn record_sample(&mut self) {
         let stats = self.model.agent_stats();
-        let live = match stats {
-            Some(stats) if stats.tasks_live > 0 => stats.tasks_live,
-            _ => self.model.live_tasks().count() as u64,
-        };
+        let live = self.live_count();
         let runtime_spawned = self.model.runtimes().iter().map(|r| r.spawned_tasks_total).sum();
         let spawned_total = stats.map_or(runtime_spawned, |s| s.tasks_spawned_total);
         let finished_total = stats.map_or(0, |s| s.tasks_finished_total);
@@ -425,7 +476,7 @@ impl Engine {
             match input {
                 EngineInput::Update(update) => updates.push(*update),
                 other => {
-                    self.apply(std::mem::take(&mut updates));
+                    self.apply_parts(std::mem::take(&mut updates));
                     match other {
                         EngineInput::Hello(hello) => self.hello(&hello),
                         EngineInput::Dump(dump) => self.apply_dump(*dump),
@@ -438,7 +489,7 @@ impl Engine {
                 }
             }
         }
-        self.apply(updates);
+        self.apply_parts(updates);
     }
 }
 

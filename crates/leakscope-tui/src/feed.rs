@@ -101,9 +101,9 @@ pub(crate) async fn run(
         }
         reason = loop {
             tokio::select! {
-                update = updates.next() => match update {
-                    Some(Ok(update)) => {
-                        if engine.send(EngineInput::Update(Box::new(update))).await.is_err() {
+                part = updates.next() => match part {
+                    Some(Ok(part)) => {
+                        if engine.send(EngineInput::Update(Box::new(part))).await.is_err() {
                             return;
                         }
                     }
@@ -144,7 +144,11 @@ fn summarize(dump: &leakscope_proto::v1::TaskDumpResponse) -> String {
     let millis = dump.duration_nanos as f64 / 1e6;
     match DumpStatus::try_from(dump.status) {
         Ok(DumpStatus::Ok) => {
-            format!("task dump: {} tasks traced in {millis:.0}ms", dump.traces.len())
+            let tasks = match dump.traces.len() {
+                1 => "1 task".to_owned(),
+                n => format!("{} tasks", leakscope_analysis::format_count(n as u64)),
+            };
+            format!("task dump: {tasks} traced in {millis:.0}ms")
         }
         Ok(DumpStatus::TimedOut) => {
             format!("task dump timed out: a worker thread is blocked or busy ({})", dump.message)

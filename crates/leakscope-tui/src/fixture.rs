@@ -1,5 +1,7 @@
 //! A small, fixed app for tests: stuck senders, lost wakers, lock waiters and a busy main
 //! task, analysed by the real engine, so state and screen tests see what a session would.
+//! Resource ids have tokio's real shape (64-bit, high bit set) and there are timers besides
+//! the locks, as in a real app.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,11 +18,15 @@ use crate::state::{AnalysisInfo, App, Data};
 
 pub(crate) const ADDRESS: &str = "127.0.0.1:6669";
 
+/// The stuck senders' channel (its semaphore) and the cache's mutex: ids as tokio makes them.
+pub(crate) const CHANNEL: u64 = 9_223_372_041_149_743_120;
+pub(crate) const CACHE: u64 = 9_223_372_041_149_743_184;
+
 fn nanos(secs: f64) -> u64 {
     (secs * 1e9) as u64
 }
 
-fn task(id: u64, location_id: u32, state: TaskState, idle_since: f64) -> Task {
+pub(crate) fn task(id: u64, location_id: u32, state: TaskState, idle_since: f64) -> Task {
     Task {
         id,
         location_id,
@@ -77,7 +83,7 @@ pub(crate) fn snapshot(now: f64) -> Snapshot {
         tasks.push(waiter);
     }
     let channel = Resource {
-        id: 7,
+        id: CHANNEL,
         kind: ResourceKind::Semaphore as i32,
         internal: true,
         location_id: 5,
@@ -85,7 +91,7 @@ pub(crate) fn snapshot(now: f64) -> Snapshot {
         ..Resource::default()
     };
     let cache = Resource {
-        id: 9,
+        id: CACHE,
         kind: ResourceKind::Mutex as i32,
         location_id: 6,
         locked: true,
@@ -93,17 +99,25 @@ pub(crate) fn snapshot(now: f64) -> Snapshot {
         ..Resource::default()
     };
     let waits = vec![
-        wait(10, 7, "Acquire::new", 20.0),
-        wait(11, 7, "Acquire::new", 35.0),
-        wait(12, 7, "Acquire::new", 50.0),
-        wait(21, 9, "Mutex::lock", 95.0),
-        wait(22, 9, "Mutex::lock", 95.0),
+        wait(10, CHANNEL, "Acquire::new", 20.0),
+        wait(11, CHANNEL, "Acquire::new", 35.0),
+        wait(12, CHANNEL, "Acquire::new", 50.0),
+        wait(21, CACHE, "Mutex::lock", 95.0),
+        wait(22, CACHE, "Mutex::lock", 95.0),
     ];
+    // The poller's and the main loop's sleeps: timers are resources too.
+    let timers = (0..3).map(|i| Resource {
+        id: 9_223_372_045_444_710_416 + i * 64,
+        kind: ResourceKind::Timer as i32,
+        location_id: 3,
+        timer_duration_nanos: nanos(1.0),
+        ..Resource::default()
+    });
     Snapshot {
         now_nanos: nanos(now),
         locations,
         tasks,
-        resources: vec![channel, cache],
+        resources: [channel, cache].into_iter().chain(timers).collect(),
         waits,
         runtimes: vec![RuntimeMetrics {
             runtime_id: 1,
@@ -127,9 +141,9 @@ pub(crate) fn snapshot(now: f64) -> Snapshot {
     }
 }
 
-fn hello() -> HelloResponse {
+pub(crate) fn hello() -> HelloResponse {
     HelloResponse {
-        protocol_version: 1,
+        protocol_version: leakscope_proto::v1::PROTOCOL_VERSION,
         agent_version: "0.1.0".into(),
         pid: 4242,
         process_name: "shop".into(),

@@ -18,7 +18,7 @@ pub(crate) const HELP: &[(&str, &str)] = &[
     ("/", "filter the list (location, name, state, wait point, finding); Enter keeps, Esc clears"),
     ("s  S", "sort by the next column / reverse the sort"),
     ("d", "take a task dump, after a confirmation (y): it pauses every worker of the app"),
-    ("f", "write a flamegraph of what is on screen"),
+    ("f", "write the task-wait flame graph of what is on screen (into --out-dir)"),
     ("p", "pause the screen (data keeps arriving) / resume"),
     ("?", "this help"),
     ("q  Ctrl-C", "quit"),

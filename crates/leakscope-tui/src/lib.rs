@@ -9,7 +9,8 @@
 //! - `input.rs`: keys and mouse events to [`Action`]s, pure;
 //! - `engine.rs`: the findings model on its own thread, analysis throttled by its cost;
 //! - `feed.rs`: the connection, reconnecting with backoff;
-//! - `session.rs`: the one loop over one [`Event`](crate::event) type.
+//! - `session.rs`: the one loop over one [`Event`](crate::event) type;
+//! - `flamegraph.rs`: `f`'s SVG, written into `attach --out-dir`.
 //!
 //! ```no_run
 //! use clap::Parser;
@@ -43,6 +44,7 @@ mod demo;
 mod engine;
 mod event;
 mod feed;
+mod flamegraph;
 mod input;
 mod session;
 mod state;
@@ -55,6 +57,7 @@ mod fixture;
 pub use args::{AttachArgs, DemoArgs};
 pub use attach::{AttachError, attach, demo_config};
 pub use demo::demo;
+pub use flamegraph::flamegraph_writer;
 
 pub use session::{FlamegraphHook, Options};
 

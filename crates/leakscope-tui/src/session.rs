@@ -172,6 +172,8 @@ impl Session {
                     let result = self.flamegraph.as_ref().map(|write| write(&stacks));
                     match result {
                         Some(Ok(path)) => {
+                            // The full path: the working directory is not on screen.
+                            let path = std::path::absolute(&path).unwrap_or(path);
                             self.app.notice(format!("flamegraph written to {}", path.display()))
                         }
                         Some(Err(why)) => {

@@ -68,6 +68,8 @@ pub(crate) struct Geometry {
     pub(crate) list_height: u16,
     /// How far a scrolling page (the task detail) can scroll.
     pub(crate) scroll_max: u16,
+    /// How far the `?` help can scroll (when its keys do not fit the screen).
+    pub(crate) help_max: u16,
 }
 
 /// The UI state.
@@ -91,6 +93,8 @@ pub(crate) struct App {
     pub(crate) findings: ListView<FindingColumn>,
     /// The Resources screen's list.
     pub(crate) resources: ListView<ResourceColumn>,
+    /// How many resources there are of each kind, most numerous first.
+    pub(crate) resource_kinds: Vec<(String, u64)>,
     all_tasks: Option<Box<TasksPage>>,
     /// How keys are read.
     pub(crate) mode: Mode,
@@ -104,11 +108,14 @@ pub(crate) struct App {
     pub(crate) geometry: Geometry,
     /// Whether a flamegraph writer is installed.
     pub(crate) flamegraph: bool,
+    /// Lines the `?` help is scrolled down.
+    pub(crate) help_scroll: u16,
     effects: Vec<Effect>,
 }
 
 impl App {
-    /// A UI attached to `address`, connected at `now`, opening on the Overview.
+    /// A UI attached to `address`, connected at `now`, opening on the Groups: a person who
+    /// attaches to find a leak wants the groups first.
     pub(crate) fn new(address: impl Into<String>, now: Instant) -> Self {
         Self {
             now,
@@ -116,10 +123,11 @@ impl App {
             held: None,
             address: address.into(),
             link: Link::Connected { since: now },
-            pages: vec![Page::Overview],
+            pages: vec![Page::Groups],
             groups: ListView::new(GroupColumn::Severity),
             findings: ListView::new(FindingColumn::Severity),
             resources: ListView::new(ResourceColumn::Waiters),
+            resource_kinds: Vec::new(),
             all_tasks: None,
             mode: Mode::Normal,
             paused: false,
@@ -127,13 +135,14 @@ impl App {
             quit: false,
             geometry: Geometry::default(),
             flamegraph: false,
+            help_scroll: 0,
             effects: Vec::new(),
         }
     }
 
     /// The screen on top of the stack.
     pub(crate) fn page(&self) -> &Page {
-        self.pages.last().unwrap_or(&Page::Overview)
+        self.pages.last().unwrap_or(&Page::Groups)
     }
 
     /// The Tab the stack started from.
@@ -198,6 +207,8 @@ impl App {
     /// Sets where things are on screen (before input is handled and before drawing).
     pub(crate) fn set_geometry(&mut self, geometry: Geometry) {
         let height = usize::from(geometry.list_height);
+        // A larger screen shows more of the help: it cannot stay scrolled past its end.
+        self.help_scroll = self.help_scroll.min(geometry.help_max);
         self.geometry = geometry;
         if let Some((list, len)) = self.list_mut() {
             list.set_height(height, len);
@@ -215,13 +226,22 @@ impl App {
     /// Carries out one action.
     pub(crate) fn handle(&mut self, action: Action) {
         match self.mode {
-            Mode::Help => match action {
-                Action::Quit => self.quit = true,
-                Action::Help | Action::Back | Action::FilterCancel | Action::Open => {
-                    self.mode = Mode::Normal;
+            Mode::Help => {
+                let max = self.geometry.help_max;
+                let scroll = &mut self.help_scroll;
+                match action {
+                    Action::Quit => self.quit = true,
+                    Action::Help | Action::Back | Action::FilterCancel | Action::Open => {
+                        self.mode = Mode::Normal;
+                    }
+                    // A help longer than the screen scrolls.
+                    Action::Up | Action::ScrollUp => *scroll = scroll.saturating_sub(1),
+                    Action::Down | Action::ScrollDown => *scroll = (*scroll + 1).min(max),
+                    Action::PageUp | Action::Home => *scroll = 0,
+                    Action::PageDown | Action::End => *scroll = max,
+                    _ => {}
                 }
-                _ => {}
-            },
+            }
             Mode::Filter => self.handle_filter(action),
             Mode::ConfirmDump => {
                 self.mode = Mode::Normal;
@@ -241,7 +261,10 @@ impl App {
     fn handle_normal(&mut self, action: Action) {
         match action {
             Action::Quit => self.quit = true,
-            Action::Help => self.mode = Mode::Help,
+            Action::Help => {
+                self.mode = Mode::Help;
+                self.help_scroll = 0;
+            }
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
             Action::ScrollUp => self.move_by(-WHEEL_ROWS),
@@ -397,6 +420,11 @@ impl App {
             }
         }
         self.rebuild_current();
+        // A new order starts at its top: the first rows are what the sort is for. (New data
+        // keeps the selection on its row instead.)
+        if let Some((list, len)) = self.list_mut() {
+            list.home(len);
+        }
     }
 
     /// Rebuilds the current page's list now (after its filter or sort changed).
@@ -406,7 +434,9 @@ impl App {
         match self.pages.last_mut() {
             Some(Page::Groups) => build_groups(&mut self.groups, &data),
             Some(Page::Findings) => build_findings(&mut self.findings, &data),
-            Some(Page::Resources) => build_resources(&mut self.resources, &data),
+            Some(Page::Resources) => {
+                self.resource_kinds = build_resources(&mut self.resources, &data);
+            }
             Some(Page::Tasks(page)) => {
                 page.invalidate();
                 page.refresh(&data, now);
@@ -421,7 +451,7 @@ impl App {
         let data = Arc::clone(&self.data);
         build_groups(&mut self.groups, &data);
         build_findings(&mut self.findings, &data);
-        build_resources(&mut self.resources, &data);
+        self.resource_kinds = build_resources(&mut self.resources, &data);
         self.refresh_tasks();
     }
 
@@ -644,6 +674,7 @@ mod tests {
             list_top: 4,
             list_height: 5,
             scroll_max: 0,
+            help_max: 0,
         });
         for action in actions {
             app.handle(*action);
@@ -654,12 +685,17 @@ mod tests {
 
     use Action::*;
 
+    /// Key 2: the Groups screen (the UI opens on it, too).
+    const GROUPS: Action = Action::Tab(crate::state::Tab::Groups);
+
     #[test]
     fn tabs_cycle_and_jump() {
-        check(&[], "Overview", &[]);
-        check(&[NextTab], "Groups[0/5]", &[]);
-        check(&[NextTab, NextTab, NextTab, NextTab, NextTab], "Overview", &[]);
-        check(&[PrevTab], "Resources[0/2]", &[]);
+        // The UI opens on the Groups: a person who attaches to find a leak wants them first.
+        check(&[], "Groups[0/5]", &[]);
+        check(&[NextTab], "Tasks(all tasks)[10, 11, 30, 12, 31, 20, 21, 22, 1]@0", &[]);
+        check(&[NextTab, NextTab, NextTab, NextTab, NextTab], "Groups[0/5]", &[]);
+        check(&[PrevTab], "Overview", &[]);
+        check(&[PrevTab, PrevTab], "Resources[0/5]", &[]);
         check(&[Tab(crate::state::Tab::Findings)], "Findings[0/4]", &[]);
         check(
             &[Tab(crate::state::Tab::Tasks)],
@@ -667,32 +703,32 @@ mod tests {
             &[],
         );
         // Enter on the Overview goes to the Groups.
-        check(&[Open], "Groups[0/5]", &[]);
+        check(&[Tab(crate::state::Tab::Overview), Open], "Groups[0/5]", &[]);
     }
 
     #[test]
     fn drill_down_and_back() {
         let stuck = "Tasks(src/handler.rs:42:5 · mpsc::Sender::send)[10, 11, 12]";
-        check(&[NextTab, Down, Open], &format!("Groups[1/5] > {stuck}@0"), &[]);
+        check(&[GROUPS, Down, Open], &format!("Groups[1/5] > {stuck}@0"), &[]);
         check(
-            &[NextTab, Down, Open, Down, Open],
+            &[GROUPS, Down, Open, Down, Open],
             &format!("Groups[1/5] > {stuck}@1 > Task(11)"),
             &[Effect::Focus(Some(11))],
         );
         check(
-            &[NextTab, Down, Open, Open],
+            &[GROUPS, Down, Open, Open],
             &format!("Groups[1/5] > {stuck}@0 > Task(10)"),
             &[Effect::Focus(Some(10))],
         );
         check(
-            &[NextTab, Down, Open, Open, Back],
+            &[GROUPS, Down, Open, Open, Back],
             &format!("Groups[1/5] > {stuck}@0"),
             &[Effect::Focus(Some(10)), Effect::Focus(None)],
         );
-        check(&[NextTab, Down, Open, Back, Back, Back], "Groups[1/5]", &[]);
+        check(&[GROUPS, Down, Open, Back, Back, Back], "Groups[1/5]", &[]);
         // Switching screens from a task's detail drops the focus.
         check(
-            &[NextTab, Down, Open, Open, NextTab],
+            &[GROUPS, Down, Open, Open, NextTab],
             "Tasks(all tasks)[10, 11, 30, 12, 31, 20, 21, 22, 1]@0",
             &[Effect::Focus(Some(10)), Effect::Focus(None)],
         );
@@ -704,27 +740,28 @@ mod tests {
         );
         check(
             &[Tab(crate::state::Tab::Resources), Down, Open],
-            "Resources[1/2] > Tasks(waiters and holder of Mutex 9)[20, 21, 22]@0",
+            "Resources[1/5] > Tasks(waiters and holder of Mutex 9223372041149743184)[20, 21, 22]@0",
             &[],
         );
     }
 
     #[test]
     fn selection_moves_within_the_list() {
-        check(&[NextTab, Up], "Groups[0/5]", &[]);
-        check(&[NextTab, End], "Groups[4/5]", &[]);
-        check(&[NextTab, End, Down, Down], "Groups[4/5]", &[]);
-        check(&[NextTab, PageDown], "Groups[4/5]", &[]);
-        check(&[NextTab, ScrollDown, ScrollUp, Down], "Groups[1/5]", &[]);
+        check(&[GROUPS, Up], "Groups[0/5]", &[]);
+        check(&[GROUPS, End], "Groups[4/5]", &[]);
+        check(&[GROUPS, End, Down, Down], "Groups[4/5]", &[]);
+        check(&[GROUPS, PageDown], "Groups[4/5]", &[]);
+        check(&[GROUPS, ScrollDown, ScrollUp, Down], "Groups[1/5]", &[]);
         // Clicks: a row selects it, the selected row opens, the tab bar switches.
-        check(&[NextTab, Click { column: 3, row: 6 }], "Groups[2/5]", &[]);
+        check(&[GROUPS, Click { column: 3, row: 6 }], "Groups[2/5]", &[]);
         check(
-            &[NextTab, Click { column: 3, row: 5 }, Click { column: 3, row: 5 }],
+            &[GROUPS, Click { column: 3, row: 5 }, Click { column: 3, row: 5 }],
             "Groups[1/5] > Tasks(src/handler.rs:42:5 · mpsc::Sender::send)[10, 11, 12]@0",
             &[],
         );
-        check(&[NextTab, Click { column: 3, row: 20 }], "Groups[0/5]", &[]);
-        check(&[NextTab, Click { column: 5, row: 1 }], "Overview", &[]);
+        check(&[GROUPS, Click { column: 3, row: 20 }], "Groups[0/5]", &[]);
+        check(&[GROUPS, Click { column: 5, row: 1 }], "Overview", &[]);
+        check(&[Click { column: 5, row: 1 }, Click { column: 14, row: 1 }], "Groups[0/5]", &[]);
     }
 
     #[test]
@@ -783,39 +820,39 @@ mod tests {
             "Tasks(all tasks)[20, 21, 22]@0",
             &[],
         );
-        // `s` moves the sort to the next column (IDLE → AGE), `S` reverses it.
-        check(&[Tab(all), Sort], "Tasks(all tasks)[1, 10, 11, 30, 12, 31, 20, 21, 22]@1", &[]);
+        // `s` moves the sort to the next column (IDLE → AGE), `S` reverses it; either puts the
+        // cursor on the first row of the new order, where what the sort is for is.
+        check(&[Tab(all), Sort], "Tasks(all tasks)[1, 10, 11, 30, 12, 31, 20, 21, 22]@0", &[]);
         check(
             &[Tab(all), SortReverse],
-            "Tasks(all tasks)[1, 21, 22, 20, 31, 12, 30, 11, 10]@8",
+            "Tasks(all tasks)[1, 21, 22, 20, 31, 12, 30, 11, 10]@0",
             &[],
         );
-        // The selection stays on its task when the order changes.
         check(
             &[Tab(all), Down, Down, SortReverse],
-            "Tasks(all tasks)[1, 21, 22, 20, 31, 12, 30, 11, 10]@6",
+            "Tasks(all tasks)[1, 21, 22, 20, 31, 12, 30, 11, 10]@0",
             &[],
         );
-        // Sorted by oldest idle, the selected lost-waker group moves below the stuck one.
-        check(&[NextTab, Sort, Sort], "Groups[1/5]", &[]);
+        check(&[GROUPS, Down, Down, Sort, Sort], "Groups[0/5]", &[]);
+        check(&[Tab(crate::state::Tab::Resources), End, Sort], "Resources[0/5]", &[]);
         // Help: most keys close it, q still quits.
-        check(&[Help], "Overview Help", &[]);
-        check(&[Help, Down, Help], "Overview", &[]);
-        check(&[Help, Quit], "Overview Help quit", &[]);
-        check(&[Filter], "Overview", &[]);
+        check(&[Help], "Groups[0/5] Help", &[]);
+        check(&[Help, Down, Help], "Groups[0/5]", &[]);
+        check(&[Help, Quit], "Groups[0/5] Help quit", &[]);
+        check(&[Tab(crate::state::Tab::Overview), Filter], "Overview", &[]);
     }
 
     #[test]
     fn a_dump_needs_a_yes() {
         // `d` only asks; `y` takes the dump; anything else (keys, clicks) cancels.
-        check(&[Dump], "Overview ConfirmDump", &[]);
-        check(&[Dump, DumpConfirm], "Overview", &[Effect::Dump]);
-        check(&[Dump, DumpCancel], "Overview", &[]);
-        check(&[NextTab, Dump, Down], "Groups[0/5]", &[]);
-        check(&[NextTab, Dump, Click { column: 3, row: 6 }], "Groups[0/5]", &[]);
-        check(&[Dump, Quit], "Overview quit", &[]);
+        check(&[Dump], "Groups[0/5] ConfirmDump", &[]);
+        check(&[Dump, DumpConfirm], "Groups[0/5]", &[Effect::Dump]);
+        check(&[Dump, DumpCancel], "Groups[0/5]", &[]);
+        check(&[GROUPS, Dump, Down], "Groups[0/5]", &[]);
+        check(&[GROUPS, Dump, Click { column: 3, row: 6 }], "Groups[0/5]", &[]);
+        check(&[Dump, Quit], "Groups[0/5] quit", &[]);
         // A stray yes outside the confirmation does nothing.
-        check(&[DumpConfirm], "Overview", &[]);
+        check(&[DumpConfirm], "Groups[0/5]", &[]);
         let mut app = fixture::app();
         app.handle(Dump);
         app.handle(DumpCancel);
@@ -834,7 +871,7 @@ mod tests {
         assert!(app.data.focus.is_none(), "the screen is frozen");
         app.handle(Action::Pause);
         assert!(app.data.focus.is_some(), "resuming shows the newest data");
-        assert_eq!(describe(&app), "Overview");
+        assert_eq!(describe(&app), "Groups[0/5]");
     }
 
     #[test]
@@ -863,7 +900,7 @@ mod tests {
         app.handle(Action::Flamegraph);
         let effects = app.take_effects();
         let [Effect::Flamegraph(ids)] = effects.as_slice() else { panic!("{effects:?}") };
-        // The tasks on the Overview's screen: every task of the fixture.
+        // The tasks on the Groups screen: every task of the fixture.
         let all: Vec<u64> = app.data.tasks.iter().map(|r| r.id).collect();
         assert_eq!(ids, &all);
     }

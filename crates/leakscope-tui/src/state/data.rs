@@ -20,6 +20,12 @@ pub(crate) struct Data {
     pub(crate) now_nanos: u64,
     /// Updates applied since connecting.
     pub(crate) observations: u64,
+    /// Live tasks as of the latest update applied: the rows of the Tasks screen, or, without
+    /// per-task records (stable tokio), the runtimes' own count. The one figure the header and
+    /// the Overview show.
+    pub(crate) live: u64,
+    /// The rows by state (zero without per-task records).
+    pub(crate) states: leakscope_analysis::StateCounts,
     /// The latest analysis.
     pub(crate) report: Option<Arc<Report>>,
     /// What the latest analysis cost, and when it ran.

@@ -215,8 +215,12 @@ pub(crate) fn waiters(resource_id: u64, waits: &[Wait]) -> (usize, Option<u64>) 
     (count, earliest)
 }
 
-/// Rebuilds the Resources order.
-pub(crate) fn build_resources(view: &mut ListView<ResourceColumn>, data: &Data) {
+/// Rebuilds the Resources order; returns how many resources there are of each kind, most
+/// numerous first (the screen's title: timers are resources too, and usually most of them).
+pub(crate) fn build_resources(
+    view: &mut ListView<ResourceColumn>,
+    data: &Data,
+) -> Vec<(String, u64)> {
     let resources = &data.resources;
     let old = view.selected().and_then(|i| resources.get(i)).map(|r| r.id);
     // One pass over the waits, not one per resource: a leaking app has as many of each.
@@ -231,6 +235,13 @@ pub(crate) fn build_resources(view: &mut ListView<ResourceColumn>, data: &Data) 
     let stats: Vec<(usize, Option<u64>)> =
         resources.iter().map(of).map(|(n, since, _)| (n, since)).collect();
     let labels: Vec<String> = resources.iter().map(|r| label(r, of(r).2)).collect();
+    let mut kinds: HashMap<&str, u64> = HashMap::new();
+    for label in &labels {
+        *kinds.entry(label.as_str()).or_default() += 1;
+    }
+    let mut kinds: Vec<(String, u64)> =
+        kinds.into_iter().map(|(label, n)| (label.to_owned(), n)).collect();
+    kinds.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let mut order: Vec<usize> = (0..resources.len())
         .filter(|&i| {
             let location = data.strings.location(resources[i].location_id).to_string();
@@ -254,4 +265,5 @@ pub(crate) fn build_resources(view: &mut ListView<ResourceColumn>, data: &Data) 
         sort.direct(ascending).then(ra.id.cmp(&rb.id))
     });
     view.reorder(order, |i| resources.get(i).map(|r| r.id), old);
+    kinds
 }

@@ -2,7 +2,7 @@
 //! user answers (`y` takes it, any other key cancels).
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
@@ -17,12 +17,7 @@ pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect) {
     let width = RISK.iter().map(|l| l.chars().count() as u16).max().unwrap_or(0) + 4;
     let width = width.min(area.width);
     let height = (RISK.len() as u16 + 4).min(area.height);
-    let [_, row, _] =
-        Layout::vertical([Constraint::Min(0), Constraint::Length(height), Constraint::Min(0)])
-            .areas(area);
-    let [_, popup, _] =
-        Layout::horizontal([Constraint::Min(0), Constraint::Length(width), Constraint::Min(0)])
-            .areas(row);
+    let popup = super::chrome::centered(area, width, height);
     let mut lines: Vec<Line<'_>> = RISK.iter().map(|l| Line::from(*l)).collect();
     lines.push(Line::from(""));
     lines.push(Line::from(vec![

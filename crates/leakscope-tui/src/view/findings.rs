@@ -3,15 +3,15 @@
 
 use leakscope_analysis::Finding;
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
+use ratatui::widgets::Paragraph;
 
 use crate::state::Column as _;
 use crate::state::{App, FindingColumn};
-use crate::view::chrome::{ListTable, column_title, split};
-use crate::view::format;
+use crate::view::chrome::{Col, FitTable, column_title, position, split};
+use crate::view::{format, wrap};
 
 /// A finding's full text: headline, explanation, fix, evidence, link.
 pub(crate) fn describe(lines: &mut Vec<Line<'static>>, finding: &Finding) {
@@ -23,9 +23,8 @@ pub(crate) fn describe(lines: &mut Vec<Line<'static>>, finding: &Finding) {
         ),
         Span::styled(finding.kinds_label(), Style::new().add_modifier(Modifier::BOLD)),
         Span::raw(format!(
-            " · {} task{} · oldest {} · {}",
-            format::count(finding.count),
-            if finding.count == 1 { "" } else { "s" },
+            " · {} · oldest {} · {}",
+            format::counted(finding.count, "task"),
             format::secs(finding.oldest_secs),
             finding.location
         )),
@@ -61,15 +60,15 @@ pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let title_of = |column: FindingColumn| {
         column_title(column.title(), view.sort.column == column, view.sort.descending())
     };
-    let columns = vec![
-        (title_of(FindingColumn::Severity), Constraint::Length(5)),
-        (title_of(FindingColumn::Kind), Constraint::Length(16)),
-        (title_of(FindingColumn::Count), Constraint::Length(7)),
-        (title_of(FindingColumn::Oldest), Constraint::Length(8)),
-        ("WAITING ON".to_owned(), Constraint::Length(20)),
-        (title_of(FindingColumn::Location), Constraint::Min(16)),
+    let cols = vec![
+        Col::whole(title_of(FindingColumn::Severity)),
+        Col::text(title_of(FindingColumn::Kind), 12),
+        Col::whole(title_of(FindingColumn::Count)),
+        Col::whole(title_of(FindingColumn::Oldest)),
+        Col::text("WAITING ON".to_owned(), 14).optional(),
+        Col::path(title_of(FindingColumn::Location), 16),
     ];
-    let location_width = usize::from(top.width.saturating_sub(5 + 16 + 7 + 8 + 20 + 6).max(16));
+    let plain = Style::new();
     let mut rows = Vec::new();
     let mut selected = None;
     let findings = app.data.report.as_ref().map(|r| r.findings.as_slice()).unwrap_or_default();
@@ -79,26 +78,31 @@ pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
             selected = Some(rows.len());
         }
         let severity = Some(finding.severity);
-        rows.push(Row::new(vec![
-            Cell::from(format::severity_label(severity)).style(format::severity_style(severity)),
-            Cell::from(finding.kinds_label()),
-            Cell::from(format::count(finding.count)),
-            Cell::from(format::secs(finding.oldest_secs)),
-            Cell::from(format::head(
-                &finding.waiting_on.as_ref().map(ToString::to_string).unwrap_or_default(),
-                20,
-            )),
-            Cell::from(format::tail(&finding.location.to_string(), location_width)),
-        ]));
+        rows.push(vec![
+            (format::severity_label(severity).to_owned(), format::severity_style(severity)),
+            (finding.kinds_label(), plain),
+            (format::count(finding.count), plain),
+            (format::secs(finding.oldest_secs), plain),
+            (finding.waiting_on.as_ref().map(ToString::to_string).unwrap_or_default(), plain),
+            (finding.location.to_string(), plain),
+        ]);
     }
     let unevaluated = app.data.report.as_ref().map_or(0, |r| r.unevaluated.len());
     let mut title = vec![
         Span::styled(" Findings ", format::section()),
-        Span::raw(format!("{} of {}", view.order.len(), findings.len())),
+        Span::raw(format!(
+            "{} of {} · {}",
+            format::count(view.order.len() as u64),
+            format::count(findings.len() as u64),
+            position(view.list.selected, view.order.len())
+        )),
     ];
     if unevaluated > 0 {
         title.push(Span::styled(
-            format!(" · {unevaluated} detectors could not run (see Overview)"),
+            format!(
+                " · {} could not run (see Overview)",
+                format::counted(unevaluated as u64, "detector")
+            ),
             format::dim(),
         ));
     }
@@ -110,11 +114,12 @@ pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     } else {
         "no findings: nothing leaks so far"
     };
-    ListTable { title: Line::from(title), columns, rows, selected, empty }.render(frame, top);
+    FitTable { title: Line::from(title), cols, rows, selected, empty }.render(frame, top);
 
     let mut lines = Vec::new();
     if let Some(finding) = view.selected().and_then(|i| findings.get(i)) {
         describe(&mut lines, finding);
     }
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), bottom);
+    // Wrapped here so that continuation lines keep their indentation.
+    frame.render_widget(Paragraph::new(wrap::wrap(lines, usize::from(bottom.width))), bottom);
 }

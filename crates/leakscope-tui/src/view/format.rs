@@ -7,16 +7,30 @@ use ratatui::style::{Color, Modifier, Style};
 use crate::state::RowState;
 
 /// `12345` → `12,345`.
-pub(crate) fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
+pub(crate) use leakscope_analysis::format_count as count;
+
+/// A count that can go below zero (a waker count the agent saw drop past its increments).
+pub(crate) fn signed_count(n: i64) -> String {
+    if n < 0 { format!("-{}", count(n.unsigned_abs())) } else { count(n.unsigned_abs()) }
+}
+
+/// A count and its noun, in the plural unless it is one: `1 task`, `1,629 tasks`, `2 Mutexes`.
+/// Every count word on screen goes through here.
+pub(crate) fn counted(n: u64, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{} {}", count(n), plural(noun)) }
+}
+
+/// A noun's plural: `task` → `tasks`, `Mutex` → `Mutexes`, `child` → `children`, and a
+/// qualifier in brackets kept after it (`semaphore (internal)` → `semaphores (internal)`).
+pub(crate) fn plural(noun: &str) -> String {
+    if let Some((head, rest)) = noun.split_once(" (") {
+        return format!("{} ({rest}", plural(head));
     }
-    out
+    if noun.ends_with("child") {
+        return format!("{noun}ren");
+    }
+    let es = ["s", "x", "z", "ch", "sh"].iter().any(|end| noun.ends_with(end));
+    if es { format!("{noun}es") } else { format!("{noun}s") }
 }
 
 /// Seconds as `850ms`, `3.5s`, `1m20s`; `-` for nothing.
@@ -130,11 +144,11 @@ pub(crate) fn section() -> Style {
 
 #[cfg(test)]
 mod tests {
-    use super::{bytes, count, head, nanos, tail, trend};
+    use super::{bytes, count, counted, head, nanos, tail, trend};
 
     #[test]
     fn formats() {
-        let cases: [(String, &str); 16] = [
+        let cases: [(String, &str); 24] = [
             (count(0), "0"),
             (count(999), "999"),
             (count(1000), "1,000"),
@@ -151,6 +165,14 @@ mod tests {
             (tail("src/scenarios/send_blocked.rs:33:5", 12), "…ked.rs:33:5"),
             (head("mpsc::Sender::send", 8), "mpsc::S…"),
             (tail("short", 10), "short"),
+            (counted(0, "task"), "0 tasks"),
+            (counted(1, "task"), "1 task"),
+            (counted(1629, "task"), "1,629 tasks"),
+            (counted(1, "live child"), "1 live child"),
+            (counted(3, "live child"), "3 live children"),
+            (counted(2, "Mutex"), "2 Mutexes"),
+            (counted(1200, "timer"), "1,200 timers"),
+            (counted(4, "semaphore (internal)"), "4 semaphores (internal)"),
         ];
         for (got, expected) in cases {
             assert_eq!(got, expected);

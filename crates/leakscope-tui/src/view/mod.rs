@@ -11,6 +11,7 @@ mod overview;
 mod resources;
 mod task;
 mod tasks;
+mod wrap;
 
 #[cfg(test)]
 mod tests;
@@ -36,7 +37,7 @@ pub(crate) fn draw(frame: &mut Frame<'_>, app: &App) {
     }
     chrome::status(frame, areas.status, app);
     match app.mode {
-        Mode::Help => help::draw(frame, frame.area()),
+        Mode::Help => help::draw(frame, frame.area(), app.help_scroll),
         Mode::ConfirmDump => confirm::draw(frame, frame.area()),
         Mode::Normal | Mode::Filter => {}
     }

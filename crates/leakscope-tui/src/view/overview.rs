@@ -25,7 +25,8 @@ pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let samples = &data.samples;
     let width = usize::from(spark.width.saturating_sub(2));
     let shown = &samples[samples.len().saturating_sub(width)..];
-    let live = samples.last().map_or(0, |s| s.live);
+    // The header's figure: the live tasks of the latest update.
+    let live = data.live;
     let peak = shown.iter().map(|s| s.live).max().unwrap_or(0);
     let low = shown.iter().map(|s| s.live).min().unwrap_or(0);
     let span = match (shown.first(), shown.last()) {
@@ -76,8 +77,10 @@ fn tasks_lines(app: &App) -> Vec<Line<'static>> {
     lines.push(row("spawned", rate(rates.map(|r| r.spawned_per_sec))));
     lines.push(row("completed", rate(rates.map(|r| r.finished_per_sec))));
     if let Some(report) = &data.report {
-        let s = report.tasks.states;
-        lines.push(row("live", format::count(report.tasks.live)));
+        // The live tasks' states as of the same update as the live count; without per-task
+        // records, the analysis's (empty) counts.
+        let s = if data.tasks.is_empty() { report.tasks.states } else { data.states };
+        lines.push(row("live", format::count(data.live)));
         lines.push(row(
             "idle/sched/run",
             format!(
@@ -106,7 +109,7 @@ fn findings_lines(app: &App) -> Vec<Line<'static>> {
                 format!(" {:<16}", severity.as_str()),
                 format::severity_style(Some(severity)),
             ),
-            Span::raw(n.to_string()),
+            Span::raw(format::count(n as u64)),
         ]));
     }
     if !report.unevaluated.is_empty() {
@@ -126,9 +129,9 @@ fn findings_lines(app: &App) -> Vec<Line<'static>> {
         lines.push(row(
             "not yet known",
             format!(
-                "{} ({} tasks; the first judged in {})",
+                "{} ({}; the first judged in {})",
                 kinds.join(", "),
-                format::count(tasks),
+                format::counted(tasks, "task"),
                 format::secs(first)
             ),
         ));
@@ -146,7 +149,7 @@ fn findings_lines(app: &App) -> Vec<Line<'static>> {
     if let Some(dump) = &data.dump {
         lines.push(row(
             "task dump",
-            format!("{} ({} tasks)", dump.status, format::count(dump.traces.len() as u64)),
+            format!("{} ({})", dump.status, format::counted(dump.traces.len() as u64, "task")),
         ));
     }
     lines
@@ -160,10 +163,10 @@ fn runtime_lines(app: &App) -> Vec<Line<'static>> {
     }
     for runtime in data.runtimes.iter() {
         lines.push(Line::from(format!(
-            " #{} {} · {} workers · {} alive",
+            " #{} {} · {} · {} alive",
             runtime.runtime_id,
             runtime.flavor,
-            runtime.workers,
+            format::counted(u64::from(runtime.workers), "worker"),
             format::count(runtime.alive_tasks)
         )));
         if runtime.stalled {
@@ -178,10 +181,10 @@ fn runtime_lines(app: &App) -> Vec<Line<'static>> {
         lines.push(Line::from(Span::styled(
             format!(
                 "   global queue {} · blocking {} ({} idle) · queue {}",
-                runtime.global_queue_depth,
-                runtime.blocking_threads,
-                runtime.idle_blocking_threads,
-                runtime.blocking_queue_depth
+                format::count(runtime.global_queue_depth),
+                format::count(runtime.blocking_threads),
+                format::count(runtime.idle_blocking_threads),
+                format::count(runtime.blocking_queue_depth)
             ),
             format::dim(),
         )));

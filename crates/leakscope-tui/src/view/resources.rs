@@ -2,16 +2,16 @@
 //! waited-on first; below the list, the selected one's waiters.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row};
+use ratatui::widgets::Paragraph;
 
 use leakscope_proto::v1::{Resource, ResourceKind};
 
 use crate::state::Column as _;
 use crate::state::{App, ResourceColumn, resource_label};
-use crate::view::chrome::{ListTable, column_title, split};
+use crate::view::chrome::{Col, FitTable, column_title, position, split};
 use crate::view::format;
 
 /// A resource's state in a few words.
@@ -21,15 +21,22 @@ fn state(resource: &Resource) -> String {
             if resource.holder_task_id != 0 {
                 format!("held by task {}", resource.holder_task_id)
             } else if resource.readers > 0 {
-                format!("{} readers", resource.readers)
+                format::counted(resource.readers, "reader")
             } else {
                 "locked".to_owned()
             }
         }
         ResourceKind::Mutex | ResourceKind::RwLock => "free".to_owned(),
-        ResourceKind::Semaphore => format!("{} permits", resource.permits),
+        ResourceKind::Semaphore => match u64::try_from(resource.permits) {
+            Ok(permits) => format::counted(permits, "permit"),
+            Err(_) => format!("{} permits", resource.permits),
+        },
         ResourceKind::Barrier => {
-            format!("{}/{} arrived", resource.barrier_arrived, resource.barrier_size)
+            format!(
+                "{}/{} arrived",
+                format::count(resource.barrier_arrived),
+                format::count(resource.barrier_size)
+            )
         }
         ResourceKind::Oneshot => {
             let flags = [
@@ -47,6 +54,13 @@ fn state(resource: &Resource) -> String {
     }
 }
 
+/// The resources by kind, most numerous first: `1,200 timers, 3 Mutexes, 1 mpsc channel`.
+fn kinds(app: &App) -> String {
+    let parts: Vec<String> =
+        app.resource_kinds.iter().map(|(label, n)| format::counted(*n, label)).collect();
+    if parts.is_empty() { "none".to_owned() } else { parts.join(", ") }
+}
+
 pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let (top, bottom) = split(area);
     let data = &app.data;
@@ -54,15 +68,16 @@ pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let title_of = |column: ResourceColumn| {
         column_title(column.title(), view.sort.column == column, view.sort.descending())
     };
-    let columns = vec![
-        (title_of(ResourceColumn::Id), Constraint::Length(6)),
-        (title_of(ResourceColumn::Kind), Constraint::Length(15)),
-        ("STATE".to_owned(), Constraint::Length(18)),
-        (title_of(ResourceColumn::Waiters), Constraint::Length(8)),
-        (title_of(ResourceColumn::Oldest), Constraint::Length(7)),
-        (title_of(ResourceColumn::Location), Constraint::Min(16)),
+    // Ids are whole: tokio's are 64-bit numbers, and a cut one names nothing.
+    let cols = vec![
+        Col::whole(title_of(ResourceColumn::Id)),
+        Col::text(title_of(ResourceColumn::Kind), 8),
+        Col::text("STATE".to_owned(), 8),
+        Col::whole(title_of(ResourceColumn::Waiters)),
+        Col::whole(title_of(ResourceColumn::Oldest)),
+        Col::path(title_of(ResourceColumn::Location), 16),
     ];
-    let location_width = usize::from(top.width.saturating_sub(6 + 15 + 18 + 8 + 7 + 6).max(16));
+    let plain = Style::new();
     let mut rows = Vec::new();
     let mut selected = None;
     for pos in view.list.visible(view.order.len()) {
@@ -72,37 +87,31 @@ pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         }
         let (waiters, since) = crate::state::waiters(resource.id, &data.waits);
         let oldest = since.map_or(0.0, |s| data.now_nanos.saturating_sub(s) as f64 / 1e9);
-        rows.push(Row::new(vec![
-            Cell::from(resource.id.to_string()),
-            Cell::from(resource_label(resource, &data.waits)),
-            Cell::from(format::head(&state(resource), 18)),
-            Cell::from(format::count(waiters as u64)),
-            Cell::from(format::secs(oldest)),
-            Cell::from(format::tail(
-                &data.strings.location(resource.location_id).to_string(),
-                location_width,
-            )),
-        ]));
+        rows.push(vec![
+            (resource.id.to_string(), plain),
+            (resource_label(resource, &data.waits), plain),
+            (state(resource), plain),
+            (format::count(waiters as u64), plain),
+            (format::secs(oldest), plain),
+            (data.strings.location(resource.location_id).to_string(), plain),
+        ]);
     }
+    // Timers are resources too: the title says what is listed, by kind.
     let mut title = vec![
         Span::styled(" Resources ", format::section()),
         Span::raw(format!(
-            "{} of {} · locks, semaphores, channels",
-            view.order.len(),
-            data.resources.len()
+            "{} of {} · {} · {}",
+            format::count(view.order.len() as u64),
+            format::count(data.resources.len() as u64),
+            kinds(app),
+            position(view.list.selected, view.order.len())
         )),
     ];
     if !view.filter.is_empty() {
         title.push(Span::raw(format!(" · filter \"{}\"", view.filter)));
     }
-    ListTable {
-        title: Line::from(title),
-        columns,
-        rows,
-        selected,
-        empty: "no instrumented resources",
-    }
-    .render(frame, top);
+    FitTable { title: Line::from(title), cols, rows, selected, empty: "no instrumented resources" }
+        .render(frame, top);
 
     let mut lines = Vec::new();
     if let Some(resource) = view.selected().and_then(|i| data.resources.get(i)) {

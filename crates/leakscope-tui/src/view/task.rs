@@ -8,10 +8,10 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 
 use crate::state::{App, Focus, TaskPage, resource_label};
-use crate::view::format;
+use crate::view::{format, wrap};
 
 /// Whether `finding` is about this task: it names the task, or it is at the task's spawn
 /// location and (when it says) wait point.
@@ -31,15 +31,16 @@ fn field(name: &str) -> Span<'static> {
 }
 
 pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, page: &TaskPage) {
-    let paragraph = Paragraph::new(lines(app, page.id)).wrap(Wrap { trim: false });
-    let max = (paragraph.line_count(area.width) as u16).saturating_sub(area.height);
-    frame.render_widget(paragraph.scroll((page.scroll.min(max), 0)), area);
+    // Wrapped here, not by the paragraph, so that continuation lines keep their indentation.
+    let lines = wrap::wrap(lines(app, page.id), usize::from(area.width));
+    let max = u16::try_from(lines.len()).unwrap_or(u16::MAX).saturating_sub(area.height);
+    frame.render_widget(Paragraph::new(lines).scroll((page.scroll.min(max), 0)), area);
 }
 
 /// How far the detail can scroll in `area`: its wrapped height less the visible rows.
 pub(crate) fn scroll_max(app: &App, page: &TaskPage, area: Rect) -> u16 {
-    let paragraph = Paragraph::new(lines(app, page.id)).wrap(Wrap { trim: false });
-    (paragraph.line_count(area.width) as u16).saturating_sub(area.height)
+    let lines = wrap::wrap(lines(app, page.id), usize::from(area.width));
+    u16::try_from(lines.len()).unwrap_or(u16::MAX).saturating_sub(area.height)
 }
 
 /// The detail's lines.
@@ -98,12 +99,12 @@ pub(crate) fn lines(app: &App, id: u64) -> Vec<Line<'static>> {
     lines.push(Line::from(vec![
         field(" polls"),
         Span::raw(format!(
-            "{} · busy {} · mean {} · last poll {} · long polls {}",
+            "{} · busy {} · mean {} · last poll {} · {}",
             format::count(task.polls),
             format::nanos(task.busy_nanos),
             format::nanos(mean),
             ago(task.last_poll_end_nanos),
-            task.long_polls
+            format::counted(task.long_polls, "long poll")
         )),
     ]));
     lines.push(Line::from(vec![
@@ -121,7 +122,7 @@ pub(crate) fn lines(app: &App, id: u64) -> Vec<Line<'static>> {
             format::count(task.wakes),
             format::count(task.self_wakes),
             ago(task.last_wake_nanos),
-            task.waker_count
+            format::signed_count(task.waker_count)
         )),
     ]));
     if task.waker_count == 0 && task.dropped_nanos == 0 {
@@ -197,7 +198,11 @@ pub(crate) fn lines(app: &App, id: u64) -> Vec<Line<'static>> {
     } else {
         let ids: Vec<String> = first.iter().map(u64::to_string).collect();
         let more = if *children > first.len() { ", …" } else { "" };
-        lines.push(Line::from(format!("   {children} live children: {}{more}", ids.join(", "))));
+        lines.push(Line::from(format!(
+            "   {}: {}{more}",
+            format::counted(*children as u64, "live child"),
+            ids.join(", ")
+        )));
     }
 
     lines.push(Line::default());

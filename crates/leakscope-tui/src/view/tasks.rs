@@ -2,41 +2,54 @@
 //! on every column, filtered with `/`. Only the visible rows are built.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Row};
 
 use crate::state::Column as _;
 use crate::state::{App, Data, TaskColumn, TasksPage};
-use crate::view::chrome::{ListTable, column_title};
+use crate::view::chrome::{Col, FitTable, column_title, position};
 use crate::view::format;
 
 /// The columns shown at a width: narrow terminals drop age, busy, wakes and name (they still
-/// sort; the title says which column is sorted).
-fn columns(width: u16) -> Vec<(TaskColumn, u16)> {
+/// sort; the title says which column is sorted). The name is left out, too, when no row on
+/// screen has one.
+fn columns(width: u16) -> Vec<TaskColumn> {
     let wide = width >= 120;
-    let mut columns = vec![(TaskColumn::Id, 7), (TaskColumn::State, 6), (TaskColumn::Idle, 7)];
+    let mut columns = vec![TaskColumn::Id, TaskColumn::State, TaskColumn::Idle];
     if wide {
-        columns.push((TaskColumn::Age, 7));
+        columns.push(TaskColumn::Age);
     }
-    columns.push((TaskColumn::Polls, 7));
+    columns.push(TaskColumn::Polls);
     if wide {
-        columns.extend([(TaskColumn::Busy, 7), (TaskColumn::Wakes, 7)]);
+        columns.extend([TaskColumn::Busy, TaskColumn::Wakes]);
     }
-    columns.extend([(TaskColumn::Wakers, 4), (TaskColumn::Wait, 20)]);
+    columns.extend([TaskColumn::Wakers, TaskColumn::Wait]);
     if wide {
-        columns.push((TaskColumn::Name, 14));
+        columns.push(TaskColumn::Name);
     }
-    columns.extend([(TaskColumn::Location, 0), (TaskColumn::Flags, if wide { 20 } else { 10 })]);
+    columns.extend([TaskColumn::Location, TaskColumn::Flags]);
     columns
 }
 
-fn cell(column: TaskColumn, id: u64, data: &Data, width: usize) -> Cell<'static> {
+/// How a column is fitted: numbers whole, text cut at its end, the spawn location from its start.
+fn col(column: TaskColumn, title: String) -> Col {
+    match column {
+        TaskColumn::Wait => Col::text(title, 14),
+        TaskColumn::Name => Col::text(title, 8).optional(),
+        TaskColumn::Flags => Col::text(title, 10).optional(),
+        TaskColumn::Location => Col::path(title, 14),
+        _ => Col::whole(title),
+    }
+}
+
+fn cell(column: TaskColumn, id: u64, data: &Data) -> (String, Style) {
+    let plain = Style::new();
     let Some(row) = data.row(id) else {
         return match column {
-            TaskColumn::Id => Cell::from(id.to_string()),
-            TaskColumn::State => Cell::from("done"),
-            _ => Cell::from(""),
+            TaskColumn::Id => (id.to_string(), plain),
+            TaskColumn::State => ("done".to_owned(), plain),
+            _ => (String::new(), plain),
         };
     };
     let strings = &data.strings;
@@ -49,43 +62,29 @@ fn cell(column: TaskColumn, id: u64, data: &Data, width: usize) -> Cell<'static>
         TaskColumn::Busy => format::nanos((row.busy_secs * 1e9) as u64),
         TaskColumn::Wakes => format::count(row.wakes),
         TaskColumn::Wakers => row.wakers.to_string(),
-        TaskColumn::Wait => format::head(&strings.point(row.point).to_string(), width),
-        TaskColumn::Location => format::tail(&strings.location(row.location_id).to_string(), width),
-        TaskColumn::Name => format::head(strings.name(row.name).unwrap_or(""), width),
+        TaskColumn::Wait => strings.point(row.point).to_string(),
+        TaskColumn::Location => strings.location(row.location_id).to_string(),
+        TaskColumn::Name => strings.name(row.name).unwrap_or("").to_owned(),
         TaskColumn::Flags => {
             let severity = data
                 .report
                 .as_ref()
                 .zip(data.group_of(row))
                 .and_then(|(report, group)| crate::state::group_severity(report, group));
-            return Cell::from(format::head(&data.flags(row).join(","), width))
-                .style(format::severity_style(severity));
+            return (data.flags(row).join(","), format::severity_style(severity));
         }
     };
-    Cell::from(text)
+    (text, plain)
 }
 
 pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, page: &TasksPage) {
     let data = &app.data;
     let columns = columns(area.width);
-    let fixed: u16 = columns.iter().map(|(_, w)| *w).sum::<u16>() + columns.len() as u16;
-    let location_width = area.width.saturating_sub(fixed).max(12);
-    let widths: Vec<u16> = columns
-        .iter()
-        .map(|(c, w)| if *c == TaskColumn::Location { location_width } else { *w })
-        .collect();
     let sort = page.sort;
-    let titles = columns
+    let cols = columns
         .iter()
-        .zip(&widths)
-        .map(|((column, _), width)| {
-            let title = column_title(column.title(), sort.column == *column, sort.descending());
-            let constraint = if *column == TaskColumn::Location {
-                Constraint::Min(*width)
-            } else {
-                Constraint::Length(*width)
-            };
-            (title, constraint)
+        .map(|column| {
+            col(*column, column_title(column.title(), sort.column == *column, sort.descending()))
         })
         .collect();
     let mut rows = Vec::new();
@@ -95,16 +94,16 @@ pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, page: &TasksPag
             selected = Some(rows.len());
         }
         let id = page.ids[pos];
-        let cells: Vec<Cell<'_>> = columns
-            .iter()
-            .zip(&widths)
-            .map(|((column, _), width)| cell(*column, id, data, usize::from(*width)))
-            .collect();
-        rows.push(Row::new(cells));
+        rows.push(columns.iter().map(|column| cell(*column, id, data)).collect());
     }
     let mut title = vec![
         Span::styled(" Tasks ", format::section()),
-        Span::raw(format!("{} · {}", page.scope.title(), format::count(page.ids.len() as u64))),
+        // Where the cursor is comes before the scope, which can be long (a path and a wait point).
+        Span::raw(format!(
+            "{} · {}",
+            position(page.list.selected, page.ids.len()),
+            page.scope.title()
+        )),
         Span::styled(
             format!(
                 " · sorted by {} {}",
@@ -118,6 +117,5 @@ pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, page: &TasksPag
         title.push(Span::raw(format!(" · filter \"{}\"", page.filter)));
     }
     let empty = if data.observations == 0 { "waiting for data…" } else { "no tasks match" };
-    ListTable { title: Line::from(title), columns: titles, rows, selected, empty }
-        .render(frame, area);
+    FitTable { title: Line::from(title), cols, rows, selected, empty }.render(frame, area);
 }
