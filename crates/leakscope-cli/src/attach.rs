@@ -39,10 +39,7 @@ pub(crate) fn demo(args: leakscope_tui::DemoArgs) -> Result<ExitStatus, CliError
 }
 
 fn into_cli_error(err: AttachError) -> CliError {
-    match err {
-        AttachError::Client(err) => CliError::Client(err),
-        other => CliError::Usage(other.to_string()),
-    }
+    CliError::from_attach(err)
 }
 
 /// Writes `leakscope-screen-<unix time>.svg` in the working directory from the folded stacks of

@@ -16,8 +16,11 @@ use crate::thresholds::ThresholdArgs;
 /// apps running only console-subscriber (tokio-console's) can be read too, with less detail.
 #[derive(Debug, Parser)]
 #[command(name = "leakscope", version, propagate_version = true, max_term_width = 100)]
-#[command(after_help = "Exit codes: 0 success; 1 a check failed (gate, limits, leaks); \
-2 usage, configuration, connection or protocol error.")]
+#[command(after_help = "Environment: LEAKSCOPE_ADDR is the target of every command when no ADDR \
+is given (an ADDR argument wins; default 127.0.0.1:6669).\n\
+Exit codes: 0 success; 1 a check failed (gate, limits, leaks, doctor); 2 usage, configuration, \
+connection, protocol or terminal error; 3 the service or load of `gate --run` failed; \
+130 interrupted. See docs/cli.md.")]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -73,6 +76,26 @@ pub enum Command {
     /// Quitting the UI stops the zoo. As in `attach`, `d` takes a task dump only after you
     /// confirm it (it pauses every worker; tokio-rs/tokio#7478, #8391, #6343).
     Demo(leakscope_tui::DemoArgs),
+    /// Check what a target's build lets leakscope see, and print the exact fix for each gap.
+    ///
+    /// One line per check: per-task records (--cfg tokio_unstable), another tracing subscriber
+    /// holding tokio's instrumentation, frame pointers (wait points without a dump, CPU profile
+    /// stacks), line tables (file:line in frames), the tokio version, task dumps, CPU profiles;
+    /// an app running only console-subscriber is named as such. The agent finds these at run
+    /// time. Exit 0 when nothing is missing, 1 when something is, 2 when the target cannot be
+    /// reached. See docs/doctor.md.
+    Doctor(crate::doctor::DoctorArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    ///
+    /// Install for bash: `leakscope completions bash > ~/.local/share/bash-completion/completions/leakscope`;
+    /// zsh: `leakscope completions zsh > "${fpath[1]}/_leakscope"`; fish: `leakscope completions
+    /// fish > ~/.config/fish/completions/leakscope.fish`. See docs/cli.md.
+    Completions(crate::completions::CompletionsArgs),
+    /// Print the manual page (roff) on stdout, or write one page per command into a directory.
+    ///
+    /// `leakscope man | man -l -` reads it at once; `leakscope man --out-dir
+    /// ~/.local/share/man/man1` installs leakscope.1 and leakscope-COMMAND.1 for `man leakscope`.
+    Man(crate::man::ManArgs),
 }
 
 /// `gate`'s arguments: its own (the `leakscope-gate` crate's), then the thresholds its findings
@@ -89,14 +112,12 @@ pub struct GateCommand {
 
 impl GateCommand {
     fn run(self) -> Result<ExitStatus, CliError> {
-        use leakscope_gate::{GateError, Verdict};
+        use leakscope_gate::Verdict;
         let config = self.thresholds.load()?;
         match crate::runtime::block_on(leakscope_gate::run(self.gate, config))? {
             Ok(Verdict::Pass) => Ok(ExitStatus::Success),
             Ok(Verdict::Fail) => Ok(ExitStatus::CheckFailed),
-            Err(GateError::Client(err)) => Err(err.into()),
-            Err(GateError::Output(err)) => Err(CliError::Output(err)),
-            Err(err) => Err(CliError::Usage(err.to_string())),
+            Err(err) => Err(CliError::from_gate(err)),
         }
     }
 }
@@ -110,6 +131,9 @@ impl Command {
             Command::Gate(command) => command.run(),
             Command::Attach(command) => command.run(),
             Command::Demo(args) => crate::attach::demo(args),
+            Command::Doctor(args) => crate::doctor::run(args),
+            Command::Completions(args) => crate::completions::run(&args),
+            Command::Man(args) => crate::man::run(&args),
         }
     }
 }
@@ -142,5 +166,8 @@ mod tests {
         insta::assert_snapshot!("leakscope_snapshot_help", help(&["snapshot"]));
         insta::assert_snapshot!("leakscope_gate_help", help(&["gate"]));
         insta::assert_snapshot!("leakscope_attach_help", help(&["attach"]));
+        insta::assert_snapshot!("leakscope_doctor_help", help(&["doctor"]));
+        insta::assert_snapshot!("leakscope_completions_help", help(&["completions"]));
+        insta::assert_snapshot!("leakscope_man_help", help(&["man"]));
     }
 }

@@ -1,5 +1,6 @@
-//! The `leakscope` command line: `snapshot`, and (as they land) `attach`, `gate`, `profile`,
-//! `demo`. See `leakscope --help`.
+//! The `leakscope` command line: `snapshot`, `attach`, `gate`, `profile`, `demo`, `doctor`,
+//! `completions` and `man`.
+//! See `leakscope --help`.
 //!
 //! The program is this library so tests can run it in-process: [`run`] takes the arguments and
 //! returns the exit code; `main.rs` only calls [`main`]. Adding a command is one variant of
@@ -12,16 +13,24 @@
 
 mod attach;
 mod cli;
+mod completions;
 mod connect;
+mod doctor;
 mod exit;
+mod man;
 mod profile;
+#[cfg(test)]
+mod proptests;
 mod run;
 mod runtime;
 mod snapshot;
 mod thresholds;
 
 pub use cli::{Cli, Command};
+pub use completions::{CompletionsArgs, Shell};
+pub use doctor::DoctorArgs;
 pub use exit::{CliError, ExitStatus};
+pub use man::ManArgs;
 pub use profile::{
     BlockingArgs, BlockingWeight, CpuArgs, DiffArgs, LocksArgs, LocksWeight, OutputArgs,
     ProfileArgs, ProfileKind, TasksArgs, TasksWeight,

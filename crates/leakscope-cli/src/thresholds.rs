@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use leakscope_analysis::{Config, ConfigError, FindingKind, Glob, Suppression, parse_duration};
+use leakscope_analysis::{Config, ConfigError, FindingKind, Glob, Suppression};
+use leakscope_gate::parse_bounded_duration;
 
 use crate::exit::CliError;
 
@@ -21,19 +22,19 @@ pub struct ThresholdArgs {
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// stuck: parked in one await at least this long [default: 30s]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_bounded_duration)]
     pub stuck_after: Option<Duration>,
     /// stuck: a sleep set for at least this long counts as stuck too [default: 1h]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_bounded_duration)]
     pub long_timer: Option<Duration>,
     /// lost-waker: idle without a waker at least this long [default: 1s]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_bounded_duration)]
     pub lost_waker_grace: Option<Duration>,
     /// uncancelled: alive this long after the spawner ended [default: 30s]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_bounded_duration)]
     pub uncancelled_after: Option<Duration>,
     /// growth: observe at least this long before judging a trend [default: 30s]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_bounded_duration)]
     pub growth_window: Option<Duration>,
     /// growth: with at least this many samples [default: 8]
     #[arg(long, value_name = "N")]
@@ -42,16 +43,16 @@ pub struct ThresholdArgs {
     #[arg(long, value_name = "N")]
     pub growth_increase: Option<u32>,
     /// blocking: polls at least this long block a worker [default: 10ms]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_bounded_duration)]
     pub blocking_threshold: Option<Duration>,
     /// lock-contention: a waiter parked at least this long [default: 1s]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_bounded_duration)]
     pub lock_wait: Option<Duration>,
     /// lock-contention: or at least this many waiters at once [default: 10]
     #[arg(long, value_name = "N")]
     pub lock_waiters: Option<usize>,
     /// deadlock: every wait in the cycle at least this old [default: 1s]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_bounded_duration)]
     pub deadlock_wait: Option<Duration>,
     /// self-wake: self-wakes above this percentage of wakes [default: 50]
     #[arg(long, value_name = "PERCENT")]

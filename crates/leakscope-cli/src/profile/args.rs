@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand, ValueEnum};
 use leakscope_analysis::parse_duration;
 use leakscope_client::DEFAULT_ADDR;
+use leakscope_gate::{ADDR_ENV, parse_bounded_duration};
 
 /// The flags of `leakscope profile` (its help text is on [`crate::Command::Profile`]).
 #[derive(Debug, Clone, Args)]
@@ -48,6 +49,19 @@ pub enum ProfileKind {
     Diff(DiffArgs),
 }
 
+impl ProfileKind {
+    /// Where this profile is written.
+    pub fn output(&self) -> &OutputArgs {
+        match self {
+            Self::Cpu(args) => &args.output,
+            Self::Tasks(args) => &args.output,
+            Self::Locks(args) => &args.output,
+            Self::Blocking(args) => &args.output,
+            Self::Diff(args) => &args.output,
+        }
+    }
+}
+
 /// Where and how a profile is written.
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
@@ -66,14 +80,20 @@ pub struct OutputArgs {
     pub title: Option<String>,
 }
 
+/// The longest CPU profile the agent takes: it cuts longer requests to this (`cpu::MAX_DURATION`
+/// in the agent, stated on the protocol's `CpuProfileRequest`). The CLI cuts first and says so,
+/// so that what it prints is what happens.
+pub(crate) const AGENT_MAX_CPU_DURATION: Duration = Duration::from_secs(300);
+
 /// `leakscope profile cpu`.
 #[derive(Debug, Clone, Args)]
 pub struct CpuArgs {
-    /// The app to read: host:port or http://host:port
-    #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR)]
+    /// The app to read: host:port or http://host:port (the argument wins over LEAKSCOPE_ADDR)
+    #[arg(value_name = "ADDR", env = ADDR_ENV, hide_env_values = true, default_value = DEFAULT_ADDR)]
     pub addr: String,
-    /// How long to sample (the agent allows at most 300s)
-    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    /// How long to sample: more than 0, at most the agent's limit of 300s (a longer duration is
+    /// cut to 300s, and the command says so)
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_cpu_duration)]
     pub duration: Duration,
     /// Samples per second of CPU time (the agent allows at most 1000)
     #[arg(long, value_name = "HZ", default_value_t = 99,
@@ -83,11 +103,40 @@ pub struct CpuArgs {
     pub output: OutputArgs,
 }
 
+impl CpuArgs {
+    /// How long the agent will sample: `--duration`, cut to [`AGENT_MAX_CPU_DURATION`]; with
+    /// the line that says so when it was cut.
+    pub fn sampling_time(&self) -> (Duration, Option<String>) {
+        if self.duration <= AGENT_MAX_CPU_DURATION {
+            return (self.duration, None);
+        }
+        let note = format!(
+            "--duration {:?} is past the agent's limit; sampling for {}s instead",
+            self.duration,
+            AGENT_MAX_CPU_DURATION.as_secs()
+        );
+        (AGENT_MAX_CPU_DURATION, Some(note))
+    }
+}
+
+/// `--duration` of `profile cpu`: a duration, and not 0 (the agent would take 0 for its default
+/// of 10s, and the command would say it sampled for 0s).
+fn parse_cpu_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        return Err(format!(
+            "`{text}` would sample nothing: give a duration of more than 0 (at most {}s)",
+            AGENT_MAX_CPU_DURATION.as_secs()
+        ));
+    }
+    Ok(duration)
+}
+
 /// `leakscope profile tasks`.
 #[derive(Debug, Clone, Args)]
 pub struct TasksArgs {
-    /// The app to read: host:port or http://host:port
-    #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR)]
+    /// The app to read: host:port or http://host:port (the argument wins over LEAKSCOPE_ADDR)
+    #[arg(value_name = "ADDR", env = ADDR_ENV, hide_env_values = true, default_value = DEFAULT_ADDR)]
     pub addr: String,
     /// What the widths show: count (tasks) or idle (how long each has been parked)
     #[arg(long, value_enum, value_name = "WEIGHT", default_value_t = TasksWeight::Count)]
@@ -103,7 +152,7 @@ pub struct TasksArgs {
     #[arg(long)]
     pub task_dump: bool,
     /// Time limit of the dump --task-dump takes
-    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_bounded_duration)]
     pub dump_timeout: Duration,
     #[command(flatten)]
     pub output: OutputArgs,
@@ -121,8 +170,8 @@ pub enum TasksWeight {
 /// `leakscope profile locks`.
 #[derive(Debug, Clone, Args)]
 pub struct LocksArgs {
-    /// The app to read: host:port or http://host:port
-    #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR)]
+    /// The app to read: host:port or http://host:port (the argument wins over LEAKSCOPE_ADDR)
+    #[arg(value_name = "ADDR", env = ADDR_ENV, hide_env_values = true, default_value = DEFAULT_ADDR)]
     pub addr: String,
     /// What the widths show: count (waiting tasks) or delay (how long each has waited)
     #[arg(long, value_enum, value_name = "WEIGHT", default_value_t = LocksWeight::Count)]
@@ -136,7 +185,7 @@ pub struct LocksArgs {
     #[arg(long)]
     pub task_dump: bool,
     /// Time limit of the dump --task-dump takes
-    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_bounded_duration)]
     pub dump_timeout: Duration,
     #[command(flatten)]
     pub output: OutputArgs,
@@ -154,8 +203,8 @@ pub enum LocksWeight {
 /// `leakscope profile blocking`.
 #[derive(Debug, Clone, Args)]
 pub struct BlockingArgs {
-    /// The app to read: host:port or http://host:port
-    #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR)]
+    /// The app to read: host:port or http://host:port (the argument wins over LEAKSCOPE_ADDR)
+    #[arg(value_name = "ADDR", env = ADDR_ENV, hide_env_values = true, default_value = DEFAULT_ADDR)]
     pub addr: String,
     /// What the widths show: count (long polls) or time (how long they blocked)
     #[arg(long, value_enum, value_name = "WEIGHT", default_value_t = BlockingWeight::Time)]
@@ -270,5 +319,68 @@ mod tests {
             check(&["leakscope", "profile", "cpu", "-o", "x", "--frequency", "5000"]).err(),
             Some(ErrorKind::ValueValidation)
         );
+    }
+
+    /// `profile cpu --duration TEXT`: the time the agent will sample and the line saying it was
+    /// cut, or clap's one-line error. Never a panic, whatever the text.
+    fn cpu_duration(text: &str) -> Result<(std::time::Duration, Option<String>), String> {
+        use clap::Parser as _;
+        let flag = format!("--duration={text}");
+        let argv = ["leakscope", "profile", "cpu", "-o", "x.svg", &flag];
+        match Cli::try_parse_from(argv).map(|cli| cli.command) {
+            Ok(crate::Command::Profile(super::ProfileArgs {
+                kind: super::ProfileKind::Cpu(args),
+            })) => Ok(args.sampling_time()),
+            Ok(other) => panic!("not profile cpu: {other:?}"),
+            Err(err) => {
+                assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{text}: {err}");
+                Err(err.to_string().lines().next().unwrap_or_default().to_owned())
+            }
+        }
+    }
+
+    #[test]
+    fn cpu_durations_are_checked_and_cut_to_the_agents_limit() {
+        use std::time::Duration;
+        let secs = Duration::from_secs;
+        let check = |text: &str, expected: Result<(Duration, Option<&str>), &str>| match (
+            cpu_duration(text),
+            expected,
+        ) {
+            (Ok((got, note)), Ok((expected, expected_note))) => {
+                assert_eq!((got, note.as_deref()), (expected, expected_note), "{text}")
+            }
+            (Err(got), Err(expected)) => assert!(got.contains(expected), "{text}: {got}"),
+            (got, expected) => panic!("{text}: got {got:?}, expected {expected:?}"),
+        };
+        check("10s", Ok((secs(10), None)));
+        check("250ms", Ok((Duration::from_millis(250), None)));
+        check("1ns", Ok((Duration::from_nanos(1), None)));
+        check("300s", Ok((secs(300), None)));
+        check("5m", Ok((secs(300), None)));
+        let cut = |asked: &str| {
+            format!("--duration {asked} is past the agent's limit; sampling for 300s instead")
+        };
+        check("5m1s", Ok((secs(300), Some(cut("301s").as_str()))));
+        check("99999999999s", Ok((secs(300), Some(cut("99999999999s").as_str()))));
+        check("1e19", Ok((secs(300), Some(cut("10000000000000000000s").as_str()))));
+        // Zero would be the agent's default of 10s: refused, as is what rounds to zero.
+        for zero in ["0s", "0", "0ms", "0.0000000001s", "0h0m"] {
+            check(zero, Err("would sample nothing: give a duration of more than 0 (at most 300s)"));
+        }
+        // Past what a duration holds, or not a number: a one-line error, no panic.
+        for bad in [
+            "18446744073709551616s",
+            "99999999999999999999999d",
+            "1e400",
+            "inf",
+            "NaN",
+            "-1s",
+            "",
+            "10 parsecs",
+            "1.2.3s",
+        ] {
+            check(bad, Err("for '--duration <DUR>'"));
+        }
     }
 }

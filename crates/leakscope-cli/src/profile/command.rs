@@ -24,6 +24,7 @@ const CPU_REPORT_GRACE: Duration = Duration::from_secs(60);
 
 /// Runs `leakscope profile <kind>`.
 pub(crate) fn run(args: ProfileArgs) -> Result<ExitStatus, CliError> {
+    check_output(args.kind.output())?;
     let (profile, output) = match args.kind {
         ProfileKind::Cpu(args) => (block_on(cpu(&args))??, args.output),
         ProfileKind::Tasks(args) => (block_on(tasks(&args))??, args.output),
@@ -36,6 +37,10 @@ pub(crate) fn run(args: ProfileArgs) -> Result<ExitStatus, CliError> {
 }
 
 async fn cpu(args: &CpuArgs) -> Result<Profile, CliError> {
+    let (duration, cut) = args.sampling_time();
+    if let Some(cut) = cut {
+        eprintln!("leakscope: {cut}");
+    }
     let target = Target::parse(&args.addr)?;
     let mut connection = Connection::connect(&target).await?;
     let addr = target.to_string();
@@ -51,13 +56,17 @@ async fn cpu(args: &CpuArgs) -> Result<Profile, CliError> {
         )));
     }
     let label = target_label(&connection);
-    eprintln!("leakscope: sampling {addr} for {}s", args.duration.as_secs_f64());
+    let program = connection.hello().process_name.clone();
+    eprintln!("leakscope: sampling {addr} for {}s", duration.as_secs_f64());
     let request = CpuProfileRequest {
-        duration_nanos: u64::try_from(args.duration.as_nanos()).unwrap_or(u64::MAX),
+        // At most 300 s (`sampling_time`), never 0 (the parser refuses it): fits, and is never
+        // the agent's "use your default".
+        duration_nanos: u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX),
         frequency_hz: args.frequency,
     };
     let call = connection.agent().cpu_profile(request);
-    let response = match tokio::time::timeout(args.duration + CPU_REPORT_GRACE, call).await {
+    let deadline = duration.saturating_add(CPU_REPORT_GRACE);
+    let response = match tokio::time::timeout(deadline, call).await {
         Ok(Ok(response)) => response.into_inner(),
         Ok(Err(status)) => {
             return Err(ClientError::Request {
@@ -75,10 +84,7 @@ async fn cpu(args: &CpuArgs) -> Result<Profile, CliError> {
             return Err(ClientError::Request {
                 what: "CPU profile",
                 addr,
-                reason: format!(
-                    "no answer within {}s",
-                    (args.duration + CPU_REPORT_GRACE).as_secs_f64()
-                ),
+                reason: format!("no answer within {}s", deadline.as_secs_f64()),
             }
             .into());
         }
@@ -99,6 +105,8 @@ async fn cpu(args: &CpuArgs) -> Result<Profile, CliError> {
         );
     }
     let mut profile = cpu_profile(&response);
+    // pprof's mapping names the program, as the task profiles' do (from the model's target).
+    profile.program = program;
     profile.set_origin(&label, profile.time_nanos);
     Ok(profile)
 }
@@ -245,6 +253,21 @@ fn summary(profile: &Profile) -> String {
     }
 }
 
+/// Checks `-o` before the target is read (a CPU profile samples for seconds): a path that
+/// cannot be written is a usage error now, not after the work.
+fn check_output(output: &OutputArgs) -> Result<(), CliError> {
+    if output.output == Path::new("-") {
+        return Ok(());
+    }
+    leakscope_gate::check_writable(&output.output)
+        .map_err(|reason| CliError::Usage(format!("-o: {reason}")))
+}
+
+/// A profile that cannot be read, parsed or compared is the user's input (exit 2, usage); one
+/// that cannot be written after it was built is an output error with its path.
 fn profile_error(err: ProfileError) -> CliError {
-    CliError::Usage(err.to_string())
+    match err {
+        ProfileError::Write { path, source } => CliError::WriteFile { path, source },
+        other => CliError::Usage(other.to_string()),
+    }
 }

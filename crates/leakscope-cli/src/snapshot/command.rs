@@ -3,9 +3,10 @@
 use std::io::Write as _;
 use std::time::Duration;
 
-use leakscope_analysis::{Config, Report, analyze};
+use leakscope_analysis::{Config, Model, Report, analyze, format_count};
 use leakscope_client::{Backend, ClientError, Connection, Target};
 use leakscope_gate::RuntimeStatus;
+use leakscope_proto::v1::HelloResponse;
 use tokio_stream::StreamExt as _;
 
 use super::args::{Format, SnapshotArgs};
@@ -14,8 +15,23 @@ use crate::connect::{model_for, take_dump, warn_stalled};
 use crate::exit::{CliError, ExitStatus};
 use crate::runtime::block_on;
 
-/// How long the first update may take before the target counts as silent.
-const FIRST_UPDATE_LIMIT: Duration = Duration::from_secs(10);
+/// How long the target may send nothing at all (no part of an update) before it counts as
+/// silent.
+const SILENCE_LIMIT: Duration = Duration::from_secs(10);
+/// The first update's time limit is this...
+const FIRST_UPDATE_BASE: Duration = Duration::from_secs(10);
+/// ...plus this per live task the handshake reported (10 s more per million tasks: a 1M-task
+/// first update streams in about 5 s on two cores).
+const FIRST_UPDATE_PER_TASK: Duration = Duration::from_micros(10);
+
+/// The first update's time limit: `--first-update-timeout`, or one derived from the target's
+/// size (its runtimes' live tasks at the handshake).
+pub(crate) fn first_update_limit(asked: Option<Duration>, hello: &HelloResponse) -> Duration {
+    asked.unwrap_or_else(|| {
+        let tasks: u64 = hello.runtimes.iter().map(|r| r.alive_tasks).sum();
+        FIRST_UPDATE_BASE + FIRST_UPDATE_PER_TASK * u32::try_from(tasks).unwrap_or(u32::MAX)
+    })
+}
 
 /// What the renderers print: the analysis, the kind of source, and the runtimes' health as the
 /// last update reported it.
@@ -23,6 +39,27 @@ pub(crate) struct Observed {
     pub(crate) report: Report,
     pub(crate) backend: Backend,
     pub(crate) runtimes: Vec<RuntimeStatus>,
+}
+
+/// Why the first update did not arrive: the target said nothing, or it is busy sending a large
+/// one ("busy: N of M tasks sent"), with what to do about it.
+fn first_update_late(model: &Model, limit: Duration, whole_limit: bool) -> String {
+    match model.streaming() {
+        Some((sent, total)) if whole_limit => format!(
+            "the agent is busy: {} of {} tasks sent within {}s (raise --first-update-timeout)",
+            format_count(sent),
+            format_count(total),
+            limit.as_secs_f64()
+        ),
+        Some((sent, total)) => format!(
+            "the agent went silent: {} of {} tasks sent, then nothing for {}s",
+            format_count(sent),
+            format_count(total),
+            SILENCE_LIMIT.as_secs()
+        ),
+        None if whole_limit => format!("no update within {}s", limit.as_secs_f64()),
+        None => format!("no update within {}s", SILENCE_LIMIT.as_secs()),
+    }
 }
 
 /// Runs `leakscope snapshot`.
@@ -50,27 +87,52 @@ async fn observe(
     let mut model = model_for(&connection);
     let addr = target.to_string();
     let disconnected = || ClientError::Disconnected { addr: addr.clone() };
-    let mut updates = connection.watch(args.interval).await?;
+    let (interval, cut) = args.watch_interval();
+    let interval_cut = cut.is_some();
+    if let Some(cut) = cut {
+        eprintln!("leakscope: {cut}");
+    }
+    let mut updates = connection.watch(interval).await?;
     // The first (full) update comes at once from an agent, and within its publish interval
-    // from console-subscriber; `--wait` counts from it.
-    let first = tokio::time::timeout(FIRST_UPDATE_LIMIT, updates.next())
-        .await
-        .map_err(|_| ClientError::Request {
-            what: "watch",
-            addr: addr.clone(),
-            reason: format!("no update within {}s", FIRST_UPDATE_LIMIT.as_secs()),
-        })?
-        .ok_or_else(disconnected)??;
-    model.apply_update(first);
+    // from console-subscriber; `--wait` counts from it. A large one streams in parts.
+    let limit = first_update_limit(args.first_update_timeout, connection.hello());
+    let first_deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let silence = tokio::time::Instant::now() + SILENCE_LIMIT;
+        match tokio::time::timeout_at(first_deadline.min(silence), updates.next()).await {
+            Err(_) => {
+                return Err(ClientError::Request {
+                    what: "watch",
+                    addr: addr.clone(),
+                    reason: first_update_late(&model, limit, first_deadline <= silence),
+                }
+                .into());
+            }
+            Ok(part) => {
+                if model.apply_part(part.ok_or_else(disconnected)??) {
+                    break;
+                }
+            }
+        }
+    }
     // Updates until the first one at or past the deadline, so that the observed window is at
     // least `--wait` (a `--wait 30s` meets a 30 s growth window). An update late by more than
     // the grace ends the watch with what arrived.
     let deadline = tokio::time::Instant::now() + args.wait;
-    let grace = args.interval.unwrap_or(Duration::from_secs(1)).max(Duration::from_secs(1)) * 2;
+    // `interval` is at most `--wait`, itself at most `MAX_DURATION`: no overflow here.
+    let grace = interval.unwrap_or(Duration::from_secs(1)).max(Duration::from_secs(1)) * 2;
+    // With the interval cut to `--wait`, the one update of the window arrives about at the
+    // deadline, a little before or after; the watch ends at the deadline rather than a whole
+    // interval later.
+    let end = if interval_cut { deadline } else { deadline + grace };
     while !args.wait.is_zero() {
-        match tokio::time::timeout_at(deadline + grace, updates.next()).await {
+        match tokio::time::timeout_at(end, updates.next()).await {
             Err(_) => break,
-            Ok(update) => model.apply_update(update.ok_or_else(disconnected)??),
+            Ok(part) => {
+                if !model.apply_part(part.ok_or_else(disconnected)??) {
+                    continue;
+                }
+            }
         }
         if tokio::time::Instant::now() >= deadline {
             break;
@@ -91,9 +153,76 @@ async fn observe(
     if unanswered.is_some() {
         report.target.dump = unanswered;
     }
-    Ok(Observed {
+    let observed = Observed {
         report,
         backend: connection.backend(),
         runtimes: RuntimeStatus::all(model.runtimes()),
-    })
+    };
+    // The process ends after printing: freeing a million records one by one would only delay
+    // the report (over a second at 1M tasks); the OS takes the memory back at exit.
+    std::mem::forget(model);
+    Ok(observed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use leakscope_analysis::Model;
+    use leakscope_proto::v1::{
+        HelloResponse, RuntimeMetrics, Snapshot, Task, Update, WatchMessage,
+    };
+
+    use super::{first_update_late, first_update_limit};
+
+    #[test]
+    fn the_first_update_limit_scales_with_the_target_or_follows_the_flag() {
+        let check = |alive: &[u64], asked: Option<u64>, expected_secs: u64| {
+            let hello = HelloResponse {
+                runtimes: alive
+                    .iter()
+                    .map(|&alive_tasks| RuntimeMetrics { alive_tasks, ..RuntimeMetrics::default() })
+                    .collect(),
+                ..HelloResponse::default()
+            };
+            let limit = first_update_limit(asked.map(Duration::from_secs), &hello);
+            assert_eq!(limit, Duration::from_secs(expected_secs), "{alive:?} {asked:?}");
+        };
+        check(&[], None, 10);
+        check(&[100_000], None, 11);
+        check(&[600_000, 400_000], None, 20);
+        check(&[1_000_000], Some(3), 3);
+    }
+
+    #[test]
+    fn a_late_first_update_says_how_far_it_got() {
+        let mut model = Model::from_hello(&HelloResponse::default());
+        let limit = Duration::from_secs(20);
+        assert_eq!(first_update_late(&model, limit, true), "no update within 20s");
+        assert_eq!(first_update_late(&model, limit, false), "no update within 10s");
+        let part = WatchMessage {
+            update: Some(Update {
+                full: true,
+                snapshot: Some(Snapshot {
+                    tasks: vec![Task { id: 1, ..Task::default() }],
+                    ..Snapshot::default()
+                }),
+            }),
+            more: true,
+            part: 0,
+            tasks_sent: 420_000,
+            tasks_total: 1_000_000,
+            resources_unchanged: false,
+        };
+        assert!(!model.apply_part(part));
+        assert_eq!(
+            first_update_late(&model, limit, true),
+            "the agent is busy: 420,000 of 1,000,000 tasks sent within 20s (raise \
+             --first-update-timeout)"
+        );
+        assert_eq!(
+            first_update_late(&model, limit, false),
+            "the agent went silent: 420,000 of 1,000,000 tasks sent, then nothing for 10s"
+        );
+    }
 }

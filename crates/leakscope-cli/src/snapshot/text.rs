@@ -73,11 +73,24 @@ fn header(out: &mut String, report: &Report, backend: Backend, runtimes: &[Runti
     let states: Vec<String> = states.iter().map(|(n, what)| format!("{n} {what}")).collect();
     let states =
         if states.is_empty() { String::new() } else { format!(" ({})", states.join(", ")) };
-    let _ = writeln!(
-        out,
-        "  tasks: {} live{states}, {} finished",
-        report.tasks.live, report.tasks.finished
-    );
+    if t.sources.tasks {
+        let _ = writeln!(
+            out,
+            "  tasks: {} live{states}, {} finished",
+            report.tasks.live, report.tasks.finished
+        );
+    } else {
+        // No per-task records (stable tokio): the runtimes' own count is the only one there is.
+        let live = match report.tasks.runtime_alive {
+            Some(alive) => format!("{alive} live (runtime metrics)"),
+            None => "live count unknown (no runtime metrics)".to_owned(),
+        };
+        let _ = writeln!(out, "  tasks: {live}; no per-task records, so no groups or findings");
+    }
+    // What the target's build lets it see, on one line (`leakscope doctor` has the fixes).
+    if let Some(facts) = &t.facts {
+        let _ = writeln!(out, "  {}", facts.summary());
+    }
     if t.untracked_spans > 0 {
         let _ = writeln!(
             out,
@@ -313,6 +326,33 @@ mod tests {
             ],
             "{text}"
         );
+    }
+
+    /// Stable tokio: no per-task records, so the count is the runtimes' and the build line says
+    /// why; never `tasks: 0 live`.
+    #[test]
+    fn without_per_task_records_the_runtime_count_and_the_build_line_are_shown() {
+        let mut observed = fixture::observed();
+        observed.report.target.sources = leakscope_analysis::Sources::none();
+        observed.report.tasks.live = 0;
+        observed.report.tasks.runtime_alive = Some(1001);
+        let facts = observed.report.target.facts.as_mut().expect("the fixture had a Hello");
+        facts.tokio_unstable = false;
+        facts.task_dump = false;
+        let text = render(&observed, 20);
+        let head: Vec<&str> = text.lines().skip(2).take(2).collect();
+        assert_eq!(
+            head,
+            [
+                "  tasks: 1001 live (runtime metrics); no per-task records, so no groups or findings",
+                "  build: missing tokio_unstable, task dumps; `leakscope doctor` gives the fixes",
+            ],
+            "{text}"
+        );
+        observed.report.tasks.runtime_alive = None;
+        let text = render(&observed, 20);
+        assert!(text.contains("  tasks: live count unknown (no runtime metrics)"), "{text}");
+        assert!(!text.contains("tasks: 0 live"), "{text}");
     }
 
     #[test]
