@@ -66,6 +66,12 @@ pub enum Mode {
     LeakscopeNoCapture,
     /// leakscope built with its `console` feature (needs this crate's `leakscope-console` feature).
     LeakscopeConsole,
+    /// An app with its own subscriber: `registry().with(leakscope layer).with(fmt layer)`, the fmt
+    /// layer writing INFO and above to a sink.
+    LeakscopeLayer,
+    /// An app whose own subscriber (a registry with the same fmt layer) is carried by the agent's:
+    /// `Builder::forward_to(app).try_init()`.
+    LeakscopeForward,
 }
 
 impl Mode {
@@ -77,6 +83,8 @@ impl Mode {
             Mode::Leakscope => "leakscope",
             Mode::LeakscopeNoCapture => "leakscope-no-capture",
             Mode::LeakscopeConsole => "leakscope-console",
+            Mode::LeakscopeLayer => "leakscope-layer",
+            Mode::LeakscopeForward => "leakscope-forward",
         }
     }
 }

@@ -47,7 +47,51 @@ pub(crate) fn install(mode: Mode) -> anyhow::Result<Installed> {
                 .into())
             }
         }
+        Mode::LeakscopeLayer => install_leakscope_layer(),
+        Mode::LeakscopeForward => install_leakscope_forward(),
     }
+}
+
+/// The app's own logging: fmt, enabled for INFO and above (so the app's INFO events are
+/// formatted), writing to a sink so that terminal I/O is not what is measured.
+fn app_logs<S>() -> impl tracing_subscriber::Layer<S> + Send + Sync + 'static
+where
+    S: tracing_core::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use tracing_subscriber::Layer as _;
+    tracing_subscriber::fmt::layer()
+        .with_writer(std::io::sink)
+        .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
+}
+
+/// `leakscope::layer()`'s form, with the agent's settings fixed as in [`install_leakscope`].
+fn install_leakscope_layer() -> anyhow::Result<Installed> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
+    let (layer, agent) = leakscope::Builder::new()
+        .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .try_layer()
+        .context("failed to start the leakscope agent as a layer")?;
+    tracing_subscriber::registry()
+        .with(layer)
+        .with(app_logs())
+        .try_init()
+        .context("failed to install the app's subscriber")?;
+    Ok(Installed { agent: Some(agent.local_addr()), console: None })
+}
+
+/// `Builder::forward_to`'s form: the agent's subscriber carrying the app's fmt subscriber.
+fn install_leakscope_forward() -> anyhow::Result<Installed> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let app = tracing_subscriber::registry().with(app_logs());
+    let agent = leakscope::Builder::new()
+        .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .forward_to(app)
+        .try_init()
+        .context("failed to start the leakscope agent forwarding to the app's subscriber")?;
+    Ok(Installed { agent: Some(agent.local_addr()), console: None })
 }
 
 /// The agent with every collection at its default (`Builder::new` ignores the `LEAKSCOPE_*`

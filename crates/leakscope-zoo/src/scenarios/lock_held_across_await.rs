@@ -23,7 +23,7 @@ const FETCH_TIME: Duration = Duration::from_millis(200);
 type Cache = Arc<Mutex<HashMap<u64, u64>>>;
 
 pub(crate) async fn run(opts: &LoadOptions) {
-    let cache = Cache::default();
+    let cache = Cache::default(); // zoo:lock lock-held-across-await
     load::drive(Scenario::LockHeldAcrossAwait, opts, |request| handle(cache.clone(), request))
         .await;
 }

@@ -4,7 +4,7 @@
 use leakscope_zoo::Scenario;
 use std::path::PathBuf;
 
-/// A marker found in a scenario file: its kind (`spawn`, `wait`, `blocking`), the scenario it
+/// A marker found in a scenario file: its kind (`spawn`, `wait`, `blocking`, `lock`), the scenario it
 /// names, and the code on its line.
 struct Marker {
     kind: String,
@@ -32,9 +32,9 @@ fn markers_of(scenario: Scenario) -> Vec<Marker> {
         .collect()
 }
 
-/// Checks that `scenario`'s file has exactly `spawns`, `waits` and `blocking` markers of each
-/// kind, each naming `scenario` and sitting on the kind of line it promises.
-fn check(scenario: Scenario, spawns: usize, waits: usize, blocking: usize) {
+/// Checks that `scenario`'s file has exactly `spawns`, `waits`, `blocking` and `locks` markers of
+/// each kind, each naming `scenario` and sitting on the kind of line it promises.
+fn check(scenario: Scenario, spawns: usize, waits: usize, blocking: usize, locks: usize) {
     let markers = markers_of(scenario);
     for marker in &markers {
         assert_eq!(marker.scenario, scenario.name(), "marker in {scenario}'s file names another");
@@ -42,29 +42,31 @@ fn check(scenario: Scenario, spawns: usize, waits: usize, blocking: usize) {
             "spawn" => marker.code.contains("tokio::spawn("),
             "wait" => marker.code.contains(".await") || marker.code.contains("Poll::Pending"),
             "blocking" => marker.code.contains("std::thread::sleep("),
+            // Where the contended lock is made (`Mutex::new(`, or a `default()` that makes one).
+            "lock" => marker.code.contains("Mutex::new(") || marker.code.contains("::default()"),
             other => panic!("{scenario}: unknown marker kind {other:?}"),
         };
         assert!(on_its_line, "{scenario}: `zoo:{}` marker on {:?}", marker.kind, marker.code);
     }
     let count = |kind: &str| markers.iter().filter(|m| m.kind == kind).count();
     assert_eq!(
-        (count("spawn"), count("wait"), count("blocking")),
-        (spawns, waits, blocking),
-        "{scenario}: (spawn, wait, blocking) markers"
+        (count("spawn"), count("wait"), count("blocking"), count("lock")),
+        (spawns, waits, blocking, locks),
+        "{scenario}: (spawn, wait, blocking, lock) markers"
     );
 }
 
 #[test]
 fn every_scenario_marks_its_lines() {
-    check(Scenario::UnboundedSpawn, 1, 1, 0);
-    check(Scenario::NoTimeoutUpstream, 1, 1, 0);
-    check(Scenario::SendBlocked, 1, 1, 0);
-    check(Scenario::RecvNeverClosed, 1, 1, 0);
-    check(Scenario::MissingCancellation, 1, 1, 0);
-    check(Scenario::LostWaker, 1, 1, 0);
-    check(Scenario::LockHeldAcrossAwait, 1, 1, 0);
-    check(Scenario::BlockingInAsync, 1, 0, 1);
+    check(Scenario::UnboundedSpawn, 1, 1, 0, 0);
+    check(Scenario::NoTimeoutUpstream, 1, 1, 0, 0);
+    check(Scenario::SendBlocked, 1, 1, 0, 0);
+    check(Scenario::RecvNeverClosed, 1, 1, 0, 0);
+    check(Scenario::MissingCancellation, 1, 1, 0, 0);
+    check(Scenario::LostWaker, 1, 1, 0, 0);
+    check(Scenario::LockHeldAcrossAwait, 1, 1, 0, 1);
+    check(Scenario::BlockingInAsync, 1, 0, 1, 0);
     // Two mutex transfers and two channel handshakes; each pair shares its function.
-    check(Scenario::Deadlock, 4, 2, 0);
-    check(Scenario::Clean, 0, 0, 0);
+    check(Scenario::Deadlock, 4, 2, 0, 0);
+    check(Scenario::Clean, 0, 0, 0, 0);
 }

@@ -74,7 +74,13 @@ pub(crate) struct Zoo {
 
 impl Zoo {
     pub(crate) fn start(args: &[&str]) -> Zoo {
+        Self::start_with_env(args, &[])
+    }
+
+    /// [`Zoo::start`] with these environment variables set.
+    pub(crate) fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Zoo {
         let child = zoo_command(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
