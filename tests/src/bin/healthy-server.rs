@@ -11,9 +11,18 @@
 //!   the test.
 //! - A TTL purge task waiting on a `Notify` for a key with an expiry (none is ever set).
 //!
+//! With `--leaks` it also carries two planted leaks of the kinds real servers ship:
+//!
+//! - every request spawns an audit task that sends the request to an audit channel whose consumer
+//!   never reads: past the channel's capacity each of them parks in `send` for good;
+//! - every connection spawns a heartbeat loop that nothing stops when the connection ends.
+//!
+//! Its `stats` request (on the server's own port) answers with the live tasks of each leak,
+//! `audit=N heartbeat=M`: the truth the test holds leakscope's counts against.
+//!
 //! It links the agent from the environment (`LEAKSCOPE_BIND`), prints
-//! `healthy-server: agent=IP:PORT` once everything is started, and exits after `--duration SECS`
-//! (default 120) or when killed.
+//! `healthy-server: agent=IP:PORT server=IP:PORT` once everything is started, and exits after
+//! `--duration SECS` (default 120) or when killed.
 
 use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -35,6 +44,18 @@ const WORKERS: usize = 4;
 const SUBSCRIBERS: usize = 10;
 /// A short connection every this long.
 const LOAD_EVERY: Duration = Duration::from_millis(50);
+/// The audit channel's capacity: the first this many audit tasks send and end.
+const AUDIT_CAPACITY: usize = 8;
+
+/// The planted leaks, when `--leaks` is given.
+struct Leaks {
+    /// The audit channel; its receiver is kept, never read.
+    audit: mpsc::Sender<Vec<u8>>,
+    /// Live audit tasks and heartbeat loops: incremented before the spawn, decremented when the
+    /// task ends.
+    audits: AtomicUsize,
+    heartbeats: AtomicUsize,
+}
 
 /// A job for the pool: a request and where its answer goes.
 type Job = (Vec<u8>, oneshot::Sender<Vec<u8>>);
@@ -63,7 +84,11 @@ async fn main() -> Result<(), Error> {
     let (shutdown, _) = broadcast::channel::<()>(1);
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let addr = listener.local_addr()?;
-    tokio::spawn(accept_loop(listener, Arc::new(pool), shutdown.clone()));
+    let (audit, _unread_audit) = mpsc::channel(AUDIT_CAPACITY);
+    let leaks = std::env::args().any(|arg| arg == "--leaks").then(|| {
+        Arc::new(Leaks { audit, audits: AtomicUsize::new(0), heartbeats: AtomicUsize::new(0) })
+    });
+    tokio::spawn(accept_loop(listener, Arc::new(pool), shutdown.clone(), leaks));
 
     let (topic, _) = broadcast::channel::<String>(16);
     for _ in 0..SUBSCRIBERS {
@@ -79,7 +104,7 @@ async fn main() -> Result<(), Error> {
     tokio::spawn(load(addr));
 
     let mut out = std::io::stdout().lock();
-    writeln!(out, "healthy-server: agent={}", agent.local_addr())?;
+    writeln!(out, "healthy-server: agent={} server={addr}", agent.local_addr())?;
     out.flush()?;
     drop(out);
 
@@ -109,11 +134,16 @@ async fn work(mut jobs: mpsc::Receiver<Job>) {
     }
 }
 
-async fn accept_loop(listener: TcpListener, pool: Arc<Pool>, shutdown: broadcast::Sender<()>) {
+async fn accept_loop(
+    listener: TcpListener,
+    pool: Arc<Pool>,
+    shutdown: broadcast::Sender<()>,
+    leaks: Option<Arc<Leaks>>,
+) {
     loop {
         match listener.accept().await {
             Ok((socket, _)) => {
-                tokio::spawn(serve(socket, pool.clone(), shutdown.subscribe()));
+                tokio::spawn(serve(socket, pool.clone(), shutdown.subscribe(), leaks.clone()));
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
@@ -121,7 +151,17 @@ async fn accept_loop(listener: TcpListener, pool: Arc<Pool>, shutdown: broadcast
 }
 
 /// One connection: answers each request until the client closes or the server shuts down.
-async fn serve(mut socket: TcpStream, pool: Arc<Pool>, mut shutdown: broadcast::Receiver<()>) {
+async fn serve(
+    mut socket: TcpStream,
+    pool: Arc<Pool>,
+    mut shutdown: broadcast::Receiver<()>,
+    leaks: Option<Arc<Leaks>>,
+) {
+    if let Some(leaks) = &leaks {
+        leaks.heartbeats.fetch_add(1, Ordering::SeqCst);
+        // Planted leak: nothing stops this loop when the connection ends.
+        tokio::spawn(heartbeat(leaks.clone())); // planted: heartbeat
+    }
     let mut buf = [0_u8; 256];
     loop {
         tokio::select! {
@@ -131,12 +171,44 @@ async fn serve(mut socket: TcpStream, pool: Arc<Pool>, mut shutdown: broadcast::
                     Ok(0) | Err(_) => return,
                     Ok(n) => n,
                 };
-                let Some(answer) = pool.run(buf[..n].to_vec()).await else { return };
+                let answer = match &leaks {
+                    Some(leaks) if &buf[..n] == b"stats" => {
+                        let audits = leaks.audits.load(Ordering::SeqCst);
+                        let heartbeats = leaks.heartbeats.load(Ordering::SeqCst);
+                        format!("audit={audits} heartbeat={heartbeats}\n").into_bytes()
+                    }
+                    Some(leaks) => {
+                        leaks.audits.fetch_add(1, Ordering::SeqCst);
+                        // Planted leak: the audit channel's consumer never reads.
+                        tokio::spawn(audit(leaks.clone(), buf[..n].to_vec())); // planted: audit
+                        let Some(answer) = pool.run(buf[..n].to_vec()).await else { return };
+                        answer
+                    }
+                    None => {
+                        let Some(answer) = pool.run(buf[..n].to_vec()).await else { return };
+                        answer
+                    }
+                };
                 if socket.write_all(&answer).await.is_err() {
                     return;
                 }
             }
         }
+    }
+}
+
+/// Sends one request to the audit channel; parks for good once the channel is full.
+async fn audit(leaks: Arc<Leaks>, request: Vec<u8>) {
+    let _ = leaks.audit.send(request).await;
+    leaks.audits.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// A per-connection heartbeat that should have ended with its connection.
+async fn heartbeat(leaks: Arc<Leaks>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        ticker.tick().await;
+        std::hint::black_box(&leaks);
     }
 }
 

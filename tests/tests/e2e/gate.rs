@@ -167,7 +167,7 @@ fn leaking(name: &str, scenario: &str, rate: u32, extra: &[&str], at: &[(String,
         "--report",
         "json=gate.json",
         "--report",
-        "junit=gate.xml",
+        "junit-github=gate.xml",
         "--report",
         "text=gate.txt",
     ];
@@ -336,10 +336,12 @@ fn run_mode_checks_the_load_and_that_tasks_settle_after_it() {
 
 /// `gate` with `args` exits 2 with one line on stderr containing `expected` (in run mode after
 /// whatever the service printed, which goes to stderr too).
-fn check_error(args: &[&str], expected: &str) {
+/// `code`: 2 for the gate's own errors (usage, connection), 3 when the service or load it
+/// started failed (docs/cli.md).
+fn check_error(args: &[&str], code: i32, expected: &str) {
     let out = gate(&scratch("errors"), args);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {}", output_text(&out));
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {}", output_text(&out));
     let ours: Vec<&str> = stderr.lines().filter(|l| l.starts_with("leakscope: ")).collect();
     assert_eq!(ours.len(), 1, "{args:?}: {stderr}");
     assert!(ours[0].contains(expected), "{args:?}: {stderr}");
@@ -348,17 +350,103 @@ fn check_error(args: &[&str], expected: &str) {
 }
 
 #[test]
-fn no_verdict_means_exit_two_and_one_line() {
-    // Nothing listens on port 1 of loopback.
-    check_error(&["127.0.0.1:1", "--window", "1s"], "cannot connect to 127.0.0.1:1");
-    check_error(&["not an address"], "invalid address");
-    check_error(&["--max-growth", "lots"], "not a whole number");
-    check_error(&["--load", "true"], "required arguments were not provided");
-    check_error(&["--run", "exit 3"], "exited (exit status 3) before its agent answered");
-    check_error(&["--run", "sleep 30", "--startup-timeout", "1s"], "no leakscope agent answered");
+fn no_verdict_means_exit_two_or_three_and_one_line() {
+    // The gate's own errors: 2. Nothing listens on port 1 of loopback.
+    check_error(&["127.0.0.1:1", "--window", "1s"], 2, "cannot connect to 127.0.0.1:1");
+    check_error(&["not an address"], 2, "invalid address");
+    check_error(&["--max-growth", "lots"], 2, "not a whole number");
+    check_error(&["--load", "true"], 2, "required arguments were not provided");
+    // The service or load it started failed: 3, so CI tells a broken product from a broken
+    // pipeline.
+    check_error(&["--run", "exit 3"], 3, "exited (exit status 3) before its agent answered");
+    let slow = ["--run", "sleep 30", "--startup-timeout", "1s"];
+    check_error(&slow, 3, "no leakscope agent answered");
     let service = zoo_command("clean");
     check_error(
         &["--run", &service, "--load", "exit 4", "--warmup", "0s"],
+        3,
         "the load `exit 4` failed (exit status 4)",
     );
+}
+
+/// The JUnit of real gates, passing and failing, in both flavours: `junit` (the default, what
+/// `--format junit` prints) passes the strict schema that mirrors Jenkins xunit's junit-10.xsd;
+/// `junit-github` passes its own schema, and names the spawn line in `file`/`line`, which the
+/// strict schema refuses. Validated with libxml2's `xmllint` against
+/// crates/leakscope-gate/tests/schemas/.
+#[test]
+fn junit_reports_of_both_flavours_pass_their_schemas() {
+    /// `xmllint --schema` on `file`: `Ok`, or its validity errors. Missing `xmllint` fails.
+    fn validate(file: &Path, schema: &str) -> Result<(), String> {
+        let schema = crate::support::workspace_root()
+            .join("crates/leakscope-gate/tests/schemas")
+            .join(schema);
+        let out = Command::new("xmllint")
+            .args(["--noout", "--schema"])
+            .arg(&schema)
+            .arg(file)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "xmllint could not run ({e}): this test needs it; install it with \
+                     `cargo xtask tools` (Debian's libxml2-utils)"
+                )
+            });
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        match out.status.code() {
+            Some(0) => Ok(()),
+            Some(3) => Err(stderr),
+            _ => panic!("xmllint --schema {} failed ({}):\n{stderr}", schema.display(), out.status),
+        }
+    }
+
+    leakscope_binary();
+    let run = |scenario: &'static str| {
+        let zoo = Zoo::start(scenario, 20);
+        let dir = scratch(&format!("junit-{scenario}"));
+        let addr = zoo.addr.to_string();
+        let mut args = vec![
+            addr.as_str(),
+            "--format",
+            "junit",
+            "--report",
+            "junit=strict.xml",
+            "--report",
+            "junit-github=github.xml",
+        ];
+        args.extend_from_slice(LIMITS);
+        (scenario, gate(&dir, &args), dir)
+    };
+    let runs = std::thread::scope(|scope| {
+        let clean = scope.spawn(|| run("clean"));
+        let leaky = scope.spawn(|| run("unbounded-spawn"));
+        [clean.join().unwrap(), leaky.join().unwrap()]
+    });
+    for (scenario, out, dir) in &runs {
+        let expected = if *scenario == "clean" { 0 } else { 1 };
+        assert_eq!(out.status.code(), Some(expected), "{scenario}: {}", output_text(out));
+        let (strict, github) = (dir.join("strict.xml"), dir.join("github.xml"));
+        let strict_xml = std::fs::read_to_string(&strict).unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), strict_xml, "{scenario}: stdout");
+        if let Err(e) = validate(&strict, "junit-strict.xsd") {
+            panic!("{scenario}: `junit` fails the strict schema:\n{e}\n{strict_xml}");
+        }
+        let github_xml = std::fs::read_to_string(&github).unwrap();
+        if let Err(e) = validate(&github, "junit-github.xsd") {
+            panic!("{scenario}: `junit-github` fails its schema:\n{e}\n{github_xml}");
+        }
+        assert!(!strict_xml.contains(" file=\""), "{scenario}: {strict_xml}");
+    }
+
+    // The failing report's GitHub flavour points a failing case at the leak's spawn line, and
+    // that is exactly what the strict schema refuses.
+    let (_, _, dir) = &runs[1];
+    let github = dir.join("github.xml");
+    let (tests, failures, failing) = junit(&std::fs::read_to_string(&github).unwrap());
+    assert!(failures >= 1 && tests >= failures, "{tests} tests, {failures} failures");
+    let at = markers("spawn", "unbounded-spawn");
+    let on_line = |l: &String| at.iter().any(|(f, line)| *l == format!("{}:{line}", zoo_file(f)));
+    assert!(failing.iter().any(on_line), "failing cases at {failing:?}, not {at:?}");
+    let refused = validate(&github, "junit-strict.xsd").expect_err("strict took file/line");
+    assert!(refused.contains("attribute 'file'"), "{refused}");
 }

@@ -2,9 +2,12 @@
 //! `blocking-in-async` names its hot function under its caller; the task-wait profile of
 //! `send-blocked` has the stuck producers' stack with as many tasks as the agent reports; its
 //! pprof output decodes as a well-formed profile; the difference of `clean` and a leaking run
-//! shows the leaking stack; and bad targets and outputs exit with code 2 and one line.
+//! shows the leaking stack; Go's own pprof (`go tool pprof -top`, `-traces`) reads the task,
+//! lock, blocking and CPU profiles of a zoo running every scenario and lists each spawn site,
+//! wait point and blocking site as a node of its own; and bad targets and outputs exit with code
+//! 2 and one line.
 
-use crate::support::{Zoo, leakscope_binary, live_at, marker};
+use crate::support::{Zoo, leakscope_binary, live_at, marker, markers};
 use leakscope_profile::pprof::decode_proto;
 use leakscope_profile::{Profile, read_path};
 use leakscope_proto::v1::TaskState;
@@ -320,4 +323,126 @@ async fn unusable_targets_and_outputs_exit_2_with_one_line() {
         "folded stacks, line 1",
     );
     check(profile(args(&["cpu", "--frequency", "0", "-o", "x.svg"])).await, "--frequency");
+    // A duration of 0 would be the agent's default of 10 s; one past any duration never panics.
+    check(profile(args(&["cpu", "--duration", "0s", "-o", "x.svg"])).await, "sample nothing");
+    check(profile(args(&["cpu", "--duration", "1e400", "-o", "x.svg"])).await, "--duration");
+    // Past the agent's limit: cut to 300 s and said before anything connects (here to nothing).
+    let cut = profile(args(&["cpu", "127.0.0.1:1", "--duration", "99999999999s", "-o", "x.svg"]));
+    let cut = cut.await;
+    assert_eq!(cut.status.code(), Some(2), "{cut:?}");
+    let stderr = String::from_utf8_lossy(&cut.stderr);
+    let first =
+        "leakscope: --duration 99999999999s is past the agent's limit; sampling for 300s instead";
+    assert_eq!(stderr.lines().next(), Some(first), "{stderr}");
+    assert!(stderr.contains("cannot connect to 127.0.0.1:1"), "{stderr}");
+}
+
+#[path = "../../../crates/leakscope-profile/tests/go_pprof/tool.rs"]
+mod go_tool;
+use go_tool::{top_nodes, traces};
+
+/// What `go tool pprof <report> <file>` prints, offline, in `dir`.
+fn go_pprof(dir: &Path, report: &str, file: &Path) -> String {
+    go_tool::run(dir, report, file)
+}
+
+/// The pprof node of a spawn site: `tokio::spawn @ <...>scenarios/send_blocked.rs:33`.
+fn is_spawn_node(node: &str, (file, line): &(String, u32)) -> bool {
+    node.starts_with("tokio::spawn @ ") && node.ends_with(&format!("{file}:{line}"))
+}
+
+#[tokio::test]
+async fn go_pprof_names_each_site_of_a_zoo_running_every_scenario() {
+    leakscope_binary();
+    let zoo = Zoo::start("all", 20);
+    let leaking = ["send-blocked", "recv-never-closed", "missing-cancellation", "lost-waker"];
+    let spawns: Vec<(String, u32)> = leaking.iter().map(|s| marker("spawn", s)).collect();
+    let locked = marker("spawn", "lock-held-across-await");
+    let blocking = marker("spawn", "blocking-in-async");
+    zoo.until(WITHIN, |s| {
+        let short: Vec<String> = spawns
+            .iter()
+            .chain([&locked])
+            .filter(|at| live_at(s, at).len() < 3)
+            .map(|at| format!("{}:{}", at.0, at.1))
+            .collect();
+        if short.is_empty() { Ok(()) } else { Err(format!("fewer than 3 live tasks at {short:?}")) }
+    })
+    .await;
+    // The blocking scenario's long polls are counted per location once one has happened.
+    zoo.until(WITHIN, |s| {
+        let polls: u64 = s
+            .poll_stats
+            .iter()
+            .filter(|p| crate::support::is_at(s, p.location_id, &blocking))
+            .map(|p| p.long_polls)
+            .sum();
+        if polls > 0 { Ok(()) } else { Err("no long poll at the blocking scenario yet".into()) }
+    })
+    .await;
+    let dir = out_dir("go-pprof");
+    let addr = zoo.addr.to_string();
+    let file = |kind: &str| dir.join(format!("{kind}.pb.gz"));
+    for kind in ["tasks", "locks", "blocking"] {
+        check_success(&profile(args(&[kind, &addr, "-o", file(kind).to_str().unwrap()])).await);
+    }
+    check_success(
+        &profile(args(&["cpu", &addr, "--duration", "2s", "-o", file("cpu").to_str().unwrap()]))
+            .await,
+    );
+
+    // Tasks: every leaking scenario's spawn line is a node of its own, none a bare
+    // `tokio::spawn`, and the send-blocked producers' traces end in the send's wait point.
+    let top = go_pprof(&dir, "-top", &file("tasks"));
+    let nodes = top_nodes(&top);
+    assert!(top.contains("Type: tasks"), "{top}");
+    // The mapping names the program, as in Go's profiles, not the profile's title.
+    assert!(top.starts_with("File: leakscope-zoo\n"), "{top}");
+    for at in &spawns {
+        assert!(nodes.iter().any(|n| is_spawn_node(n, at)), "no node for {at:?}:\n{top}");
+    }
+    let deadlock_sites = markers("spawn", "deadlock");
+    let deadlocked = deadlock_sites.iter().filter(|at| nodes.iter().any(|n| is_spawn_node(n, at)));
+    assert!(deadlocked.count() >= 2, "the deadlock's spawn lines are nodes of their own:\n{top}");
+    let spawn_nodes = nodes.iter().filter(|n| n.starts_with("tokio::spawn")).count();
+    assert!(spawn_nodes >= spawns.len() + 2, "{spawn_nodes} spawn nodes:\n{top}");
+    assert!(!nodes.iter().any(|n| n == "tokio::spawn"), "{top}");
+    assert!(!nodes.iter().any(|n| n.starts_with("::")), "no demangled-away type:\n{top}");
+    let report = go_pprof(&dir, "-traces", &file("tasks"));
+    let sends = traces(&report)
+        .into_iter()
+        .filter(|stack| stack.last().is_some_and(|root| is_spawn_node(root, &spawns[0])))
+        .filter(|stack| stack[0].starts_with("wait: mpsc::Sender::send @ "))
+        .count();
+    assert!(sends > 0, "send-blocked's producers wait in the send:\n{report}");
+
+    // Locks: the waiters of lock-held-across-await, at their spawn line, on a named lock.
+    let top = go_pprof(&dir, "-top", &file("locks"));
+    let nodes = top_nodes(&top);
+    assert!(top.contains("Type: contentions"), "{top}");
+    assert!(nodes.iter().any(|n| is_spawn_node(n, &locked)), "{top}");
+    assert!(nodes.iter().any(|n| n.starts_with("lock: Mutex::lock @ ")), "{top}");
+    let report = go_pprof(&dir, "-traces", &file("locks"));
+    assert!(
+        traces(&report).iter().any(|stack| stack.last().is_some_and(|r| is_spawn_node(r, &locked))),
+        "{report}"
+    );
+
+    // Blocking: the blocking poll is named after its scenario's spawn line.
+    let top = go_pprof(&dir, "-top", &file("blocking"));
+    let nodes = top_nodes(&top);
+    let site = format!("{}:{}", blocking.0, blocking.1);
+    assert!(nodes.iter().any(|n| n.starts_with("blocking poll @ ") && n.ends_with(&site)), "{top}");
+    let report = go_pprof(&dir, "-traces", &file("blocking"));
+    assert!(traces(&report).iter().any(|s| s.last().is_some_and(|r| is_spawn_node(r, &blocking))));
+
+    // CPU: CPU time by default, as Go's; real functions keep their full names.
+    let top = go_pprof(&dir, "-top", &file("cpu"));
+    assert!(top.contains("Type: cpu"), "{top}");
+    // Named from the handshake, as the task profiles are.
+    assert!(top.starts_with("File: leakscope-zoo\n"), "{top}");
+    let nodes = top_nodes(&top);
+    assert!(!nodes.is_empty(), "{top}");
+    assert!(!nodes.iter().any(|n| n.starts_with("::")), "no demangled-away type:\n{top}");
+    assert!(!traces(&go_pprof(&dir, "-traces", &file("cpu"))).is_empty());
 }

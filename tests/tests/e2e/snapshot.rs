@@ -105,6 +105,18 @@ fn expect(report: &Value, kind: &str, at: &[(String, u32)], waiting_on: Option<&
     assert!(found, "no {kind} finding at {at:?} ({waiting_on:?}) among:\n{}", summary(report));
 }
 
+/// In a report on the zoo's `all`, no finding points into `clean` but `blocking`: `clean` shares
+/// the process with `blocking-in-async`, whose polls hold the workers `clean` runs on. `clean`
+/// alone, blocking included, is checked by `clean_is_not_flagged_over_two_minutes_under_load`.
+fn assert_clean_not_flagged_but_for_blocking(report: &Value) {
+    let clean: Vec<&Value> = findings(report)
+        .iter()
+        .filter(|f| f["location"].as_str().is_some_and(|l| l.contains("scenarios/clean.rs")))
+        .filter(|f| !has_kind(f, "blocking"))
+        .collect();
+    assert!(clean.is_empty(), "{clean:#?}");
+}
+
 #[test]
 fn every_leaking_scenario_is_flagged_at_its_line() {
     leakscope_binary();
@@ -132,7 +144,10 @@ fn every_leaking_scenario_is_flagged_at_its_line() {
     expect(&report, "stuck", &spawn("no-timeout-upstream"), None);
     expect(&report, "uncancelled", &spawn("missing-cancellation"), None);
     expect(&report, "stuck", &spawn("lock-held-across-await"), Some("Mutex::lock"));
-    expect(&report, "lock-contention", &spawn("lock-held-across-await"), Some("Mutex::lock"));
+    // One finding per lock creation site: the `Cache::default()` line (tokio reports its own
+    // `Default` impl; the agent walks to the app's caller).
+    let lock = vec![marker("lock", "lock-held-across-await")];
+    expect(&report, "lock-contention", &lock, Some("Mutex::lock"));
     expect(&report, "blocking", &spawn("blocking-in-async"), None);
     let deadlocks = markers("spawn", "deadlock");
     expect(&report, "deadlock", &deadlocks, Some("Mutex::lock"));
@@ -145,15 +160,43 @@ fn every_leaking_scenario_is_flagged_at_its_line() {
     let rank = |s: &Value| ["warn", "suspect", "leak"].iter().position(|r| s == r).unwrap();
     let ranks: Vec<usize> = findings(&report).iter().map(|f| rank(&f["severity"])).collect();
     assert!(ranks.windows(2).all(|w| w[0] >= w[1]), "{ranks:?}");
-    // Nothing points into `clean`, which runs in the same process, except what the machine's
-    // load can cause anywhere (a poll stretched past the blocking threshold); `clean` alone is
-    // checked without that exception below.
-    let clean: Vec<&Value> = findings(&report)
-        .iter()
-        .filter(|f| f["location"].as_str().is_some_and(|l| l.contains("scenarios/clean.rs")))
-        .filter(|f| !has_kind(f, "blocking"))
-        .collect();
-    assert!(clean.is_empty(), "{clean:#?}");
+    assert_clean_not_flagged_but_for_blocking(&report);
+}
+
+/// Issue 12's first-sight target: against a zoo that has run for 20 s, a snapshot with every
+/// threshold at its default names each leaking scenario at `suspect` or `leak` within 10 s.
+/// Blocking code is not a task leak: `blocking-in-async` is named too, at its own `warn`.
+#[test]
+fn every_leak_is_named_within_ten_seconds_with_default_thresholds() {
+    leakscope_binary();
+    let zoo = Zoo::start("all", 20);
+    // The target's age is the condition under test, so it is waited out, not polled for.
+    std::thread::sleep(Duration::from_secs(20));
+    let report = snapshot_json(zoo.addr, &["--wait", "10s"]);
+    let severe = |f: &Value| f["severity"] == "suspect" || f["severity"] == "leak";
+    let scenarios = [
+        "unbounded-spawn",
+        "no-timeout-upstream",
+        "send-blocked",
+        "recv-never-closed",
+        "missing-cancellation",
+        "lost-waker",
+        "lock-held-across-await",
+    ];
+    for scenario in scenarios {
+        let at = marker("spawn", scenario);
+        let named = findings(&report).iter().any(|f| severe(f) && is_at(f, &at));
+        assert!(named, "{scenario} is not suspect or leak at {at:?}:\n{}", summary(&report));
+    }
+    let deadlocks = markers("spawn", "deadlock");
+    let cycle = findings(&report).iter().any(|f| {
+        f["severity"] == "leak"
+            && has_kind(f, "deadlock")
+            && deadlocks.iter().any(|at| is_at(f, at))
+    });
+    assert!(cycle, "no deadlock at leak:\n{}", summary(&report));
+    expect(&report, "blocking", &[marker("spawn", "blocking-in-async")], None);
+    assert_clean_not_flagged_but_for_blocking(&report);
 }
 
 #[test]
@@ -206,12 +249,12 @@ fn clean_shows_no_findings() {
 }
 
 /// Issue 3: `clean` is never flagged during a two-minute run under load, with the default
-/// thresholds (but the blocking one: see [`FAST`] for why a loaded test machine needs 40 ms).
+/// thresholds, blocking's included (a poll preempted on a loaded machine is not blocking).
 #[test]
 fn clean_is_not_flagged_over_two_minutes_under_load() {
     leakscope_binary();
     let zoo = Zoo::start("clean", 40);
-    let report = snapshot_json(zoo.addr, &["--wait", "120s", "--blocking-threshold", "40ms"]);
+    let report = snapshot_json(zoo.addr, &["--wait", "120s"]);
     assert!(findings(&report).is_empty(), "clean was flagged:\n{}", summary(&report));
     assert!(report["target"]["window_secs"].as_f64().unwrap() >= 119.0, "{}", report["target"]);
     assert!(report["tasks"]["live"].as_u64().unwrap() > 0, "{}", report["tasks"]);
@@ -255,13 +298,13 @@ fn text_output_is_for_people() {
 }
 
 /// The console-only app: started, its address read from its first line; killed on drop.
-struct ConsoleApp {
+pub(crate) struct ConsoleApp {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl ConsoleApp {
-    fn start() -> ConsoleApp {
+    pub(crate) fn start() -> ConsoleApp {
         let mut child = Command::new(env!("CARGO_BIN_EXE_console-app"))
             .stdout(Stdio::piped())
             .spawn()
@@ -324,6 +367,26 @@ fn an_app_running_only_console_subscriber_is_analysed_through_console_api() {
     assert!(text.contains("console-subscriber"), "{text}");
     let not_evaluated = text.split("NOT EVALUATED").nth(1).unwrap_or_else(|| panic!("{text}"));
     assert!(not_evaluated.contains("deadlock") && not_evaluated.contains("uncancelled"), "{text}");
+
+    // The gate reads the same sources: of the kinds it fails on, it lists the same two as not
+    // evaluated, with the reason (the UI's Overview: `attach::a_console_only_target_*`).
+    let gate = leakscope(&["gate", &addr, "--warmup", "0s", "--window", "2s", "--format", "json"]);
+    let gate_report: Value = serde_json::from_slice(&gate.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&gate.stderr)));
+    let gate_unevaluated: Vec<&str> = gate_report["unevaluated"]
+        .as_array()
+        .expect("the gate's unevaluated list")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for kind in ["deadlock", "uncancelled"] {
+        let prefix = format!("{kind}: ");
+        assert!(gate_unevaluated.iter().any(|u| u.starts_with(&prefix)), "{gate_unevaluated:?}");
+    }
+    for kind in ["lost-waker", "stuck"] {
+        let prefix = format!("{kind}: ");
+        assert!(!gate_unevaluated.iter().any(|u| u.starts_with(&prefix)), "{gate_unevaluated:?}");
+    }
 
     // A dump asked of a target that cannot take one: every output says so, in one line.
     let report = snapshot_json(app.addr, &["--wait", "0s", "--task-dump"]);

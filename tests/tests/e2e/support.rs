@@ -80,6 +80,15 @@ pub(crate) fn leakscope_binary() -> &'static Path {
     BIN.get_or_init(|| release_binary("leakscope-cli", "leakscope"))
 }
 
+/// The agent's address in a zoo's start-up line (`... agent=IP:PORT`).
+pub(crate) fn agent_addr(line: &str) -> SocketAddr {
+    line.trim()
+        .rsplit("agent=")
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected start-up line {line:?}"))
+}
+
 /// A running zoo process; killed on drop.
 pub(crate) struct Zoo {
     child: Child,
@@ -104,12 +113,7 @@ impl Zoo {
             .spawn()
             .expect("the zoo starts");
         let line = start_up_line(&mut child);
-        let addr = line
-            .trim()
-            .rsplit("agent=")
-            .next()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected start-up line {line:?}"));
+        let addr = agent_addr(&line);
         // `http=IP:PORT` comes before `agent=` when the agent serves HTTP.
         let http = line.split_whitespace().find_map(|t| t.strip_prefix("http=")?.parse().ok());
         Zoo { child, addr, http }
