@@ -6,6 +6,7 @@
 //! and the tables give medians and ratios against plain tokio from the same run. Every number in
 //! the report, the workload sizes included, is read from the processes' reports of this run.
 
+mod adoption;
 mod report;
 mod ui;
 
@@ -31,10 +32,21 @@ enum Mode {
     /// leakscope with `wait_capture(false)`: beside leakscope, what the wait capture costs.
     LeakscopeNoCapture,
     LeakscopeConsole,
+    /// An app's own fmt subscriber with `leakscope::layer()` in it.
+    LeakscopeLayer,
+    /// An app's own fmt subscriber carried by the agent's (`Builder::forward_to`).
+    LeakscopeForward,
 }
 
-const MODES: [Mode; 5] =
-    [Mode::Plain, Mode::Console, Mode::Leakscope, Mode::LeakscopeNoCapture, Mode::LeakscopeConsole];
+const MODES: [Mode; 7] = [
+    Mode::Plain,
+    Mode::Console,
+    Mode::Leakscope,
+    Mode::LeakscopeNoCapture,
+    Mode::LeakscopeConsole,
+    Mode::LeakscopeLayer,
+    Mode::LeakscopeForward,
+];
 
 impl Mode {
     fn arg(self) -> &'static str {
@@ -44,6 +56,8 @@ impl Mode {
             Mode::Leakscope => "leakscope",
             Mode::LeakscopeNoCapture => "leakscope-no-capture",
             Mode::LeakscopeConsole => "leakscope-console",
+            Mode::LeakscopeLayer => "leakscope-layer",
+            Mode::LeakscopeForward => "leakscope-forward",
         }
     }
 
@@ -54,6 +68,8 @@ impl Mode {
             Mode::Leakscope => "leakscope",
             Mode::LeakscopeNoCapture => "leakscope without wait capture",
             Mode::LeakscopeConsole => "leakscope + `console` feature",
+            Mode::LeakscopeLayer => "leakscope layer + fmt",
+            Mode::LeakscopeForward => "leakscope forwarding to fmt",
         }
     }
 }
@@ -159,9 +175,15 @@ impl Workload {
 
     /// Plain tokio has nothing to ask how many tasks it sees. leakscope without its wait capture
     /// runs only where the capture is on the measured path (a spawn's first poll, a poll's waker
-    /// clone, a park, an idle task's chain); HTTP and the bursts are left out to save time.
+    /// clone, a park, an idle task's chain); HTTP and the bursts are left out to save time. The
+    /// two adoption forms (an app's own fmt subscriber with the layer in it, or carried by the
+    /// agent's) run the spawn, poll, HTTP and idle workloads: what each form adds per task, per
+    /// poll, per request and per idle task.
     fn runs_under(self, mode: Mode) -> bool {
         match mode {
+            Mode::LeakscopeLayer | Mode::LeakscopeForward => {
+                matches!(self, Workload::Spawn | Workload::Poll | Workload::Http | Workload::Idle)
+            }
             Mode::Plain => !matches!(self, Workload::Burst | Workload::Flood),
             Mode::LeakscopeNoCapture => matches!(
                 self,
@@ -213,6 +235,8 @@ pub(crate) fn run(quick: bool) -> anyhow::Result<()> {
         (Mode::Console, &binaries.main),
         (Mode::Leakscope, &binaries.main),
         (Mode::LeakscopeNoCapture, &binaries.main),
+        (Mode::LeakscopeLayer, &binaries.main),
+        (Mode::LeakscopeForward, &binaries.main),
     ];
     if let Ok(console) = &binaries.console {
         modes.push((Mode::LeakscopeConsole, console));
@@ -251,6 +275,8 @@ pub(crate) fn run(quick: bool) -> anyhow::Result<()> {
         }
     }
     let ui = ui::run(&binaries.main, quick);
+    // Last: the cold builds take the machine for minutes and would disturb the timed runs.
+    let builds = adoption::run(&root, quick);
     let summary = Summary {
         results,
         quick,
@@ -270,19 +296,30 @@ pub(crate) fn run(quick: bool) -> anyhow::Result<()> {
     if let Some(at) = document.find("\n## Machine") {
         document.insert_str(at + 1, &ui::section(&ui));
     }
+    let builds = adoption::section(&builds);
+    println!("{builds}");
+    if let Some(at) = document.find("\n## Machine") {
+        document.insert_str(at + 1, &builds);
+    }
     std::fs::write(&path, document)
         .with_context(|| format!("failed to write {}", path.display()))?;
     eprintln!("bench: wrote {} in {:.0} s", path.display(), started.elapsed().as_secs_f64());
     Ok(())
 }
 
-/// The order of the modes in one round. Plain tokio, leakscope and leakscope without its wait
-/// capture run back to back, and so do the two console-api modes, so that each comparison is
+/// The order of the modes in one round. Plain tokio, leakscope, leakscope without its wait
+/// capture and the two adoption forms run back to back, and so do the two console-api modes, so that each comparison is
 /// between runs made under nearly the same background load. Within a group the order rotates by
 /// one each round (a pair alternates), and which group goes first alternates every two rounds.
 fn round_order(available: &[Mode], round: usize) -> Vec<Mode> {
     let groups: [&[Mode]; 2] = [
-        &[Mode::Plain, Mode::Leakscope, Mode::LeakscopeNoCapture],
+        &[
+            Mode::Plain,
+            Mode::Leakscope,
+            Mode::LeakscopeNoCapture,
+            Mode::LeakscopeLayer,
+            Mode::LeakscopeForward,
+        ],
         &[Mode::Console, Mode::LeakscopeConsole],
     ];
     let mut groups: Vec<Vec<Mode>> = groups
@@ -499,11 +536,14 @@ mod tests {
         check(&[Console, Leakscope, LeakscopeConsole], 0, &[Leakscope, Console, LeakscopeConsole]);
         check(&[Plain, Console, Leakscope], 3, &[Console, Leakscope, Plain]);
         // Without the capture, leakscope joins plain tokio's group and takes every place in turn.
-        let all = MODES;
+        let all = [Plain, Console, Leakscope, LeakscopeNoCapture, LeakscopeConsole];
         check(&all, 0, &[Plain, Leakscope, LeakscopeNoCapture, Console, LeakscopeConsole]);
         check(&all, 1, &[Leakscope, LeakscopeNoCapture, Plain, LeakscopeConsole, Console]);
         check(&all, 2, &[Console, LeakscopeConsole, LeakscopeNoCapture, Plain, Leakscope]);
         check(&all, 3, &[LeakscopeConsole, Console, Plain, Leakscope, LeakscopeNoCapture]);
+        // The adoption forms share plain tokio's group, so each is measured beside it.
+        let group = [Plain, Leakscope, LeakscopeLayer, LeakscopeForward];
+        check(&group, 1, &[Leakscope, LeakscopeLayer, LeakscopeForward, Plain]);
     }
 
     #[test]
@@ -517,5 +557,7 @@ mod tests {
         );
         assert_eq!(under(Mode::Plain).len(), RUN_ORDER.len() - 2);
         assert_eq!(under(Mode::Leakscope).len(), RUN_ORDER.len());
+        assert_eq!(under(Mode::LeakscopeLayer), ["spawn", "poll", "http", "idle"]);
+        assert_eq!(under(Mode::LeakscopeForward), under(Mode::LeakscopeLayer));
     }
 }

@@ -25,9 +25,23 @@ pub(crate) fn run() -> Result<()> {
     step("generated code", &["xtask", "codegen", "--check"], &[])?;
     step("lints", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
     invariant_no_ui_in_agent(&cargo, &root)?;
+    crate::deps::check(&cargo, &root)?; // No unused dependency; the agent's tree within budget.
+    crate::package::check(&cargo, &root)?; // Every publishable crate packages.
     // The end-to-end tests run the zoo's release build, as the issue asks: tokio's dumps lose
     // inlined frames there, and the tests must hold anyway.
     step("zoo (release)", &["build", "--release", "-p", "leakscope-zoo"], &[])?;
+    crate::tools::ensure_go()?; // `go tool pprof` reads every profile the tests write.
+    crate::tools::ensure_xmllint()?; // `xmllint --schema` checks every JUnit report.
+    crate::tools::ensure_man()?; // `man -l` renders the CLI's man page.
+    // The end-to-end tests that compile targets of their own (the doctor's zoo without
+    // tokio_unstable and without frame pointers, README's app) first, one at a time: minutes of
+    // compiling beside them would starve the timing-sensitive tests of the full run, which then
+    // repeats them against the finished builds in seconds.
+    step(
+        "end-to-end tests with builds of their own",
+        &["test", "-p", "leakscope-tests", "--test", "e2e", "--", "doctor::", "readme::"],
+        &[("RUST_TEST_THREADS", "1")],
+    )?;
     step("tests", &["test", "--workspace"], &[])?;
     // The opt-in console-api interop: tokio-console attaches to the agent's port.
     step(

@@ -3,7 +3,10 @@
 mod bench;
 mod ci;
 mod codegen;
+mod deps;
 mod docs;
+mod package;
+mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,6 +26,14 @@ commands:
                       rewrite the real-output blocks of docs/leak-patterns.md (a snapshot of
                       each zoo scenario) and docs/tui.md (the UI's screens), or one of them
                       (about 2 minutes)
+  package --install   package every publishable crate, install leakscope-cli from its
+                      packaged crate as a registry user would (outside the workspace, with the
+                      README's install flags), and check its demo with doctor and snapshot
+                      (several minutes: a cold release build)
+  tools               install what the tests run when it is missing: Go's toolchain for
+                      `go tool pprof` (Debian's golang-go), `xmllint` for the JUnit
+                      schemas (Debian's libxml2-utils) and `man` for the man page
+                      (Debian's man-db); needs root
 ";
 
 fn main() -> ExitCode {
@@ -36,6 +47,13 @@ fn main() -> ExitCode {
         ["docs", which] => docs::run(Some(which)),
         ["codegen"] => codegen::run(false),
         ["codegen", "--check"] => codegen::run(true),
+        ["package", "--install"] => {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            package::install(&cargo, &workspace_root())
+        }
+        ["tools"] => tools::ensure_go()
+            .and_then(|()| tools::ensure_xmllint())
+            .and_then(|()| tools::ensure_man()),
         ["-h" | "--help" | "help"] => {
             print!("{USAGE}");
             Ok(())

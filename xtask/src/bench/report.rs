@@ -55,6 +55,7 @@ fn not_run(mode: Mode) -> &'static str {
     match mode {
         Mode::Plain => "— (nothing to ask)",
         Mode::LeakscopeNoCapture => "— (not run, to save time)",
+        Mode::LeakscopeLayer | Mode::LeakscopeForward => "— (spawn, poll, HTTP and idle only)",
         Mode::Console | Mode::Leakscope | Mode::LeakscopeConsole => "—",
     }
 }
@@ -340,7 +341,11 @@ impl Summary {
              tasks the instrumentation's own API reports. leakscope without wait capture is the \
              agent with `wait_capture(false)`, run beside leakscope to show what the capture \
              costs; it runs only where the capture is on the measured path (spawn, the polls, the \
-             ping-pong and idle memory), and HTTP and the burst are left out to save time.\n\n",
+             ping-pong and idle memory), and HTTP and the burst are left out to save time. The two \
+             adoption forms are an app with its own fmt subscriber (INFO and above, written to a \
+             sink): `leakscope::layer()` in it, or the agent's subscriber carrying it \
+             (`Builder::forward_to`); they run spawn, poll, HTTP and idle memory \
+             (docs/adoption.md).\n\n",
         );
         out.push_str("| mode |");
         for workload in WORKLOADS {
@@ -497,7 +502,11 @@ impl Summary {
                 // The workload runs, but plain tokio has nothing to ask.
                 Mode::Plain => None,
                 Mode::Console => self.detail_median(Workload::Idle, mode, "console_api_seen_after"),
-                Mode::Leakscope | Mode::LeakscopeNoCapture | Mode::LeakscopeConsole => {
+                Mode::Leakscope
+                | Mode::LeakscopeNoCapture
+                | Mode::LeakscopeConsole
+                | Mode::LeakscopeLayer
+                | Mode::LeakscopeForward => {
                     self.detail_median(Workload::Idle, mode, "agent_seen_after")
                 }
             };

@@ -2,7 +2,9 @@
 //! holding 100,000 live tasks, once per kind of target: a leakscope agent, and an app running only
 //! console-subscriber (read through console-api, as tokio-console reads it). On the latter,
 //! tokio-console itself too (installed with `cargo install` into the target directory), watched
-//! in a pseudo-terminal from script(1): what its screen shows, and its memory and CPU.
+//! in a pseudo-terminal from script(1): what its screen shows, and its memory and CPU. In a full
+//! run, also a leakscope agent holding 1,000,000 tasks (issue 14): the UI as above, and
+//! `leakscope snapshot` of it (time, exact count, the CLI's peak RSS).
 
 use super::{Mode, built_executable, cargo, last_line, number};
 use serde_json::Value;
@@ -13,8 +15,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The targets the UI is attached to, in table order.
-const TARGETS: [Mode; 2] = [Mode::Leakscope, Mode::Console];
+/// The targets the UI is attached to, in table order, with their task count when not the idle
+/// workload's default; the last only in a full run.
+const TARGETS: [(Mode, Option<usize>); 3] =
+    [(Mode::Leakscope, None), (Mode::Console, None), (Mode::Leakscope, Some(LARGE))];
+/// The large target's tasks: where the Go incident this project started from was heading.
+const LARGE: usize = 1_000_000;
+/// How long `snapshot` of the large target may take.
+const SNAPSHOT_LIMIT: Duration = Duration::from_secs(300);
 /// How long a target may take to park its tasks and say where to attach.
 const READY_LIMIT: Duration = Duration::from_secs(180);
 /// How long one `attach --bench-frames` may take, first analysis included.
@@ -32,6 +40,8 @@ pub(super) struct Run {
     figures: Result<Value, String>,
     /// tokio-console on the same target (console-subscriber targets only).
     tokio_console: Option<Result<Value, String>>,
+    /// `leakscope snapshot` of the target (the large target only).
+    snapshot: Option<Result<Value, String>>,
 }
 
 /// Builds the CLI, then attaches it to each kind of target in turn.
@@ -42,16 +52,31 @@ pub(super) fn run(bench: &Path, quick: bool) -> Vec<Run> {
             eprintln!("bench: the UI's figures are not measured: {err}");
             return TARGETS
                 .iter()
-                .map(|&mode| Run { mode, tasks: 0, figures: Err(err.clone()), tokio_console: None })
+                .map(|&(mode, _)| Run {
+                    mode,
+                    tasks: 0,
+                    figures: Err(err.clone()),
+                    tokio_console: None,
+                    snapshot: None,
+                })
                 .collect();
         }
     };
     let frames = if quick { "60" } else { "300" };
     TARGETS
         .iter()
-        .map(|&mode| {
-            let (tasks, figures, tokio_console) = match Target::start(bench, mode, quick) {
+        .filter(|(_, size)| !quick || size.is_none())
+        .map(|&(mode, size)| {
+            let mut snapshot = None;
+            let (tasks, figures, tokio_console) = match Target::start(bench, mode, quick, size) {
                 Ok(target) => {
+                    if size.is_some() {
+                        let measured = measure_snapshot(&cli, &target.addr);
+                        eprintln!("bench: snapshot of {} tasks: {measured:?}", target.tasks);
+                        snapshot = Some(measured);
+                    }
+                    // Fewer frames at 1M: each may take a while, and the limit is shared.
+                    let frames = if size.is_some() { "60" } else { frames };
                     let figures = last_line(
                         &cli,
                         &["attach", &target.addr, "--bench-frames", frames],
@@ -77,9 +102,67 @@ pub(super) fn run(bench: &Path, quick: bool) -> Vec<Run> {
                 Some(Err(e)) => eprintln!("bench: tokio-console {}: failed: {e}", mode.arg()),
                 None => {}
             }
-            Run { mode, tasks, figures, tokio_console }
+            Run { mode, tasks, figures, tokio_console, snapshot }
         })
         .collect()
+}
+
+/// `leakscope snapshot ADDR --wait 2s --format json`: how long it takes, the live count it
+/// reports, and its peak RSS (the kernel's high-water mark, read while it runs).
+fn measure_snapshot(cli: &Path, addr: &str) -> Result<Value, String> {
+    let started = Instant::now();
+    let mut child = Command::new(cli)
+        .args(["snapshot", addr, "--wait", "2s", "--format", "json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("failed to start the snapshot: {e}"))?;
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut stdout = child.stdout.take().ok_or("no stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let mut peak_kib = 0_u64;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file)
+            && let Some(kib) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() < SNAPSHOT_LIMIT => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("timed out after {} s", SNAPSHOT_LIMIT.as_secs()));
+            }
+            Err(e) => return Err(format!("failed to wait for the snapshot: {e}")),
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let text = reader.join().unwrap_or_default();
+    let report: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if !status.success() {
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        return Err(format!("exit {status}: {}", stderr.trim()));
+    }
+    Ok(serde_json::json!({
+        "seconds": seconds,
+        "live": report["tasks"]["live"],
+        "peak_rss_bytes": peak_kib * 1024,
+    }))
 }
 
 /// `cargo build --release -p leakscope-cli`, and the `leakscope` executable it reports.
@@ -243,10 +326,14 @@ struct Target {
 }
 
 impl Target {
-    fn start(bench: &Path, mode: Mode, quick: bool) -> Result<Self, String> {
+    fn start(bench: &Path, mode: Mode, quick: bool, size: Option<usize>) -> Result<Self, String> {
+        let size = size.map(|n| n.to_string());
         let mut args = vec!["--mode", mode.arg(), "--workload", "hold"];
         if quick {
             args.push("--quick");
+        }
+        if let Some(size) = &size {
+            args.extend(["--tasks", size]);
         }
         let mut child = std::process::Command::new(bench)
             .args(&args)
@@ -313,6 +400,7 @@ pub(super) fn section(runs: &[Run]) -> String {
     for run in runs {
         let title = match run.mode {
             Mode::Console => "console-subscriber app (console-api)",
+            _ if run.snapshot.is_some() => "leakscope agent, 1M",
             _ => "leakscope agent",
         };
         match &run.figures {
@@ -340,6 +428,30 @@ pub(super) fn section(runs: &[Run]) -> String {
         }
     }
     doc.push('\n');
+    for run in runs {
+        let Some(snapshot) = &run.snapshot else { continue };
+        let _ = writeln!(
+            doc,
+            "**`leakscope snapshot` of {} idle tasks** (`--wait 2s --format json`; issue 14's \
+             target: the exact count within 15 s, CLI peak RSS at most 500 MB):\n",
+            number(run.tasks as f64),
+        );
+        match snapshot {
+            Ok(s) => {
+                let _ = writeln!(
+                    doc,
+                    "| live tasks reported | took | CLI peak RSS |\n|---:|---:|---:|\n| {} | {:.1} s \
+                     | {} MiB |\n",
+                    s["live"].as_f64().map_or("?".to_owned(), number),
+                    s["seconds"].as_f64().unwrap_or(0.0),
+                    number(s["peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1_048_576.0),
+                );
+            }
+            Err(err) => {
+                let _ = writeln!(doc, "Not measured: {err}.\n");
+            }
+        }
+    }
     for run in runs {
         let Some(console) = &run.tokio_console else { continue };
         let leakscope_ui = run.figures.as_ref().ok();
@@ -411,7 +523,11 @@ pub(super) fn section(runs: &[Run]) -> String {
     }
     for run in runs {
         if let Ok(f) = &run.figures {
-            let _ = writeln!(doc, "- {}: `{f}`", run.mode.arg());
+            let size = if run.snapshot.is_some() { " (1M)" } else { "" };
+            let _ = writeln!(doc, "- {}{size}: `{f}`", run.mode.arg());
+        }
+        if let Some(Ok(s)) = &run.snapshot {
+            let _ = writeln!(doc, "- snapshot (1M): `{s}`");
         }
         if let Some(Ok(c)) = &run.tokio_console {
             let _ = writeln!(doc, "- tokio-console on {}: `{c}`", run.mode.arg());
