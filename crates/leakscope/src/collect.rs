@@ -525,7 +525,7 @@ mod imp {
         let Some(reg) = registry() else { return Vec::new() };
         let mut keys = Vec::new();
         reg.tasks.for_each(
-            |key, slot| Some((key, slot.version.load(Ordering::Acquire))),
+            |key, slot| Some((key, state::version(slot.status.load(Ordering::Acquire)))),
             |(key, version)| {
                 let index = key.index as usize;
                 if versions.len() <= index {

@@ -28,6 +28,8 @@ pub(crate) mod kind {
 }
 
 /// Bits of [`TaskSlot::state`].
+/// A task slot's `status` word: the flags in its low byte, the version above them, so that a poll's
+/// exit or a wake publishes both with one atomic read-modify-write.
 pub(crate) mod state {
     /// Inside a poll.
     pub(crate) const RUNNING: u8 = 1;
@@ -37,6 +39,22 @@ pub(crate) mod state {
     /// it re-registers its wakers) and polls it again: that wake and that poll are the dump's
     /// doing, not the app's, and are left out of the task's stats.
     pub(crate) const TRACED: u8 = 4;
+    /// The flag bits of a `status` word.
+    pub(crate) const FLAGS: u64 = 0xff;
+    /// One version step in a `status` word.
+    pub(crate) const VERSION_ONE: u64 = 1 << 8;
+
+    /// The flags of a `status` word.
+    #[inline]
+    pub(crate) fn flags(status: u64) -> u8 {
+        (status & FLAGS) as u8
+    }
+
+    /// The version of a `status` word, as a client compares it (the low 32 bits of the count).
+    #[inline]
+    pub(crate) fn version(status: u64) -> u32 {
+        (status >> 8) as u32
+    }
 }
 
 /// What a non-task span stands for.
@@ -83,13 +101,14 @@ impl Drop for DumpRunning {
 #[derive(Default)]
 pub(crate) struct TaskSlot {
     pub(crate) refs: AtomicU32,
-    /// Bumped on every change a client may want to see; `Watch` sends a task when it moved.
-    pub(crate) version: AtomicU32,
+    /// The [`state`] flags (low byte) and, above them, a version bumped on every change a client
+    /// may want to see (`Watch` sends a task when it moved). One word: a poll's exit sets both
+    /// with one read-modify-write.
+    pub(crate) status: AtomicU64,
     pub(crate) task_id: AtomicU64,
     pub(crate) location_id: AtomicU32,
     pub(crate) name_id: AtomicU32,
     pub(crate) kind: AtomicU8,
-    pub(crate) state: AtomicU8,
     pub(crate) parent_task_id: AtomicU64,
     /// Span id (with [`SPAN_BIT`]) of the app span current at spawn; 0 for none.
     pub(crate) spawner_span: AtomicU64,
@@ -268,7 +287,7 @@ impl TaskSlot {
             location_id: self.location_id.load(Ordering::Relaxed),
             name_id: self.name_id.load(Ordering::Relaxed),
             kind: self.kind.load(Ordering::Relaxed),
-            state: self.state.load(Ordering::Relaxed),
+            state: state::flags(self.status.load(Ordering::Relaxed)),
             parent_task_id: self.parent_task_id.load(Ordering::Relaxed),
             spawner_span: self.spawner_span.load(Ordering::Relaxed),
             // SAFETY: only ever stored from a `&'static Metadata<'static>` (or null).
@@ -313,7 +332,7 @@ impl Registry {
             slot.location_id.store(location_id, Ordering::Relaxed);
             slot.name_id.store(name_id, Ordering::Relaxed);
             slot.kind.store(task.kind, Ordering::Relaxed);
-            slot.state.store(0, Ordering::Relaxed);
+            slot.status.store(0, Ordering::Relaxed);
             slot.parent_task_id.store(task.parent_task_id, Ordering::Relaxed);
             slot.spawner_span.store(task.spawner_span, Ordering::Relaxed);
             let meta = task
@@ -376,8 +395,11 @@ impl Registry {
         slot.last_poll_start.store(now, Ordering::Relaxed);
         // Only the polling thread writes `polls`, so a load and a store suffice.
         slot.polls.store(slot.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        // A new poll consumes any earlier notification.
-        slot.state.store(state::RUNNING, Ordering::Release);
+        // A new poll consumes any earlier notification. Only the polling thread sets or clears
+        // RUNNING; a wake racing with this store is the poll's to see, and the exit bumps the
+        // version, so a plain store keeps the poll at one read-modify-write (its exit's).
+        let status = slot.status.load(Ordering::Relaxed);
+        slot.status.store(status & !state::FLAGS | u64::from(state::RUNNING), Ordering::Release);
     }
 
     /// A poll ends; `self_woke`: the task woke itself during it ([`Registry::waker`] returned
@@ -389,16 +411,17 @@ impl Registry {
         let elapsed = now.saturating_sub(start);
         slot.busy.store(slot.busy.load(Ordering::Relaxed) + elapsed, Ordering::Relaxed);
         slot.last_poll_end.store(now, Ordering::Relaxed);
-        if self_woke {
+        let notified = if self_woke {
             slot.last_wake.store(now, Ordering::Relaxed);
-            // One read-modify-write either way: other threads may set flags meanwhile.
-            let _ = slot.state.fetch_update(Ordering::AcqRel, Ordering::Acquire, |flags| {
-                Some(flags & !state::RUNNING | state::NOTIFIED)
-            });
+            u64::from(state::NOTIFIED)
         } else {
-            slot.state.fetch_and(!state::RUNNING, Ordering::AcqRel);
-        }
-        slot.version.fetch_add(1, Ordering::Release);
+            0
+        };
+        // One read-modify-write for the flags and the version: other threads may set flags
+        // meanwhile.
+        let _ = slot.status.fetch_update(Ordering::AcqRel, Ordering::Acquire, |status| {
+            Some((status & !u64::from(state::RUNNING) | notified).wrapping_add(state::VERSION_ONE))
+        });
         if elapsed >= self.long_poll_threshold
             && slot.kind.load(Ordering::Relaxed) != kind::BLOCKING
         {
@@ -476,14 +499,19 @@ impl Registry {
             return wake;
         }
         let trace_wake = wake
-            && slot.state.load(Ordering::Acquire) & (state::TRACED | state::NOTIFIED)
+            && state::flags(slot.status.load(Ordering::Acquire))
+                & (state::TRACED | state::NOTIFIED)
                 == state::TRACED;
-        if wake && !trace_wake {
+        let notified = if wake && !trace_wake {
             slot.wakes.fetch_add(1, Ordering::Relaxed);
             slot.last_wake.store(clock::now(), Ordering::Relaxed);
-            slot.state.fetch_or(state::NOTIFIED, Ordering::AcqRel);
-        }
-        slot.version.fetch_add(1, Ordering::Release);
+            u64::from(state::NOTIFIED)
+        } else {
+            0
+        };
+        let _ = slot.status.fetch_update(Ordering::AcqRel, Ordering::Acquire, |status| {
+            Some((status | notified).wrapping_add(state::VERSION_ONE))
+        });
         false
     }
 

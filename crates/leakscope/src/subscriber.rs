@@ -269,17 +269,18 @@ impl Collector {
                 let dumps = DUMPS_RUNNING.load(Ordering::Acquire);
                 if dumps & !DUMPS_TAKEN != 0 {
                     // A dump's trace poll: keep the task's poll stats as they were.
-                    slot.state.fetch_or(state::TRACED, Ordering::AcqRel);
+                    slot.status.fetch_or(u64::from(state::TRACED), Ordering::AcqRel);
                     push(Frame { id, task_id, kind: span_kind::TRACE_POLL, meta: None });
                     return;
                 }
                 // No dump ever ran: no task is TRACED, and the flags need not be read.
                 if dumps != 0
-                    && slot.state.load(Ordering::Acquire) & (state::TRACED | state::NOTIFIED)
+                    && state::flags(slot.status.load(Ordering::Acquire))
+                        & (state::TRACED | state::NOTIFIED)
                         == state::TRACED
                 {
                     // The poll that follows a trace, and nothing but the dump woke the task.
-                    slot.state.fetch_and(!state::TRACED, Ordering::AcqRel);
+                    slot.status.fetch_and(!u64::from(state::TRACED), Ordering::AcqRel);
                     push(Frame { id, task_id, kind: span_kind::TRACE_POLL, meta: None });
                     return;
                 }
