@@ -101,7 +101,7 @@ pub(crate) fn groups(ctx: &Ctx<'_>, tally: &Tally) -> Vec<Group> {
             tasks: Vec::new(),
         });
         acc.name = acc.name.or(live.name());
-        acc.user_frame = acc.user_frame.or(live.wait.user_frame.as_ref());
+        acc.user_frame = acc.user_frame.or(live.wait.user_frame.as_deref());
         acc.states.add(live.state);
         acc.bits |= tally.bits(live.task.id, live.location);
         acc.tasks.push((live.idle_nanos, live.task.id));

@@ -80,7 +80,10 @@ pub(crate) fn group_hits<'a>(
                 count: group.count() as u64,
                 oldest_secs: oldest.secs,
                 waiting_on: waiting_on.cloned(),
-                user_frame: group.hits.iter().find_map(|h| h.live.wait.user_frame.clone()),
+                user_frame: group
+                    .hits
+                    .iter()
+                    .find_map(|h| h.live.wait.user_frame.as_deref().cloned()),
                 task_ids: group.hits.iter().take(MAX_SAMPLE).map(|h| h.live.task.id).collect(),
                 evidence: oldest.evidence.clone(),
                 explanation,

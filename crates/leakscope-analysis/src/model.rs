@@ -6,6 +6,7 @@
 //! registered its waker (always on, no pause), or from tokio's resource waits alone.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use leakscope_proto::v1::{
@@ -40,10 +41,15 @@ pub struct Model {
     first_now: Option<u64>,
     observations: u64,
     locations: HashMap<u32, SourceLocation>,
-    tasks: BTreeMap<u64, Task>,
-    resources: BTreeMap<u64, Resource>,
-    waits: Vec<Wait>,
-    waits_by_task: HashMap<u64, Vec<usize>>,
+    /// The tasks held, each with what it is parked in: sorted by id, except while an update
+    /// streams in, when the tasks from `sorted` on are in arrival order. A sorted vector, not a
+    /// map: at a million tasks a map's spare room was half the client's memory.
+    tasks: Vec<Held>,
+    sorted: usize,
+    /// Sorted by id; shared, so that a client publishing them to its screens copies nothing.
+    resources: Arc<Vec<Resource>>,
+    /// Sorted by task id (stable: a task's waits keep the agent's order); shared as `resources`.
+    waits: Arc<Vec<Wait>>,
     long_polls: Vec<LongPoll>,
     poll_stats: BTreeMap<u32, LocationPollStats>,
     runtimes: Vec<RuntimeMetrics>,
@@ -57,8 +63,7 @@ pub struct Model {
     ended: HashMap<u64, u64>,
     ended_order: VecDeque<u64>,
     spans: HashMap<u64, SpanSeen>,
-    task_waits: HashMap<u64, TaskWait>,
-    /// Live tasks by spawn location and wait point, kept with `task_waits`: the history's
+    /// Live tasks by spawn location and wait point, kept with the tasks' waits: the history's
     /// sample at each update, without a pass over every task.
     point_counts: HashMap<u32, HashMap<WaitPoint, u32>>,
     history: History,
@@ -66,16 +71,24 @@ pub struct Model {
     partial: Option<Partial>,
 }
 
+/// A task the model holds, and what it is parked in: `Some` for a live task, whose wait is
+/// counted in `point_counts`, `None` otherwise.
+#[derive(Clone, Debug)]
+struct Held {
+    task: Task,
+    wait: Option<TaskWait>,
+}
+
 /// What an update received part by part needs until its last part.
 #[derive(Clone, Debug, Default)]
 struct Partial {
     full: bool,
-    /// For a full update: the tasks held before it that no part has carried yet. Those alive
-    /// when the last part comes have ended.
-    previous: BTreeMap<u64, Task>,
-    /// The update's resources and waits, which replace the model's at its last part (a map
-    /// filled part by part: no second copy of a million resources when the update completes).
-    resources: BTreeMap<u64, Resource>,
+    /// For a full update: the ids of the tasks held before it that were alive, sorted. Those
+    /// carried by no part when the last part comes have ended. Only the ids: every record comes
+    /// again and every wait is derived again, so a second copy of a million records is not kept.
+    previous: Vec<u64>,
+    /// The update's resources and waits, which replace the model's at its last part.
+    resources: Vec<Resource>,
     waits: Vec<Wait>,
     tasks_sent: u64,
     tasks_total: u64,
@@ -144,16 +157,19 @@ pub enum WaitSource {
 }
 
 /// What a live task is parked in, as far as the model can tell.
+///
+/// The model holds one per live task; what tasks parked at the same `.await` share (the frame,
+/// the other leaves) is shared, not copied.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskWait {
     /// The wait point.
     pub point: WaitPoint,
     /// The app's frame nearest the leaf: the `.await` it is parked at (from a capture or a
     /// dump).
-    pub user_frame: Option<UserFrame>,
+    pub user_frame: Option<Arc<UserFrame>>,
     /// The other leaves it waits on at once (the other branches of a `select!`), each named
     /// once, not counting `point`.
-    pub also: Vec<WaitPoint>,
+    pub also: Arc<[WaitPoint]>,
     /// Where the point came from.
     pub source: WaitSource,
     /// The resource waited on, when a wait record names the same point.
@@ -165,25 +181,28 @@ pub struct TaskWait {
 }
 
 impl TaskWait {
-    const UNKNOWN: Self = Self {
-        point: WaitPoint::Unknown(String::new()),
-        user_frame: None,
-        also: Vec::new(),
-        source: WaitSource::Unknown,
-        resource_id: None,
-        since_nanos: None,
-        timer_nanos: None,
-    };
+    /// Nothing is known.
+    pub fn unknown() -> Self {
+        Self {
+            point: WaitPoint::Unknown(String::new()),
+            user_frame: None,
+            also: Arc::new([]),
+            source: WaitSource::Unknown,
+            resource_id: None,
+            since_nanos: None,
+            timer_nanos: None,
+        }
+    }
 }
 
-static UNKNOWN_WAIT: TaskWait = TaskWait::UNKNOWN;
+static UNKNOWN_WAIT: std::sync::LazyLock<TaskWait> = std::sync::LazyLock::new(TaskWait::unknown);
 
 /// What one set of captured chains names.
 #[derive(Clone, Debug)]
 struct Captured {
     point: WaitPoint,
-    user_frame: Option<UserFrame>,
-    also: Vec<WaitPoint>,
+    user_frame: Option<Arc<UserFrame>>,
+    also: Arc<[WaitPoint]>,
 }
 
 #[derive(Clone, Debug)]
@@ -234,10 +253,10 @@ impl Model {
             first_now: None,
             observations: 0,
             locations: HashMap::new(),
-            tasks: BTreeMap::new(),
-            resources: BTreeMap::new(),
-            waits: Vec::new(),
-            waits_by_task: HashMap::new(),
+            tasks: Vec::new(),
+            sorted: 0,
+            resources: Arc::default(),
+            waits: Arc::default(),
             long_polls: Vec::new(),
             poll_stats: BTreeMap::new(),
             runtimes: Vec::new(),
@@ -248,7 +267,6 @@ impl Model {
             ended: HashMap::new(),
             ended_order: VecDeque::new(),
             spans: HashMap::new(),
-            task_waits: HashMap::new(),
             point_counts: HashMap::new(),
             history: History::new(limits.history),
             partial: None,
@@ -309,16 +327,29 @@ impl Model {
             return !part.more;
         };
         if part.part == 0 || self.partial.is_none() {
-            if let Some(old) = self.partial.take() {
-                // An update cut short (never by the agent, which ends one before the next): what
-                // it had not replaced yet is kept.
-                self.tasks.extend(old.previous);
+            if self.partial.take().is_some() {
+                // An update cut short (never by the agent, which ends one before the next): the
+                // tasks it carried are kept, and those of a full one it had not carried yet are
+                // forgotten until the next full update brings them.
+                self.sort_tasks();
             }
-            let previous = if full { std::mem::take(&mut self.tasks) } else { BTreeMap::new() };
+            let previous = if full {
+                self.sort_tasks();
+                let previous =
+                    self.tasks.iter().filter(|h| is_live(&h.task)).map(|h| h.task.id).collect();
+                self.tasks.clear();
+                self.sorted = 0;
+                // The plan's count, and a little room for tasks spawned while it streams.
+                let total = usize::try_from(part.tasks_total).unwrap_or(0);
+                self.tasks.reserve_exact(total + total / 32);
+                previous
+            } else {
+                Vec::new()
+            };
             self.partial = Some(Partial {
                 full,
                 previous,
-                resources: BTreeMap::new(),
+                resources: Vec::new(),
                 waits: Vec::new(),
                 tasks_sent: 0,
                 tasks_total: 0,
@@ -332,22 +363,29 @@ impl Model {
         for chain in snapshot.wait_chains {
             self.chains.insert(chain.id, Backtrace { frames: chain.frames });
         }
-        let partial = self.partial.as_mut().expect("set above");
-        partial.tasks_sent = part.tasks_sent;
-        partial.tasks_total = part.tasks_total;
+        let full = self.partial.as_ref().is_some_and(|p| p.full);
         let mut dropped = Vec::new();
+        let mut changed = Vec::new();
         for task in snapshot.tasks {
-            if partial.full {
-                partial.previous.remove(&task.id);
-            } else {
-                partial.changed.push(task.id);
-            }
             if task.dropped_nanos != 0 {
                 dropped.push((task.id, task.dropped_nanos));
             }
-            self.tasks.insert(task.id, task);
+            if full {
+                // Sorted and checked against the tasks held before at the last part.
+                self.tasks.push(Held { task, wait: None });
+                continue;
+            }
+            changed.push(task.id);
+            match self.find(task.id) {
+                Some(i) => self.tasks[i].task = task,
+                None => self.tasks.push(Held { task, wait: None }),
+            }
         }
-        partial.resources.extend(snapshot.resources.into_iter().map(|r| (r.id, r)));
+        let partial = self.partial.as_mut().expect("set above");
+        partial.tasks_sent = part.tasks_sent;
+        partial.tasks_total = part.tasks_total;
+        partial.changed.extend(changed);
+        partial.resources.extend(snapshot.resources);
         partial.waits.extend(snapshot.waits);
         for (id, at) in dropped {
             self.mark_ended(id, at);
@@ -355,18 +393,30 @@ impl Model {
         if part.more {
             return false;
         }
-        let partial = self.partial.take().expect("set above");
+        let mut partial = self.partial.take().expect("set above");
         let now = self.now;
         self.first_now.get_or_insert(now);
         self.observations += 1;
-        for (id, task) in partial.previous {
-            if is_live(&task) {
+        self.sort_tasks();
+        if partial.full {
+            // The tasks held before and carried by no part have ended; both lists are sorted.
+            let mut current = self.tasks.iter().map(|h| h.task.id).peekable();
+            let mut ended = Vec::new();
+            for &id in &partial.previous {
+                while current.next_if(|&c| c < id).is_some() {}
+                if current.peek() != Some(&id) {
+                    ended.push(id);
+                }
+            }
+            for id in ended {
                 self.mark_ended(id, now);
             }
         }
         if !part.resources_unchanged {
-            self.resources = partial.resources;
-            self.waits = partial.waits;
+            sort_keep_last(&mut partial.resources, |r| r.id);
+            self.resources = Arc::new(partial.resources);
+            partial.waits.sort_by_key(|w| w.task_id);
+            self.waits = Arc::new(partial.waits);
         }
         // Only a delta that left resources and waits as they were can keep the other tasks'
         // waits: then nothing a task's wait is derived from moved but the task's own record.
@@ -445,25 +495,51 @@ impl Model {
         self.locations.get(&id).unwrap_or(&UNKNOWN_LOCATION)
     }
 
-    /// Every task held, alive or finished and retained, by id.
+    /// Every task held, alive or finished and retained, by id (in arrival order while an update
+    /// streams in).
     pub fn tasks(&self) -> impl Iterator<Item = &Task> {
-        self.tasks.values()
+        self.tasks.iter().map(|h| &h.task)
     }
 
     /// The live tasks, by id.
     pub fn live_tasks(&self) -> impl Iterator<Item = &Task> {
-        self.tasks.values().filter(|t| is_live(t))
+        self.tasks().filter(|t| is_live(t))
     }
 
     /// One task.
     pub fn task(&self, id: u64) -> Option<&Task> {
-        self.tasks.get(&id)
+        self.find(id).map(|i| &self.tasks[i].task)
+    }
+
+    /// Where task `id` is held: a binary search of the sorted tasks, then a look at those that
+    /// arrived since (while an update streams in).
+    fn find(&self, id: u64) -> Option<usize> {
+        let (sorted, arrived) = self.tasks.split_at(self.sorted);
+        sorted
+            .binary_search_by_key(&id, |h| h.task.id)
+            .ok()
+            .or_else(|| arrived.iter().rposition(|h| h.task.id == id).map(|i| i + self.sorted))
+    }
+
+    /// Sorts the tasks that arrived since the last sort in with the others. A task carried twice
+    /// keeps its latest record.
+    fn sort_tasks(&mut self) {
+        if self.sorted == self.tasks.len() {
+            return;
+        }
+        let (sorted, arrived) = self.tasks.split_at(self.sorted);
+        let in_order = arrived.windows(2).all(|w| w[0].task.id < w[1].task.id)
+            && sorted.last().zip(arrived.first()).is_none_or(|(a, b)| a.task.id < b.task.id);
+        if !in_order {
+            sort_keep_last(&mut self.tasks, |h| h.task.id);
+        }
+        self.sorted = self.tasks.len();
     }
 
     /// When a task ended: its drop time, its last poll if it is done but not yet dropped, or the
     /// remembered end of a task whose record is gone. `None` while alive or never seen.
     pub fn task_ended_at(&self, id: u64) -> Option<u64> {
-        match self.tasks.get(&id) {
+        match self.task(id) {
             Some(task) if task.dropped_nanos != 0 => Some(task.dropped_nanos),
             Some(task) if !is_live(task) => Some(task.last_poll_end_nanos.max(task.created_nanos)),
             Some(_) => None,
@@ -478,12 +554,12 @@ impl Model {
 
     /// Every resource, by id.
     pub fn resources(&self) -> impl Iterator<Item = &Resource> {
-        self.resources.values()
+        self.resources.iter()
     }
 
     /// One resource.
     pub fn resource(&self, id: u64) -> Option<&Resource> {
-        self.resources.get(&id)
+        self.resources.binary_search_by_key(&id, |r| r.id).ok().map(|i| &self.resources[i])
     }
 
     /// Every wait.
@@ -491,14 +567,26 @@ impl Model {
         &self.waits
     }
 
+    /// Every resource, by id, as shared with the model: a new `Arc` after each update that
+    /// changed them.
+    pub fn shared_resources(&self) -> &Arc<Vec<Resource>> {
+        &self.resources
+    }
+
+    /// Every wait, by task id, shared as [`Model::shared_resources`].
+    pub fn shared_waits(&self) -> &Arc<Vec<Wait>> {
+        &self.waits
+    }
+
     /// The waits of one task.
     pub fn waits_of(&self, task_id: u64) -> impl Iterator<Item = &Wait> {
-        self.waits_by_task.get(&task_id).into_iter().flatten().map(|&i| &self.waits[i])
+        let start = self.waits.partition_point(|w| w.task_id < task_id);
+        self.waits[start..].iter().take_while(move |w| w.task_id == task_id)
     }
 
     /// What a live task is parked in (unknown for tasks not held or not alive).
     pub fn task_wait(&self, task_id: u64) -> &TaskWait {
-        self.task_waits.get(&task_id).unwrap_or(&UNKNOWN_WAIT)
+        self.find(task_id).and_then(|i| self.tasks[i].wait.as_ref()).unwrap_or(&UNKNOWN_WAIT)
     }
 
     /// Recent long polls, the most recent first.
@@ -560,26 +648,33 @@ impl Model {
     fn prune_finished(&mut self) {
         let retain = u64::try_from(self.limits.retain_finished.as_nanos()).unwrap_or(u64::MAX);
         let now = self.now;
-        self.tasks
-            .retain(|_, t| t.dropped_nanos == 0 || now.saturating_sub(t.dropped_nanos) <= retain);
         let mut finished: Vec<(u64, u64)> = self
-            .tasks
-            .values()
-            .filter(|t| t.dropped_nanos != 0)
+            .tasks()
+            .filter(|t| t.dropped_nanos != 0 && now.saturating_sub(t.dropped_nanos) <= retain)
             .map(|t| (t.dropped_nanos, t.id))
             .collect();
+        let mut pruned = HashSet::new();
         if finished.len() > self.limits.max_finished {
             finished.sort_unstable();
             let excess = finished.len() - self.limits.max_finished;
-            for (_, id) in finished.into_iter().take(excess) {
-                self.tasks.remove(&id);
-            }
+            pruned.extend(finished.into_iter().take(excess).map(|(_, id)| id));
         }
+        let counts = &mut self.point_counts;
+        self.tasks.retain(|h| {
+            let t = &h.task;
+            let keep = (t.dropped_nanos == 0 || now.saturating_sub(t.dropped_nanos) <= retain)
+                && !pruned.contains(&t.id);
+            if let (false, Some(wait)) = (keep, &h.wait) {
+                count_point(counts, t.location_id, &wait.point, false);
+            }
+            keep
+        });
+        self.sorted = self.tasks.len();
     }
 
     fn observe_spans(&mut self) {
         let mut referenced = HashSet::new();
-        for task in self.tasks.values().filter(|t| is_live(t)) {
+        for task in self.tasks.iter().map(|h| &h.task).filter(|t| is_live(t)) {
             let Some(span) = task.spawner_span.as_ref().filter(|s| s.span_id != 0) else {
                 continue;
             };
@@ -595,21 +690,21 @@ impl Model {
     }
 
     fn refresh_waits(&mut self) {
-        self.waits_by_task.clear();
-        for (i, wait) in self.waits.iter().enumerate() {
-            self.waits_by_task.entry(wait.task_id).or_default().push(i);
-        }
         // 100k tasks parked at one `.await` share one set of chains: classify each set once.
         let mut captured: HashMap<Vec<u32>, Option<Captured>> = HashMap::new();
-        let mut task_waits: HashMap<u64, TaskWait> = HashMap::with_capacity(self.task_waits.len());
         let mut point_counts = HashMap::new();
-        for t in self.tasks.values().filter(|t| is_live(t)) {
-            let wait = self.classify_memo(t, &mut captured);
-            count_point(&mut point_counts, t.location_id, &wait.point, true);
-            task_waits.insert(t.id, wait);
+        // Taken out for the pass: classifying reads the rest of the model.
+        let mut tasks = std::mem::take(&mut self.tasks);
+        for held in &mut tasks {
+            let t = &held.task;
+            held.wait = is_live(t).then(|| {
+                let wait = self.classify_memo(t, &mut captured);
+                count_point(&mut point_counts, t.location_id, &wait.point, true);
+                wait
+            });
         }
+        self.tasks = tasks;
         self.point_counts = point_counts;
-        self.task_waits = task_waits;
         self.chain_sets = captured
             .into_keys()
             .map(|ids| {
@@ -618,7 +713,7 @@ impl Model {
             })
             .collect();
         let referenced: HashSet<u32> =
-            self.tasks.values().flat_map(|t| t.wait_chain_ids.iter().copied()).collect();
+            self.tasks().flat_map(|t| t.wait_chain_ids.iter().copied()).collect();
         self.chains.retain(|id, _| referenced.contains(id));
     }
 
@@ -647,14 +742,18 @@ impl Model {
     fn refresh_waits_of(&mut self, ids: &[u64]) {
         let mut captured: HashMap<Vec<u32>, Option<Captured>> = HashMap::new();
         for &id in ids {
-            let location_id = self.tasks.get(&id).map_or(0, |t| t.location_id);
-            if let Some(old) = self.task_waits.remove(&id) {
+            let Some(i) = self.find(id) else { continue };
+            let location_id = self.tasks[i].task.location_id;
+            if let Some(old) = self.tasks[i].wait.take() {
                 count_point(&mut self.point_counts, location_id, &old.point, false);
             }
-            let Some(t) = self.tasks.get(&id).filter(|t| is_live(t)) else { continue };
+            let t = &self.tasks[i].task;
+            if !is_live(t) {
+                continue;
+            }
             let wait = self.classify_memo(t, &mut captured);
             count_point(&mut self.point_counts, location_id, &wait.point, true);
-            self.task_waits.insert(id, wait);
+            self.tasks[i].wait = Some(wait);
         }
         for ids in captured.into_keys() {
             if !self.chain_sets.contains_key(&ids) {
@@ -682,6 +781,7 @@ impl Model {
             return None;
         }
         let (point, user_frame) = task_wait_point(&chains);
+        let user_frame = user_frame.map(Arc::new);
         let mut also = Vec::new();
         for chain in &chains {
             let other = wait_point(&chain.frames);
@@ -691,12 +791,11 @@ impl Model {
         }
         // In a fixed order: a `select!` registers its branches in a random one.
         also.sort();
-        Some(Captured { point, user_frame, also })
+        Some(Captured { point, user_frame, also: also.into() })
     }
 
     fn classify(&self, task: &Task, captured: Option<Captured>) -> TaskWait {
-        let best =
-            best_wait(self.waits_of(task.id).map(|w| (w, self.resources.get(&w.resource_id))));
+        let best = best_wait(self.waits_of(task.id).map(|w| (w, self.resource(w.resource_id))));
         let traces = self
             .dump
             .as_ref()
@@ -708,7 +807,7 @@ impl Model {
         // capture either way.
         let (traced, also) = match (traces.map(|traces| task_wait_point(traces)), captured) {
             (Some((point, frame)), captured) => {
-                (Some((point, frame, WaitSource::Dump)), captured.map(|c| c.also))
+                (Some((point, frame.map(Arc::new), WaitSource::Dump)), captured.map(|c| c.also))
             }
             (None, Some(c)) => (Some((c.point, c.user_frame, WaitSource::Capture)), Some(c.also)),
             (None, None) => (None, None),
@@ -721,13 +820,19 @@ impl Model {
             }
             (Some((point, user_frame, source)), _) => (point, user_frame, source),
             (None, Some((point, _))) => (point.clone(), None, WaitSource::Wait),
-            (None, None) => return TaskWait::UNKNOWN,
+            (None, None) => return TaskWait::unknown(),
         };
-        let mut also = also.unwrap_or_default();
-        also.retain(|p| *p != point);
+        // Shared by every task of the chain set, unless the point is one of them.
+        let also = match also {
+            Some(also) if also.contains(&point) => {
+                also.iter().filter(|p| **p != point).cloned().collect()
+            }
+            Some(also) => also,
+            None => Arc::new([]),
+        };
         let wait = best.filter(|(p, _)| *p == point).map(|(_, wait)| wait);
         let timer = wait
-            .and_then(|w| self.resources.get(&w.resource_id))
+            .and_then(|w| self.resource(w.resource_id))
             .filter(|r| r.kind == ResourceKind::Timer as i32 && r.timer_duration_nanos > 0);
         TaskWait {
             point,
@@ -753,6 +858,39 @@ impl Model {
             }
         }
         self.history.record(self.now, counts);
+    }
+}
+
+/// Sorts `items` by `key`, keeping only the last of items with equal keys (a record sent twice
+/// keeps its latest).
+///
+/// A million task records are 300 MB: a stable sort's scratch would be half that again. The
+/// order is found on the keys alone and applied in place, by swaps along its cycles.
+fn sort_keep_last<T>(items: &mut Vec<T>, key: impl Fn(&T) -> u64) {
+    if items.windows(2).all(|w| key(&w[0]) < key(&w[1])) {
+        return;
+    }
+    let mut keys: Vec<(u64, usize)> = items.iter().map(&key).zip(0..).collect();
+    keys.sort_unstable();
+    if keys.windows(2).any(|w| w[0].0 == w[1].0) {
+        // Never from the agent, which sends a record once per update: the simple way. Stable,
+        // so equal keys stay in arrival order, which the reversal makes latest first.
+        items.reverse();
+        items.sort_by_key(&key);
+        items.dedup_by_key(|item| key(item));
+        return;
+    }
+    // `order[i]`: where the item that belongs at `i` is now.
+    let mut order: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
+    for start in 0..order.len() {
+        let mut at = start;
+        while order[at] != start {
+            let from = order[at];
+            items.swap(at, from);
+            order[at] = at;
+            at = from;
+        }
+        order[at] = at;
     }
 }
 
@@ -925,6 +1063,22 @@ mod tests {
             };
             assert_eq!(picture(&streamed), picture(&whole));
         }
+    }
+
+    #[test]
+    fn records_sort_by_id_and_a_record_sent_twice_keeps_its_latest() {
+        use super::sort_keep_last;
+        // (id, arrival): a permutation with cycles of several lengths, and one already sorted.
+        let mut items: Vec<(u64, u32)> =
+            [7, 3, 9, 1, 4, 8, 2, 6, 5, 0].iter().zip(0..).map(|(&k, i)| (k, i)).collect();
+        sort_keep_last(&mut items, |&(k, _)| k);
+        assert_eq!(items.iter().map(|&(k, _)| k).collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
+        let mut sorted: Vec<(u64, u32)> = vec![(1, 0), (2, 1)];
+        sort_keep_last(&mut sorted, |&(k, _)| k);
+        assert_eq!(sorted, [(1, 0), (2, 1)]);
+        let mut twice: Vec<(u64, u32)> = vec![(5, 0), (2, 1), (5, 2), (1, 3), (2, 4)];
+        sort_keep_last(&mut twice, |&(k, _)| k);
+        assert_eq!(twice, [(1, 3), (2, 4), (5, 2)]);
     }
 
     #[test]
@@ -1119,7 +1273,7 @@ mod tests {
         assert_eq!(frame(1).as_deref(), Some("app::pending at src/pending.rs:14:30"));
         assert_eq!(point_of(&model, 3), "mpsc::Receiver::recv from Capture");
         assert_eq!(frame(3).as_deref(), Some("app::serve at src/serve.rs:40:9"));
-        assert_eq!(model.task_wait(3).also, [WaitPoint::Sleep]);
+        assert_eq!(*model.task_wait(3).also, [WaitPoint::Sleep]);
         assert_eq!(point_of(&model, 4), "unknown (app::Forever::poll) from Capture");
         assert_eq!(point_of(&model, 5), "unknown from Unknown");
         // Deltas carry only the chains their tasks use: the model keeps what live tasks refer to.

@@ -259,9 +259,12 @@ impl Engine {
         } else {
             Arc::clone(&self.last.tasks)
         };
-        let resources: Vec<_> = self.model.resources().cloned().collect();
-        for resource in &resources {
-            self.intern_location(resource.location_id);
+        // Shared with the model, not copied: a million resources are a few hundred megabytes.
+        let resources = Arc::clone(self.model.shared_resources());
+        if !Arc::ptr_eq(&resources, &self.last.resources) {
+            for resource in resources.iter() {
+                self.intern_location(resource.location_id);
+            }
         }
         let focus = self.focus_view();
         let strings = if self.strings_dirty {
@@ -291,8 +294,8 @@ impl Engine {
             analysis: self.analysis,
             tasks,
             strings,
-            resources: Arc::new(resources),
-            waits: Arc::new(self.model.waits().to_vec()),
+            resources,
+            waits: Arc::clone(self.model.shared_waits()),
             runtimes: Arc::new(match self.model.runtimes() {
                 [] => self.hello_runtimes.clone(),
                 runtimes => runtimes.to_vec(),

@@ -213,7 +213,7 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
             count: tasks.len() as u64,
             oldest_secs: Ctx::secs(oldest),
             waiting_on: Some(first.point.clone()),
-            user_frame: ctx.model.task_wait(first.waiter).user_frame.clone(),
+            user_frame: ctx.model.task_wait(first.waiter).user_frame.as_deref().cloned(),
             task_ids: tasks.into_iter().take(MAX_SAMPLE).collect(),
             evidence,
             explanation,

@@ -184,7 +184,7 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
             count: live,
             oldest_secs,
             waiting_on: dominant,
-            user_frame: here.iter().find_map(|l| l.wait.user_frame.clone()),
+            user_frame: here.iter().find_map(|l| l.wait.user_frame.as_deref().cloned()),
             task_ids: here.iter().take(MAX_SAMPLE).map(|l| l.task.id).collect(),
             evidence,
             explanation: sentences.join(" "),

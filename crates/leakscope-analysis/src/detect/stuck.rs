@@ -132,7 +132,7 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
         let at = group
             .hits
             .iter()
-            .find_map(|h| h.live.wait.user_frame.as_ref())
+            .find_map(|h| h.live.wait.user_frame.as_deref())
             .map(|frame| format!(", awaiting at {}", frame.location))
             .unwrap_or_default();
         let verb = if group.count() == 1 { "has" } else { "have" };
