@@ -42,6 +42,21 @@ pub(super) struct Run {
     tokio_console: Option<Result<Value, String>>,
     /// `leakscope snapshot` of the target (the large target only).
     snapshot: Option<Result<Value, String>>,
+    /// The app's side at the large size, against a plain tokio target of the same size (the
+    /// large target only): see [`AppFigures`].
+    app: Option<Result<AppFigures, String>>,
+}
+
+/// What holding the large target's tasks costs the app, with a client served: spawn and park
+/// time and RSS of the plain tokio target and of the agent's, the agent's at rest (settled after
+/// parking, no client yet) and at its peak after a `snapshot` and an `attach` were served.
+#[derive(Debug)]
+pub(super) struct AppFigures {
+    plain_spawn_seconds: f64,
+    plain_rss: u64,
+    agent_spawn_seconds: f64,
+    agent_rss_at_rest: u64,
+    agent_rss_peak_serving: u64,
 }
 
 /// Builds the CLI, then attaches it to each kind of target in turn.
@@ -58,6 +73,7 @@ pub(super) fn run(bench: &Path, quick: bool) -> Vec<Run> {
                     figures: Err(err.clone()),
                     tokio_console: None,
                     snapshot: None,
+                    app: None,
                 })
                 .collect();
         }
@@ -68,6 +84,11 @@ pub(super) fn run(bench: &Path, quick: bool) -> Vec<Run> {
         .filter(|(_, size)| !quick || size.is_none())
         .map(|&(mode, size)| {
             let mut snapshot = None;
+            let mut app = None;
+            // The plain tokio target first, alone, so that the two never share the cores.
+            let plain = size.map(|_| {
+                Target::start(bench, Mode::Plain, quick, size).and_then(|plain| plain.idle())
+            });
             let (tasks, figures, tokio_console) = match Target::start(bench, mode, quick, size) {
                 Ok(target) => {
                     if size.is_some() {
@@ -89,6 +110,22 @@ pub(super) fn run(bench: &Path, quick: bool) -> Vec<Run> {
                     let tokio_console = (mode == Mode::Console).then(|| {
                         tokio_console(bench).and_then(|exe| watch_tokio_console(&exe, &target.addr))
                     });
+                    app = plain.map(|plain| {
+                        let (plain_spawn_seconds, plain_rss) = plain?;
+                        let (agent_spawn_seconds, agent_rss_at_rest) = target.idle()?;
+                        let agent_rss_peak_serving = peak_rss(target.child.id())
+                            .ok_or("the target's peak RSS is unreadable")?;
+                        Ok(AppFigures {
+                            plain_spawn_seconds,
+                            plain_rss,
+                            agent_spawn_seconds,
+                            agent_rss_at_rest,
+                            agent_rss_peak_serving,
+                        })
+                    });
+                    if let Some(app) = &app {
+                        eprintln!("bench: the app at {} tasks: {app:?}", target.tasks);
+                    }
                     (target.tasks, figures, tokio_console)
                 }
                 Err(err) => (0, Err(err), None),
@@ -102,7 +139,7 @@ pub(super) fn run(bench: &Path, quick: bool) -> Vec<Run> {
                 Some(Err(e)) => eprintln!("bench: tokio-console {}: failed: {e}", mode.arg()),
                 None => {}
             }
-            Run { mode, tasks, figures, tokio_console, snapshot }
+            Run { mode, tasks, figures, tokio_console, snapshot, app }
         })
         .collect()
 }
@@ -323,6 +360,8 @@ struct Target {
     child: Child,
     addr: String,
     tasks: u64,
+    /// The hold workload's start-up line.
+    ready: Value,
 }
 
 impl Target {
@@ -349,7 +388,7 @@ impl Target {
             let _ = tx.send(lines.next().and_then(Result::ok));
             lines.for_each(drop);
         });
-        let mut target = Self { child, addr: String::new(), tasks: 0 };
+        let mut target = Self { child, addr: String::new(), tasks: 0, ready: Value::Null };
         let line = match rx.recv_timeout(READY_LIMIT) {
             Ok(Some(line)) => line,
             Ok(None) => return Err("the target exited before it was ready".to_owned()),
@@ -357,10 +396,24 @@ impl Target {
         };
         let ready: Value =
             serde_json::from_str(&line).map_err(|_| format!("unreadable target line {line:?}"))?;
-        let key = if mode == Mode::Console { "console" } else { "agent" };
-        target.addr = ready[key].as_str().ok_or(format!("the target has no {key} address"))?.into();
         target.tasks = ready["tasks"].as_u64().unwrap_or(0);
+        if mode != Mode::Plain {
+            let key = if mode == Mode::Console { "console" } else { "agent" };
+            target.addr =
+                ready[key].as_str().ok_or(format!("the target has no {key} address"))?.into();
+        }
+        target.ready = ready;
         Ok(target)
+    }
+
+    /// How long the target took to spawn and park its tasks, and its RSS once settled after.
+    fn idle(&self) -> Result<(f64, u64), String> {
+        let idle = &self.ready["idle"];
+        let seconds = idle["spawned_and_parked_seconds"].as_f64();
+        let rss = idle["rss_after"].as_u64();
+        seconds
+            .zip(rss)
+            .ok_or_else(|| format!("the target's start-up line has no idle figures: {idle}"))
     }
 }
 
@@ -445,6 +498,43 @@ pub(super) fn section(runs: &[Run]) -> String {
                     s["live"].as_f64().map_or("?".to_owned(), number),
                     s["seconds"].as_f64().unwrap_or(0.0),
                     number(s["peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1_048_576.0),
+                );
+            }
+            Err(err) => {
+                let _ = writeln!(doc, "Not measured: {err}.\n");
+            }
+        }
+    }
+    for run in runs {
+        let Some(app) = &run.app else { continue };
+        let _ = writeln!(
+            doc,
+            "**The app holding {} idle tasks** (the same target as tokio's alone, spawned and \
+             parked on two workers; issue 14's targets: spawning at most 1.5x plain tokio's \
+             time, and the agent's extra RSS, at rest plus serving one client, at most 1 KiB per \
+             live task). At rest: settled after parking, before any client. Serving: the \
+             target's peak RSS (VmHWM) after the `snapshot` and the `attach` above were served.\n",
+            number(run.tasks as f64),
+        );
+        match app {
+            Ok(a) => {
+                let tasks = run.tasks.max(1) as f64;
+                let mib = |b: u64| format!("{} MiB", number(b as f64 / 1_048_576.0));
+                let extra = |b: u64| b.saturating_sub(a.plain_rss) as f64 / tasks;
+                let _ = writeln!(
+                    doc,
+                    "| | spawn and park | RSS at rest | peak RSS, serving | extra per task over plain \
+                     tokio, at rest / serving |\n|---|---:|---:|---:|---:|\n\
+                     | plain tokio | {:.2} s | {} | — | — |\n\
+                     | leakscope agent | {:.2} s ({:.2}x) | {} | {} | {} B / {} B |\n",
+                    a.plain_spawn_seconds,
+                    mib(a.plain_rss),
+                    a.agent_spawn_seconds,
+                    a.agent_spawn_seconds / a.plain_spawn_seconds.max(1e-9),
+                    mib(a.agent_rss_at_rest),
+                    mib(a.agent_rss_peak_serving),
+                    number(extra(a.agent_rss_at_rest)),
+                    number(extra(a.agent_rss_peak_serving)),
                 );
             }
             Err(err) => {

@@ -12,9 +12,12 @@ const HOLD_LIMIT: Duration = Duration::from_secs(600);
 const CHURN: usize = 20;
 const CHURN_TICK: Duration = Duration::from_millis(100);
 
-/// Parks the tasks, prints `{"agent": ADDR|null, "console": ADDR|null, "tasks": N}` and holds.
+/// Parks the tasks, prints `{"agent": ADDR|null, "console": ADDR|null, "tasks": N, "idle":
+/// {...}}` and holds. `idle` is the idle workload's detail: the RSS before and after parking (at
+/// rest, no client attached) and how long spawning and parking took, which the bench compares
+/// with a plain tokio target of the same size.
 pub(crate) async fn run(tasks: usize, installed: Installed, limit: Duration) -> anyhow::Result<()> {
-    let (_, senders) = super::idle::run(tasks, limit).await?;
+    let (idle, senders) = super::idle::run(tasks, limit).await?;
     let churn = tokio::spawn(async {
         let mut tick = tokio::time::interval(CHURN_TICK);
         loop {
@@ -28,6 +31,7 @@ pub(crate) async fn run(tasks: usize, installed: Installed, limit: Duration) -> 
         "agent": installed.agent.map(|a| a.to_string()),
         "console": installed.console.map(|a| a.to_string()),
         "tasks": tasks,
+        "idle": idle.detail,
     });
     println!("{ready}");
     // stdin closing (the bench driver is done, or gone) ends the hold.
