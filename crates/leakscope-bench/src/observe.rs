@@ -1,20 +1,21 @@
 //! Asking the instrumentation what it sees, as its own client would: leakscope's `Agent` service
-//! (as the `leakscope` CLI does) and console-api's `Instrument` stream (as tokio-console does).
+//! through `leakscope-client`, the CLI's own connection (handshake, protocol check, message
+//! limits), and console-api's `Instrument` stream folded as tokio-console folds it.
 
 use crate::instrument::{Installed, Unavailable};
 use crate::report::Report;
 use anyhow::{Context as _, bail};
 use console_api::instrument::instrument_client::InstrumentClient;
 use console_api::instrument::{InstrumentRequest, Update};
-use leakscope_proto::v1::agent_client::AgentClient;
-use leakscope_proto::v1::{AgentStats, HelloRequest, PROTOCOL_VERSION, Snapshot, SnapshotRequest};
+use leakscope_client::{Connection, Target};
+use leakscope_proto::v1::{AgentStats, Snapshot, SnapshotRequest};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 
-/// Snapshots can be large; the CLI raises its limit the same way.
+/// console-api updates can be large; the CLI raises its limit the same way.
 const MAX_MESSAGE_BYTES: usize = 512 << 20;
 /// A view counts as settled once this many consecutive reads agree.
 const STABLE_READS: usize = 3;
@@ -24,23 +25,30 @@ pub(crate) async fn hello(installed: Installed) -> anyhow::Result<Report> {
     let Some(addr) = installed.agent else {
         return Err(Unavailable("hello needs a leakscope mode").into());
     };
-    let mut client = leakscope_client(addr).await?;
-    let hello = client
-        .hello(HelloRequest { client_protocol_version: PROTOCOL_VERSION, client: "bench".into() })
-        .await
-        .context("failed to call Hello")?
-        .into_inner();
+    let connection = connect(addr).await?;
+    let hello = connection.hello();
     let capabilities = hello.capabilities.unwrap_or_default();
     Ok(Report::new(if capabilities.console_api { 1.0 } else { 0.0 }, "console_api")
         .with("tasks", capabilities.tasks)
-        .with("missing", hello.missing))
+        .with("missing", hello.missing.clone()))
 }
 
-async fn leakscope_client(addr: SocketAddr) -> anyhow::Result<AgentClient<Channel>> {
-    let client = AgentClient::connect(format!("http://{addr}"))
+/// The CLI's connection to the agent at `addr`.
+async fn connect(addr: SocketAddr) -> anyhow::Result<Connection> {
+    let target = Target::parse(&addr.to_string())?;
+    Connection::connect(&target)
         .await
-        .with_context(|| format!("failed to connect to the leakscope agent at {addr}"))?;
-    Ok(client.max_decoding_message_size(MAX_MESSAGE_BYTES))
+        .with_context(|| format!("failed to connect to the leakscope agent at {addr}"))
+}
+
+/// `GetSnapshot` of the live tasks only, on the CLI's connection.
+async fn live_snapshot(connection: &mut Connection) -> anyhow::Result<Snapshot> {
+    Ok(connection
+        .agent()
+        .get_snapshot(SnapshotRequest { include_finished: false })
+        .await
+        .context("failed to call GetSnapshot")?
+        .into_inner())
 }
 
 /// The agent's `AgentStats` (its counts of what it could not keep among them) and how many live
@@ -50,12 +58,8 @@ pub(crate) async fn agent_stats(
     addr: SocketAddr,
     file_suffix: &str,
 ) -> anyhow::Result<(AgentStats, u64)> {
-    let mut client = leakscope_client(addr).await?;
-    let snapshot = client
-        .get_snapshot(SnapshotRequest { include_finished: false })
-        .await
-        .context("failed to call GetSnapshot")?
-        .into_inner();
+    let mut connection = connect(addr).await?;
+    let snapshot = live_snapshot(&mut connection).await?;
     let alive_at = alive_at(&snapshot, file_suffix);
     let stats = snapshot.stats.context("the snapshot carries no AgentStats")?;
     Ok((stats, alive_at))
@@ -141,15 +145,11 @@ pub(crate) async fn leakscope_settled(
     file_suffix: &str,
     limit: Duration,
 ) -> anyhow::Result<(LeakscopeView, bool)> {
-    let mut client = leakscope_client(addr).await?;
+    let mut connection = connect(addr).await?;
     let until = Instant::now() + limit;
     let mut reads: Vec<LeakscopeView> = Vec::new();
     loop {
-        let snapshot = client
-            .get_snapshot(SnapshotRequest { include_finished: false })
-            .await
-            .context("failed to call GetSnapshot")?
-            .into_inner();
+        let snapshot = live_snapshot(&mut connection).await?;
         let alive_at = alive_at(&snapshot, file_suffix);
         reads.push(LeakscopeView { alive_at });
         let last = reads[reads.len() - 1];
