@@ -509,8 +509,9 @@ pub(super) fn section(runs: &[Run]) -> String {
         let Some(app) = &run.app else { continue };
         let _ = writeln!(
             doc,
-            "**The app holding {} idle tasks** (the same target as tokio's alone, spawned and \
-             parked on two workers; issue 14's targets: spawning at most 1.5x plain tokio's \
+            "**The app holding {} idle tasks** (the agent's target above, and a plain tokio \
+             target of the same size run alone before it, each spawning and parking the tasks on \
+             two workers; issue 14's targets: spawning at most 1.5x plain tokio's \
              time, and the agent's extra RSS, at rest plus serving one client, at most 1 KiB per \
              live task). At rest: settled after parking, before any client. Serving: the \
              target's peak RSS (VmHWM) after the `snapshot` and the `attach` above were served.\n",
