@@ -95,19 +95,11 @@ pub(crate) async fn of_current(
         target_arch = "s390x"
     )
 ))]
-#[cfg(feature = "testing")]
-pub(crate) use imp::of_current;
-#[cfg(all(
-    tokio_unstable,
-    target_os = "linux",
-    any(
-        target_arch = "x86_64",
-        target_arch = "aarch64",
-        target_arch = "x86",
-        target_arch = "s390x"
-    )
-))]
-pub(crate) use imp::take;
+#[cfg_attr(
+    not(feature = "testing"),
+    expect(unused_imports, reason = "only the `testing` check takes `of_current`")
+)]
+pub(crate) use imp::{of_current, take};
 
 #[cfg(all(
     tokio_unstable,

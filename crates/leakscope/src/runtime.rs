@@ -68,7 +68,7 @@ pub(crate) fn start_heartbeats() {
 /// Whether any registered runtime's heartbeat is late: a task dump now could wedge it for good.
 #[cfg_attr(
     not(tokio_unstable),
-    allow(dead_code, reason = "only task dumps ask, and they need tokio_unstable")
+    expect(dead_code, reason = "only task dumps ask, and they need tokio_unstable")
 )]
 pub(crate) fn any_stalled() -> bool {
     metrics().iter().any(|m| m.stalled)
