@@ -4,6 +4,8 @@
 //!
 //! One test: the global subscriber can be set once per process.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use tracing_core::span::{Attributes, Id};
 use tracing_core::{Event, Subscriber};
@@ -28,17 +30,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorder {
     }
 
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
-        struct Message(String);
-        impl tracing_core::field::Visit for Message {
-            fn record_debug(&mut self, f: &tracing_core::Field, v: &dyn std::fmt::Debug) {
-                if f.name() == "message" {
-                    self.0 = format!("{v:?}");
-                }
-            }
-        }
-        let mut message = Message(String::new());
-        event.record(&mut message);
-        self.0.lock().unwrap().push(format!("event {}", message.0));
+        self.0.lock().unwrap().push(format!("event {}", support::message(event)));
     }
 }
 
