@@ -22,17 +22,13 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
         .live
         .iter()
         .filter(|live| live.task.size_bytes >= min)
-        .map(|live| TaskHit {
-            live,
-            severity: Severity::Warn,
-            secs: Ctx::secs(live.age_nanos),
-            evidence: vec![Evidence::note(format!(
-                "task {}: future of {} bytes",
-                live.task.id, live.task.size_bytes
-            ))],
-        })
+        .map(|live| TaskHit { live, severity: Severity::Warn, secs: Ctx::secs(live.age_nanos) })
         .collect();
-    group_hits(ctx, tally, FindingKind::LargeFuture, hits, false, |group| {
+    let evidence = |hit: &TaskHit<'_>| {
+        let task = hit.live.task;
+        vec![Evidence::note(format!("task {}: future of {} bytes", task.id, task.size_bytes))]
+    };
+    group_hits(ctx, tally, FindingKind::LargeFuture, hits, false, evidence, |group, _| {
         let largest = group.hits.iter().map(|h| h.live.task.size_bytes).max().unwrap_or(0);
         let what = if group.count() == 1 {
             format!("is a future of {largest} bytes")

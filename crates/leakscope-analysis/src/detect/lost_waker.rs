@@ -39,20 +39,19 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
         .live
         .iter()
         .filter(|live| is_lost(live, grace))
-        .map(|live| TaskHit {
-            live,
-            severity: Severity::Leak,
-            secs: Ctx::secs(live.idle_nanos),
-            evidence: vec![Evidence::note(format!(
-                "task {}: polled {} {}, 0 live wakers, idle {}",
-                live.task.id,
-                crate::format_count(live.task.polls),
-                if live.task.polls == 1 { "time" } else { "times" },
-                format_secs(Ctx::secs(live.idle_nanos))
-            ))],
-        })
+        .map(|live| TaskHit { live, severity: Severity::Leak, secs: Ctx::secs(live.idle_nanos) })
         .collect();
-    group_hits(ctx, tally, FindingKind::LostWaker, hits, true, |group| {
+    let evidence = |hit: &TaskHit<'_>| {
+        let live = hit.live;
+        vec![Evidence::note(format!(
+            "task {}: polled {} {}, 0 live wakers, idle {}",
+            live.task.id,
+            crate::format_count(live.task.polls),
+            if live.task.polls == 1 { "time" } else { "times" },
+            format_secs(Ctx::secs(live.idle_nanos))
+        ))]
+    };
+    group_hits(ctx, tally, FindingKind::LostWaker, hits, true, evidence, |group, _| {
         let parked = group
             .waiting_on
             .filter(|point| point.known_name().is_some())

@@ -27,23 +27,19 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
                 && u128::from(t.self_wakes) * 100
                     > u128::from(cfg.min_percent) * u128::from(t.wakes)
         })
-        .map(|live| {
-            let t = live.task;
-            TaskHit {
-                live,
-                severity: Severity::Warn,
-                secs: Ctx::secs(live.age_nanos),
-                evidence: vec![Evidence::note(format!(
-                    "task {}: {} of {} wakes were self-wakes ({}%)",
-                    t.id,
-                    t.self_wakes,
-                    t.wakes,
-                    t.self_wakes * 100 / t.wakes.max(1)
-                ))],
-            }
-        })
+        .map(|live| TaskHit { live, severity: Severity::Warn, secs: Ctx::secs(live.age_nanos) })
         .collect();
-    group_hits(ctx, tally, FindingKind::SelfWake, hits, false, |group| {
+    let evidence = |hit: &TaskHit<'_>| {
+        let t = hit.live.task;
+        vec![Evidence::note(format!(
+            "task {}: {} of {} wakes were self-wakes ({}%)",
+            t.id,
+            t.self_wakes,
+            t.wakes,
+            t.self_wakes * 100 / t.wakes.max(1)
+        ))]
+    };
+    group_hits(ctx, tally, FindingKind::SelfWake, hits, false, evidence, |group, _| {
         let worst = group
             .hits
             .iter()

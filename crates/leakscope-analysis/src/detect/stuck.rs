@@ -24,7 +24,7 @@
 use leakscope_proto::v1::{TaskKind, TaskState};
 
 use crate::config::Config;
-use crate::context::{Ctx, Tally, nanos, tasks};
+use crate::context::{Ctx, Live, Tally, nanos, tasks};
 use crate::detect::lost_waker;
 use crate::duration::format_secs;
 use crate::finding::{Evidence, Finding, FindingKind, Severity};
@@ -56,30 +56,15 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
         }
         let idle = live.idle_nanos;
         let wait = live.wait;
-        let (severity, parked, note) = if wait.point == WaitPoint::Sleep {
+        let parked = if wait.point == WaitPoint::Sleep {
             let Some(timer) = wait.timer_nanos else { continue };
             let overdue = idle.saturating_sub(timer);
-            if overdue >= threshold {
-                let note = format!(
-                    "task {}: its {} timer is {} overdue",
-                    live.task.id,
-                    format_secs(Ctx::secs(timer)),
-                    format_secs(Ctx::secs(overdue))
-                );
-                (Severity::Warn, idle, note)
-            } else if timer >= long_timer && idle >= threshold {
-                let note = format!(
-                    "task {}: sleeping in a {} timer",
-                    live.task.id,
-                    format_secs(Ctx::secs(timer))
-                );
-                (Severity::Warn, idle, note)
-            } else {
+            if overdue < threshold && (timer < long_timer || idle < threshold) {
                 continue;
             }
+            idle
         } else {
-            let since = wait.since_nanos.map_or(0, |since| ctx.now.saturating_sub(since));
-            let parked = idle.max(since);
+            let parked = parked_nanos(ctx, live);
             // Waiting for work at a site that does not accumulate: a server's idle population.
             if !wait.point.owes_progress() && !ctx.leaves_tasks_behind(live.task.location_id) {
                 continue;
@@ -96,21 +81,13 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
                 entry.1 = entry.1.max(parked);
                 continue;
             }
-            let severity = Severity::Suspect;
-            let note = format!(
-                "task {}: parked in {} for {}",
-                live.task.id,
-                wait.point,
-                format_secs(Ctx::secs(parked))
-            );
-            (severity, parked, note)
+            parked
         };
-        hits.push(TaskHit {
-            live,
-            severity,
-            secs: Ctx::secs(parked),
-            evidence: vec![Evidence::note(note)],
-        });
+        // A timer overdue or set for long is a warning; a wait a peer owes progress on, a
+        // suspect.
+        let severity =
+            if wait.point == WaitPoint::Sleep { Severity::Warn } else { Severity::Suspect };
+        hits.push(TaskHit { live, severity, secs: Ctx::secs(parked) });
     }
     for (location, (count, parked)) in coming {
         tally.pending.push(crate::report::Pending {
@@ -126,7 +103,8 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
             ),
         });
     }
-    group_hits(ctx, tally, FindingKind::Stuck, hits, true, |group| {
+    let evidence = |hit: &TaskHit<'_>| vec![Evidence::note(note(ctx, threshold, hit.live))];
+    group_hits(ctx, tally, FindingKind::Stuck, hits, true, evidence, |group, evidence| {
         let point = group.waiting_on.cloned().unwrap_or(WaitPoint::Unknown(String::new()));
         let oldest = format_secs(group.oldest().secs);
         let at = group
@@ -141,7 +119,7 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
                 "{} spawned at {} {verb} been asleep for up to {oldest}{at}: {}.",
                 tasks(group.count()),
                 group.location,
-                group.oldest().evidence.first().map(ToString::to_string).unwrap_or_default()
+                evidence.first().map(ToString::to_string).unwrap_or_default()
             ),
             WaitPoint::Unknown(_) => format!(
                 "{} spawned at {} {verb} been parked for up to {oldest}{at}, in an await nothing identifies (`leakscope profile tasks` draws the await chains the agent captured).",
@@ -156,6 +134,34 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
         };
         (explanation, point.fix().to_owned())
     })
+}
+
+/// How long `live` has been parked: since its last poll, or since its wait began when that was
+/// earlier (a spurious poll in between).
+fn parked_nanos(ctx: &Ctx<'_>, live: &Live<'_>) -> u64 {
+    let since = live.wait.since_nanos.map_or(0, |since| ctx.now.saturating_sub(since));
+    live.idle_nanos.max(since)
+}
+
+/// The evidence line of a flagged task: its overdue or long timer, or where it is parked and for
+/// how long.
+fn note(ctx: &Ctx<'_>, threshold: u64, live: &Live<'_>) -> String {
+    let id = live.task.id;
+    let idle = live.idle_nanos;
+    match (&live.wait.point, live.wait.timer_nanos) {
+        (WaitPoint::Sleep, Some(timer)) if idle.saturating_sub(timer) >= threshold => format!(
+            "task {id}: its {} timer is {} overdue",
+            format_secs(Ctx::secs(timer)),
+            format_secs(Ctx::secs(idle - timer))
+        ),
+        (WaitPoint::Sleep, Some(timer)) => {
+            format!("task {id}: sleeping in a {} timer", format_secs(Ctx::secs(timer)))
+        }
+        (point, _) => format!(
+            "task {id}: parked in {point} for {}",
+            format_secs(Ctx::secs(parked_nanos(ctx, live)))
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -90,7 +90,7 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
         .filter(|live| live.kind != TaskKind::BlockOn)
         .filter(|live| settled_service(ctx, live).is_none())
         .filter_map(|live| {
-            let (end, _, evidence) = spawner_end(ctx, live)?;
+            let (end, _, _) = spawner_end(ctx, live)?;
             let since = ctx.now.saturating_sub(end);
             if since < threshold {
                 // On its way: said as pending when the spawner ended a while ago.
@@ -99,12 +99,7 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
                 }
                 return None;
             }
-            Some(TaskHit {
-                live,
-                severity: Severity::Suspect,
-                secs: Ctx::secs(since),
-                evidence: vec![evidence],
-            })
+            Some(TaskHit { live, severity: Severity::Suspect, secs: Ctx::secs(since) })
         })
         .collect();
     let mut by_location: std::collections::BTreeMap<&crate::location::SourceLocation, (u64, u64)> =
@@ -127,14 +122,16 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
             ),
         });
     }
-    group_hits(ctx, tally, FindingKind::Uncancelled, hits, true, |group| {
+    let evidence =
+        |hit: &TaskHit<'_>| spawner_end(ctx, hit.live).map(|(.., e)| e).into_iter().collect();
+    group_hits(ctx, tally, FindingKind::Uncancelled, hits, true, evidence, |group, evidence| {
         let oldest = group.oldest();
         let parked = group
             .waiting_on
             .filter(|point| !matches!(point, WaitPoint::Unknown(_)))
             .map(|point| format!(", parked in {point}"))
             .unwrap_or_default();
-        let spawner = oldest.evidence.first().map(ToString::to_string).unwrap_or_default();
+        let spawner = evidence.first().map(ToString::to_string).unwrap_or_default();
         let explanation = format!(
             "{} spawned at {} {} still alive up to {} after {} spawner ended ({spawner}){parked}; nothing is left to cancel {}.",
             tasks(group.count()),
