@@ -87,9 +87,14 @@ struct Partial {
     /// carried by no part when the last part comes have ended. Only the ids: every record comes
     /// again and every wait is derived again, so a second copy of a million records is not kept.
     previous: Vec<u64>,
-    /// The update's resources and waits, which replace the model's at its last part.
+    /// The update's resources and waits, which replace the model's at its last part; or, for a
+    /// delta that says `resources_delta`, change them: the resources upsert, those in
+    /// `resources_removed` go, and the waits replace those of their tasks and of
+    /// `waits_cleared`.
     resources: Vec<Resource>,
     waits: Vec<Wait>,
+    resources_removed: Vec<u64>,
+    waits_cleared: Vec<u64>,
     tasks_sent: u64,
     tasks_total: u64,
     /// For a delta: the tasks it carried, the only ones whose wait can have changed when the
@@ -351,6 +356,8 @@ impl Model {
                 previous,
                 resources: Vec::new(),
                 waits: Vec::new(),
+                resources_removed: Vec::new(),
+                waits_cleared: Vec::new(),
                 tasks_sent: 0,
                 tasks_total: 0,
                 changed: Vec::new(),
@@ -387,6 +394,8 @@ impl Model {
         partial.changed.extend(changed);
         partial.resources.extend(snapshot.resources);
         partial.waits.extend(snapshot.waits);
+        partial.resources_removed.extend(part.resources_removed);
+        partial.waits_cleared.extend(part.waits_cleared);
         for (id, at) in dropped {
             self.mark_ended(id, at);
         }
@@ -412,15 +421,28 @@ impl Model {
                 self.mark_ended(id, now);
             }
         }
-        if !part.resources_unchanged {
+        // Only a delta can keep the other tasks' waits: one that left resources and waits as
+        // they were, or that says what changed in them. Then nothing a task's wait is derived
+        // from moved but the task's own record, its waits, and the resources it waits on.
+        let only = if partial.full {
+            None
+        } else if part.resources_delta {
+            let mut changed = std::mem::take(&mut partial.changed);
+            changed.extend(self.apply_resource_changes(&mut partial));
+            changed.sort_unstable();
+            changed.dedup();
+            Some(changed)
+        } else if part.resources_unchanged {
+            Some(partial.changed)
+        } else {
+            None
+        };
+        if only.is_none() && !part.resources_unchanged {
             sort_keep_last(&mut partial.resources, |r| r.id);
             self.resources = Arc::new(partial.resources);
             partial.waits.sort_by_key(|w| w.task_id);
             self.waits = Arc::new(partial.waits);
         }
-        // Only a delta that left resources and waits as they were can keep the other tasks'
-        // waits: then nothing a task's wait is derived from moved but the task's own record.
-        let only = (!partial.full && part.resources_unchanged).then_some(partial.changed);
         self.merge_long_polls(snapshot.long_polls);
         self.poll_stats = snapshot.poll_stats.into_iter().map(|s| (s.location_id, s)).collect();
         self.runtimes = snapshot.runtimes;
@@ -435,6 +457,40 @@ impl Model {
         }
         self.record_history();
         true
+    }
+
+    /// Applies a delta's changes to the resources and waits held (`WatchMessage.resources_delta`)
+    /// in place, and returns the tasks whose wait they may change: those whose waits changed and
+    /// those waiting on a resource that changed.
+    fn apply_resource_changes(&mut self, partial: &mut Partial) -> Vec<u64> {
+        let mut resources_changed: Vec<u64> = partial.resources.iter().map(|r| r.id).collect();
+        resources_changed.extend(&partial.resources_removed);
+        resources_changed.sort_unstable();
+        let mut removed = std::mem::take(&mut partial.resources_removed);
+        removed.sort_unstable();
+        let mut upserts = std::mem::take(&mut partial.resources);
+        sort_keep_last(&mut upserts, |r| r.id);
+        let resources = Arc::make_mut(&mut self.resources);
+        resources.retain(|r| removed.binary_search(&r.id).is_err());
+        upsert_sorted(resources, upserts, |r| r.id);
+        // Every wait of a task that sent waits, or cleared them, is replaced.
+        let mut waiters = std::mem::take(&mut partial.waits_cleared);
+        waiters.extend(partial.waits.iter().map(|w| w.task_id));
+        waiters.sort_unstable();
+        waiters.dedup();
+        let mut incoming = std::mem::take(&mut partial.waits);
+        incoming.sort_by_key(|w| w.task_id);
+        let waits = Arc::make_mut(&mut self.waits);
+        waits.retain(|w| waiters.binary_search(&w.task_id).is_err());
+        upsert_sorted(waits, incoming, |w| w.task_id);
+        let mut changed = waiters;
+        changed.extend(
+            waits
+                .iter()
+                .filter(|w| resources_changed.binary_search(&w.resource_id).is_ok())
+                .map(|w| w.task_id),
+        );
+        changed
     }
 
     /// While an update streams in: its tasks received so far and in all (`tasks_sent`,
@@ -894,6 +950,33 @@ fn sort_keep_last<T>(items: &mut Vec<T>, key: impl Fn(&T) -> u64) {
     }
 }
 
+/// Merges `incoming` (sorted by `key`) into `held` (sorted by `key`) in place: an item whose key
+/// `held` has replaces that record (callers send one record a key, or take a key's records out
+/// first), the others join in order. No second copy of `held`, which at a million
+/// resources was the client's peak: the new items' room is made at the end, and `held` is merged
+/// into it from the back.
+fn upsert_sorted<T: Default>(held: &mut Vec<T>, incoming: Vec<T>, key: impl Fn(&T) -> u64) {
+    let mut new = Vec::new();
+    for item in incoming {
+        match held.binary_search_by_key(&key(&item), &key) {
+            Ok(i) => held[i] = item,
+            Err(_) => new.push(item),
+        }
+    }
+    let mut kept = held.len();
+    held.resize_with(kept + new.len(), T::default);
+    let mut write = held.len();
+    while let Some(item) = new.pop() {
+        while kept > 0 && key(&held[kept - 1]) > key(&item) {
+            held.swap(kept - 1, write - 1);
+            kept -= 1;
+            write -= 1;
+        }
+        held[write - 1] = item;
+        write -= 1;
+    }
+}
+
 /// Adds a task to (or takes it from) the counts by location and wait point. The point is cloned
 /// only when first counted.
 fn count_point(
@@ -932,7 +1015,7 @@ mod tests {
     use crate::sources::Sources;
     use crate::support::{T, backtrace, frames, nanos, resource, snapshot, wait};
     use crate::wait_point::WaitPoint;
-    use leakscope_proto::v1::ResourceKind;
+    use leakscope_proto::v1::{Resource, ResourceKind};
     use leakscope_proto::v1::{Task, WaitChain};
 
     /// Applies `steps` (full or delta snapshots) and renders the model as
@@ -992,7 +1075,7 @@ mod tests {
                     part: i as u32,
                     tasks_sent: sent,
                     tasks_total: total,
-                    resources_unchanged: false,
+                    ..WatchMessage::default()
                 }
             })
             .collect()
@@ -1063,6 +1146,73 @@ mod tests {
             };
             assert_eq!(picture(&streamed), picture(&whole));
         }
+    }
+
+    #[test]
+    fn a_delta_of_resources_and_waits_leaves_what_their_whole_lists_would() {
+        let tasks = || (1..=4).map(|id| T::new(id).loc(1).idle(5.0).build()).collect::<Vec<Task>>();
+        let oneshot =
+            |id, tx_dropped| Resource { tx_dropped, ..resource(id, ResourceKind::Oneshot) };
+        let mut first = snapshot(10.0, tasks());
+        first.resources =
+            vec![oneshot(10, false), oneshot(11, false), resource(13, ResourceKind::Mutex)];
+        first.waits = vec![
+            wait(1, 10, "Receiver::await", 5.0),
+            wait(2, 11, "Receiver::await", 5.0),
+            wait(3, 13, "Mutex::lock", 5.0),
+            wait(3, 11, "Receiver::await", 5.0),
+        ];
+        // Task 1's resource closed and it waits on nothing; 2's sender dropped; 3 now waits on a
+        // new oneshot only; 4 starts waiting on the mutex.
+        let mut whole = snapshot(11.0, tasks());
+        whole.resources =
+            vec![oneshot(11, true), oneshot(12, false), resource(13, ResourceKind::Mutex)];
+        whole.waits = vec![
+            wait(2, 11, "Receiver::await", 5.0),
+            wait(3, 12, "Receiver::await", 6.0),
+            wait(4, 13, "Mutex::lock", 6.0),
+        ];
+        let mut changes = snapshot(11.0, tasks());
+        changes.resources = vec![oneshot(12, false), oneshot(11, true)];
+        changes.waits = vec![wait(4, 13, "Mutex::lock", 6.0), wait(3, 12, "Receiver::await", 6.0)];
+        let delta = WatchMessage {
+            update: Some(Update { full: false, snapshot: Some(changes) }),
+            resources_delta: true,
+            resources_removed: vec![10],
+            waits_cleared: vec![1],
+            ..WatchMessage::default()
+        };
+        let mut by_delta = Model::new(Sources::all());
+        by_delta.apply_snapshot(first.clone());
+        assert!(by_delta.apply_part(delta));
+        let mut by_lists = Model::new(Sources::all());
+        by_lists.apply_snapshot(first);
+        by_lists.apply_update(Update { full: false, snapshot: Some(whole) });
+        let picture = |m: &Model| {
+            let waits: Vec<(u64, u64, String)> =
+                m.waits().iter().map(|w| (w.task_id, w.resource_id, w.op.clone())).collect();
+            let resources: Vec<(u64, bool)> = m.resources().map(|r| (r.id, r.tx_dropped)).collect();
+            let tasks: Vec<String> = (1..=4)
+                .map(|id| {
+                    let wait = m.task_wait(id);
+                    format!("{id}:{}:{:?}", wait.point, wait.resource_id)
+                })
+                .collect();
+            format!("{waits:?} {resources:?} {tasks:?}")
+        };
+        assert_eq!(picture(&by_delta), picture(&by_lists));
+        assert!(picture(&by_delta).contains("[(11, true), (12, false), (13, false)]"));
+    }
+
+    #[test]
+    fn records_merge_in_place_replacing_their_key_and_keeping_order() {
+        use super::upsert_sorted;
+        let mut held: Vec<(u64, u32)> = vec![(2, 0), (4, 0), (4, 1), (7, 0)];
+        upsert_sorted(&mut held, vec![(1, 9), (5, 9), (5, 8), (7, 9), (9, 9)], |&(k, _)| k);
+        assert_eq!(held, [(1, 9), (2, 0), (4, 0), (4, 1), (5, 9), (5, 8), (7, 9), (9, 9)]);
+        let mut empty: Vec<(u64, u32)> = Vec::new();
+        upsert_sorted(&mut empty, vec![(3, 1)], |&(k, _)| k);
+        assert_eq!(empty, [(3, 1)]);
     }
 
     #[test]

@@ -224,7 +224,7 @@ pub fn whole(update: Update) -> WatchMessage {
         part: 0,
         tasks_sent: tasks,
         tasks_total: tasks,
-        resources_unchanged: false,
+        ..WatchMessage::default()
     }
 }
 

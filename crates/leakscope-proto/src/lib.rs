@@ -7,7 +7,7 @@
 //! ```
 //! use leakscope_proto::v1::{HelloRequest, PROTOCOL_VERSION};
 //! let hello = HelloRequest { client_protocol_version: PROTOCOL_VERSION, client: "doc".into() };
-//! assert_eq!(hello.client_protocol_version, 2);
+//! assert_eq!(hello.client_protocol_version, 3);
 //! ```
 
 /// The protobuf runtime the messages implement (`prost::Message`: `encoded_len`, `decode`), so
@@ -24,8 +24,9 @@ pub mod v1 {
 
     /// The protocol version this build speaks. Clients refuse an agent whose
     /// `HelloResponse.protocol_version` differs. Version 2 streams each `Watch` update as bounded
-    /// `WatchMessage` parts; version 1 sent each update as one `Update`.
-    pub const PROTOCOL_VERSION: u32 = 2;
+    /// `WatchMessage` parts; version 1 sent each update as one `Update`. Version 3 sends a delta
+    /// update's resources and waits as changes (`WatchMessage.resources_delta`).
+    pub const PROTOCOL_VERSION: u32 = 3;
 
     /// Port tokio-console users already know; leakscope's default.
     pub const DEFAULT_PORT: u16 = 6669;

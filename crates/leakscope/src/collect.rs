@@ -48,9 +48,11 @@ pub(crate) struct WatchState {
     /// `finished_evicted_total` when the last update was built: if it moved, finished tasks may
     /// have been lost between updates and the next update must be full.
     evicted_seen: u64,
-    /// Fingerprint of the resources and waits last sent, so that an update whose resources and
-    /// waits did not change says so instead of sending them again.
-    resources_sent: Option<u64>,
+    /// The resources last sent, by id, each with a hash of its record; and the waits last sent,
+    /// by waiting task, each with a hash of that task's waits. Sorted, 16 bytes an entry: a delta
+    /// update sends only what differs from these (`WatchMessage.resources_delta`).
+    resources_seen: Vec<(u64, u64)>,
+    waits_seen: Vec<(u64, u64)>,
 }
 
 /// A `Watch` update being sent: what is left of it. It holds slot keys and wait tuples, not
@@ -68,7 +70,13 @@ pub(crate) struct Streaming {
     next_wait: usize,
     resource_ids: Vec<u64>,
     next_resource: usize,
+    /// A delta's resources no longer sent, and its tasks that wait on nothing any more.
+    resources_removed: Vec<u64>,
+    next_removed: usize,
+    waits_cleared: Vec<u64>,
+    next_cleared: usize,
     resources_unchanged: bool,
+    resources_delta: bool,
     /// Resources the update stands for (sent now, or kept from before when unchanged).
     resources_live: usize,
     part: u32,
@@ -117,6 +125,7 @@ impl WatchState {
     /// Bytes this stream keeps between updates.
     pub(crate) fn memory_bytes(&self) -> usize {
         self.versions.capacity() * 8
+            + (self.resources_seen.capacity() + self.waits_seen.capacity()) * 16
     }
 }
 
@@ -126,7 +135,10 @@ impl Streaming {
     pub(crate) fn memory_bytes(&self) -> usize {
         self.keys.capacity() * 8
             + self.waits.capacity() * std::mem::size_of::<imp::Op>()
-            + self.resource_ids.capacity() * 8
+            + (self.resource_ids.capacity()
+                + self.resources_removed.capacity()
+                + self.waits_cleared.capacity())
+                * 8
     }
 }
 
@@ -177,14 +189,27 @@ impl Collector {
             self.finished.iter().filter(|(n, _)| *n >= since).map(|(_, t)| t.clone()).collect();
         state.finished_sent = self.next_finished;
         let (mut waits, mut resource_ids) = imp::plan_resources_and_waits();
-        let fingerprint = imp::fingerprint(&waits, &resource_ids);
-        let resources_unchanged = !full && state.resources_sent == Some(fingerprint);
         let resources_live = resource_ids.len();
-        state.resources_sent = Some(fingerprint);
-        if resources_unchanged {
-            waits = Vec::new();
-            resource_ids = Vec::new();
+        // Each task's waits together, in the order they began (the sort is stable).
+        waits.sort_by_key(imp::Op::waiter);
+        let resources_now = imp::resource_hashes(&resource_ids);
+        let waits_now = wait_hashes(&waits);
+        let (mut resources_removed, mut waits_cleared) = (Vec::new(), Vec::new());
+        if !full {
+            let changed;
+            (changed, resources_removed) = diff(&state.resources_seen, &resources_now);
+            resource_ids = changed;
+            let (waiters, cleared) = diff(&state.waits_seen, &waits_now);
+            waits.retain(|op| waiters.binary_search(&op.waiter()).is_ok());
+            waits_cleared = cleared;
         }
+        state.resources_seen = resources_now;
+        state.waits_seen = waits_now;
+        let resources_unchanged = !full
+            && resource_ids.is_empty()
+            && resources_removed.is_empty()
+            && waits.is_empty()
+            && waits_cleared.is_empty();
         let tasks_total = (keys.len() + finished.len()) as u64;
         Streaming {
             full,
@@ -197,7 +222,12 @@ impl Collector {
             next_wait: 0,
             resource_ids,
             next_resource: 0,
+            resources_removed,
+            next_removed: 0,
+            waits_cleared,
+            next_cleared: 0,
             resources_unchanged,
+            resources_delta: !full && !resources_unchanged,
             resources_live,
             part: 0,
             tasks_sent: 0,
@@ -241,10 +271,19 @@ impl Collector {
             }
             plan.next_resource += 1;
         }
+        let take = plan.resources_removed.len().min(plan.next_removed + budget);
+        let resources_removed = plan.resources_removed[plan.next_removed..take].to_vec();
+        budget -= take - plan.next_removed;
+        plan.next_removed = take;
+        let take = plan.waits_cleared.len().min(plan.next_cleared + budget);
+        let waits_cleared = plan.waits_cleared[plan.next_cleared..take].to_vec();
+        plan.next_cleared = take;
         let last = plan.next_key == plan.keys.len()
             && plan.next_finished == plan.finished.len()
             && plan.next_wait == plan.waits.len()
-            && plan.next_resource == plan.resource_ids.len();
+            && plan.next_resource == plan.resource_ids.len()
+            && plan.next_removed == plan.resources_removed.len()
+            && plan.next_cleared == plan.waits_cleared.len();
         plan.tasks_sent += tasks.len() as u64;
         // A task may have ended after the plan counted it: the total never falls short of what
         // was sent.
@@ -263,6 +302,9 @@ impl Collector {
             tasks_sent: plan.tasks_sent,
             tasks_total: plan.tasks_total,
             resources_unchanged: plan.resources_unchanged,
+            resources_delta: plan.resources_delta,
+            resources_removed,
+            waits_cleared,
         };
         plan.part += 1;
         if last {
@@ -271,6 +313,8 @@ impl Collector {
             plan.keys = Vec::new();
             plan.waits = Vec::new();
             plan.resource_ids = Vec::new();
+            plan.resources_removed = Vec::new();
+            plan.waits_cleared = Vec::new();
             plan.finished = Vec::new();
         }
         Some(message)
@@ -697,6 +741,13 @@ mod imp {
         since: u64,
     }
 
+    impl Op {
+        /// The task waiting.
+        pub(crate) fn waiter(&self) -> u64 {
+            self.waiter
+        }
+    }
+
     /// Resources worth showing and the current waits on them.
     ///
     /// Sent: every resource some task waits on, every held lock, and every lock the app created
@@ -779,24 +830,25 @@ mod imp {
         (ops, ids)
     }
 
-    /// A hash of what the plan would send, read from the live slots: equal hashes mean the
-    /// client already holds these resources and waits.
-    pub(super) fn fingerprint(ops: &[Op], ids: &[u64]) -> u64 {
+    /// Each resource of `ids` (sorted) with a hash of what its record would carry, read from the
+    /// live slots: an equal hash means the client already holds the record.
+    pub(super) fn resource_hashes(ids: &[u64]) -> Vec<(u64, u64)> {
         use std::hash::{Hash, Hasher};
-        let mut hasher = std::hash::DefaultHasher::new();
-        ops.hash(&mut hasher);
-        ids.len().hash(&mut hasher);
-        if let Some(reg) = registry() {
-            for &id in ids {
-                id.hash(&mut hasher);
+        let Some(reg) = registry() else { return Vec::new() };
+        ids.iter()
+            .map(|&id| {
+                let mut hasher = std::hash::DefaultHasher::new();
                 if let Some((_, slot)) = reg.span(id) {
                     let r = span_record(id, slot);
-                    (r.flags, r.holder, r.permits, r.readers, r.barrier_arrived, r.duration)
+                    (r.kind, r.created, r.resource_kind, r.internal, r.location_id, r.flags)
                         .hash(&mut hasher);
+                    (r.holder, r.permits, r.readers, r.barrier_size, r.barrier_arrived, r.duration)
+                        .hash(&mut hasher);
+                    slot.created_chain.load(Ordering::Relaxed).hash(&mut hasher);
                 }
-            }
-        }
-        hasher.finish()
+                (id, hasher.finish())
+            })
+            .collect()
     }
 
     /// The wire form of one wait.
@@ -899,6 +951,12 @@ mod imp {
     #[derive(Clone, Copy, Debug, Hash)]
     pub(crate) struct Op;
 
+    impl Op {
+        pub(crate) fn waiter(&self) -> u64 {
+            0
+        }
+    }
+
     pub(super) fn live_tasks() -> Vec<Task> {
         Vec::new()
     }
@@ -911,8 +969,8 @@ mod imp {
     pub(super) fn plan_resources_and_waits() -> (Vec<Op>, Vec<u64>) {
         (Vec::new(), Vec::new())
     }
-    pub(super) fn fingerprint(_: &[Op], _: &[u64]) -> u64 {
-        0
+    pub(super) fn resource_hashes(_: &[u64]) -> Vec<(u64, u64)> {
+        Vec::new()
     }
     pub(super) fn wait(_: &Op) -> Wait {
         Wait::default()
@@ -939,6 +997,38 @@ mod imp {
         AgentStats::default()
     }
     pub(super) fn lagged() {}
+}
+
+/// Each waiting task's id with a hash of its waits, sorted by task: `ops` holds each task's waits
+/// together.
+fn wait_hashes(ops: &[imp::Op]) -> Vec<(u64, u64)> {
+    use std::hash::{Hash, Hasher};
+    let mut hashes: Vec<(u64, u64)> = Vec::new();
+    for same in ops.chunk_by(|a, b| a.waiter() == b.waiter()) {
+        let mut hasher = std::hash::DefaultHasher::new();
+        same.hash(&mut hasher);
+        hashes.push((same[0].waiter(), hasher.finish()));
+    }
+    hashes
+}
+
+/// What a delta sends against what was sent (both sorted by key, with a hash of each entry): the
+/// keys that are new or whose hash moved, and the keys that are gone.
+fn diff(before: &[(u64, u64)], now: &[(u64, u64)]) -> (Vec<u64>, Vec<u64>) {
+    let (mut changed, mut gone) = (Vec::new(), Vec::new());
+    let mut old = before.iter().peekable();
+    for &(key, hash) in now {
+        while let Some(&&(gone_key, _)) = old.peek().filter(|(k, _)| *k < key) {
+            gone.push(gone_key);
+            old.next();
+        }
+        match old.next_if(|(k, _)| *k == key) {
+            Some(&(_, seen)) if seen == hash => {}
+            _ => changed.push(key),
+        }
+    }
+    gone.extend(old.map(|&(key, _)| key));
+    (changed, gone)
 }
 
 /// Counts a `Watch` update a slow client missed.

@@ -133,6 +133,76 @@ mod unstable {
         });
     }
 
+    /// The records of an update: resources, waits, removed resources and cleared waits.
+    fn changes(parts: &[WatchMessage]) -> (Vec<u64>, Vec<u64>, Vec<u64>, Vec<u64>) {
+        let (mut resources, mut waits, mut removed, mut cleared) = Default::default();
+        for part in parts {
+            let snapshot = part.update.as_ref().and_then(|u| u.snapshot.as_ref()).unwrap();
+            Vec::extend(&mut resources, snapshot.resources.iter().map(|r| r.id));
+            Vec::extend(&mut waits, snapshot.waits.iter().map(|w| w.task_id));
+            Vec::extend(&mut removed, part.resources_removed.iter().copied());
+            Vec::extend(&mut cleared, part.waits_cleared.iter().copied());
+        }
+        (resources, waits, removed, cleared)
+    }
+
+    #[test]
+    fn a_delta_carries_the_resources_and_waits_that_changed_not_all_of_them() {
+        let _serial = serial();
+        let addr = agent();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let mut client = client(addr).await;
+            let request = WatchRequest { interval_nanos: 50_000_000, part_records: 0 };
+            let mut stream = client.watch(request).await.unwrap().into_inner();
+            let first = whole_update(&mut stream, Duration::from_secs(30)).await;
+            let (resources, waits, ..) = changes(&first);
+            assert!(resources.len() >= PARKED && waits.len() >= PARKED, "the full update has all");
+            assert!(first.iter().all(|p| !p.resources_delta), "a full update is never a delta");
+
+            // Three more tasks park, each on a oneshot of its own.
+            let (send, receive): (Vec<_>, Vec<_>) =
+                (0..3).map(|_| tokio::sync::oneshot::channel::<()>()).unzip();
+            let parked: Vec<u64> = receive
+                .into_iter()
+                .map(|receive| tokio::spawn(async move { receive.await.is_ok() }).id())
+                .map(|id| id.to_string().parse().unwrap())
+                .collect();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            let joined = loop {
+                let parts = whole_update(&mut stream, Duration::from_secs(30)).await;
+                let (resources, waits, ..) = changes(&parts);
+                if parked.iter().all(|id| waits.contains(id)) {
+                    assert!(parts.iter().all(|p| p.resources_delta), "{:?}", parts[0]);
+                    break (resources, waits);
+                }
+                assert!(tokio::time::Instant::now() < deadline, "the new waits never came");
+            };
+            // Only what changed travels: the new tasks' waits and their oneshots (a few of the
+            // agent's own at most), not the 20k parked before.
+            assert!(joined.0.len() < 100 && joined.1.len() < 100, "{joined:?}");
+            let theirs: Vec<u64> = joined.0.clone();
+
+            // One of them is sent its value and ends: its wait is cleared and its oneshot goes.
+            let mut send = send.into_iter();
+            send.next().unwrap().send(()).unwrap();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                let parts = whole_update(&mut stream, Duration::from_secs(30)).await;
+                let (_, _, removed, cleared) = changes(&parts);
+                if cleared.contains(&parked[0]) {
+                    assert!(
+                        removed.iter().any(|id| theirs.contains(id)),
+                        "its oneshot is removed: {removed:?} of {theirs:?}"
+                    );
+                    break;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "the ended wait was never cleared");
+            }
+            drop(send);
+        });
+    }
+
     #[test]
     fn a_second_client_is_served_while_a_first_streams_and_a_leaver_is_released() {
         let _serial = serial();

@@ -212,7 +212,7 @@ mod tests {
             part: 0,
             tasks_sent: 420_000,
             tasks_total: 1_000_000,
-            resources_unchanged: false,
+            ..WatchMessage::default()
         };
         assert!(!model.apply_part(part));
         assert_eq!(

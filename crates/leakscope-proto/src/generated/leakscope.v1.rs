@@ -481,7 +481,9 @@ pub struct WatchRequest {
 /// * tasks: a full update's parts together hold every task (a task held before and in no part has
 ///   ended); a delta's parts upsert.
 /// * resources and waits: the parts' lists together replace those held, at the last part, unless
-///   `resources_unchanged` says to keep them.
+///   `resources_unchanged` says to keep them or `resources_delta` says they are changes (protocol
+///   v3): then the parts' resources upsert by id and those in `resources_removed` go; the parts'
+///   waits replace every wait of their tasks, and the tasks in `waits_cleared` wait on nothing.
 /// * locations and wait chains: each part carries the entries its own records refer to.
 /// * long polls, poll stats, runtimes and stats: in the last part only.
 /// * `now_nanos`: each part's, the last part's being the update's observation time.
@@ -507,6 +509,18 @@ pub struct WatchMessage {
     /// says so; the parts then carry none).
     #[prost(bool, tag = "6")]
     pub resources_unchanged: bool,
+    /// The update's resources and waits are changes to those of the previous update, not all of
+    /// them (every part of a delta update says so; a full update never does): at a million parked
+    /// tasks, resending every resource and wait when one changed doubled a client's memory.
+    #[prost(bool, tag = "7")]
+    pub resources_delta: bool,
+    /// With `resources_delta`: resources that are no longer sent (closed, or no longer waited on).
+    /// Spread over the parts like the other records, and counted in `part_records`.
+    #[prost(uint64, repeated, tag = "8")]
+    pub resources_removed: ::prost::alloc::vec::Vec<u64>,
+    /// With `resources_delta`: tasks that waited on something before and wait on nothing now.
+    #[prost(uint64, repeated, tag = "9")]
+    pub waits_cleared: ::prost::alloc::vec::Vec<u64>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
