@@ -445,13 +445,16 @@ impl App {
         }
     }
 
-    /// Rebuilds the lists that follow the data (cheap ones always; the shown task list on its
-    /// own schedule).
+    /// Rebuilds the lists that follow the data (cheap ones always; the resources only while
+    /// their screen is open, since a leaking app may have a million, and switching to it builds
+    /// them; the shown task list on its own schedule).
     fn rebuild_lists(&mut self) {
         let data = Arc::clone(&self.data);
         build_groups(&mut self.groups, &data);
         build_findings(&mut self.findings, &data);
-        self.resource_kinds = build_resources(&mut self.resources, &data);
+        if self.pages.iter().any(|page| matches!(page, Page::Resources)) {
+            self.resource_kinds = build_resources(&mut self.resources, &data);
+        }
         self.refresh_tasks();
     }
 
@@ -743,6 +746,25 @@ mod tests {
             "Resources[1/5] > Tasks(waiters and holder of Mutex 9223372041149743184)[20, 21, 22]@0",
             &[],
         );
+    }
+
+    #[test]
+    fn the_resources_are_listed_only_while_their_screen_is_open() {
+        let mut app = fixture::app();
+        // Not on screen: a million resources are not sorted and labelled for nothing.
+        assert!(app.resource_kinds.is_empty() && app.resources.order.is_empty());
+        app.handle(Tab(crate::state::Tab::Resources));
+        assert_eq!(describe(&app), "Resources[0/5]");
+        assert!(!app.resource_kinds.is_empty());
+        // Below a screen opened from it, the list still follows the data: fewer resources
+        // arrive, and going back shows those, not positions in the old list.
+        app.handle(Down);
+        app.handle(Open);
+        let mut fewer = (*fixture::data(None)).clone();
+        fewer.resources = std::sync::Arc::new(fewer.resources[..2].to_vec());
+        app.on_data(std::sync::Arc::new(fewer));
+        app.handle(Back);
+        assert_eq!(describe(&app), "Resources[1/2]");
     }
 
     #[test]

@@ -177,30 +177,27 @@ pub(crate) fn build_findings(view: &mut ListView<FindingColumn>, data: &Data) {
 pub(crate) fn resource_label(resource: &Resource, waits: &[Wait]) -> String {
     let acquired =
         waits.iter().any(|w| w.resource_id == resource.id && w.op.starts_with("Acquire"));
-    label(resource, acquired)
+    label(resource, acquired).to_owned()
 }
 
 /// [`resource_label`], told whether some wait on the resource is an `Acquire` (a bounded mpsc
 /// channel's sends wait on its internal semaphore that way).
-fn label(resource: &Resource, acquired: bool) -> String {
+fn label(resource: &Resource, acquired: bool) -> &str {
     let kind = ResourceKind::try_from(resource.kind).unwrap_or(ResourceKind::Unspecified);
     let channel = resource.internal && acquired;
     match kind {
-        ResourceKind::Semaphore if channel => "mpsc channel".to_owned(),
-        ResourceKind::Semaphore if resource.internal => "semaphore (internal)".to_owned(),
-        ResourceKind::Mutex => "Mutex".to_owned(),
-        ResourceKind::RwLock => "RwLock".to_owned(),
-        ResourceKind::Semaphore => "Semaphore".to_owned(),
-        ResourceKind::Barrier => "Barrier".to_owned(),
-        ResourceKind::Oneshot => "oneshot channel".to_owned(),
-        ResourceKind::Timer => "timer".to_owned(),
-        ResourceKind::Other | ResourceKind::Unspecified => {
-            if resource.concrete_type.is_empty() {
-                "other".to_owned()
-            } else {
-                resource.concrete_type.clone()
-            }
+        ResourceKind::Semaphore if channel => "mpsc channel",
+        ResourceKind::Semaphore if resource.internal => "semaphore (internal)",
+        ResourceKind::Mutex => "Mutex",
+        ResourceKind::RwLock => "RwLock",
+        ResourceKind::Semaphore => "Semaphore",
+        ResourceKind::Barrier => "Barrier",
+        ResourceKind::Oneshot => "oneshot channel",
+        ResourceKind::Timer => "timer",
+        ResourceKind::Other | ResourceKind::Unspecified if resource.concrete_type.is_empty() => {
+            "other"
         }
+        ResourceKind::Other | ResourceKind::Unspecified => &resource.concrete_type,
     }
 }
 
@@ -223,29 +220,32 @@ pub(crate) fn build_resources(
 ) -> Vec<(String, u64)> {
     let resources = &data.resources;
     let old = view.selected().and_then(|i| resources.get(i)).map(|r| r.id);
-    // One pass over the waits, not one per resource: a leaking app has as many of each.
-    let mut by_resource: HashMap<u64, (usize, Option<u64>, bool)> = HashMap::new();
+    // One pass over the waits, not one per resource: a leaking app has as many of each. The
+    // resources are sorted by id, so each wait finds its resource's place by a binary search:
+    // (waiters, earliest since, acquired) by place, where a map of a million cost five times as
+    // much.
+    let mut stats: Vec<(u32, Option<u64>, bool)> = vec![(0, None, false); resources.len()];
     for wait in data.waits.iter() {
-        let entry = by_resource.entry(wait.resource_id).or_default();
+        let Ok(i) = resources.binary_search_by_key(&wait.resource_id, |r| r.id) else { continue };
+        let entry = &mut stats[i];
         entry.0 += 1;
         entry.1 = Some(entry.1.map_or(wait.since_nanos, |e| e.min(wait.since_nanos)));
         entry.2 |= wait.op.starts_with("Acquire");
     }
-    let of = |r: &Resource| by_resource.get(&r.id).copied().unwrap_or_default();
-    let stats: Vec<(usize, Option<u64>)> =
-        resources.iter().map(of).map(|(n, since, _)| (n, since)).collect();
-    let labels: Vec<String> = resources.iter().map(|r| label(r, of(r).2)).collect();
+    let labels: Vec<&str> = resources.iter().zip(&stats).map(|(r, s)| label(r, s.2)).collect();
     let mut kinds: HashMap<&str, u64> = HashMap::new();
-    for label in &labels {
-        *kinds.entry(label.as_str()).or_default() += 1;
+    for &label in &labels {
+        *kinds.entry(label).or_default() += 1;
     }
     let mut kinds: Vec<(String, u64)> =
         kinds.into_iter().map(|(label, n)| (label.to_owned(), n)).collect();
     kinds.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let mut order: Vec<usize> = (0..resources.len())
         .filter(|&i| {
-            let location = data.strings.location(resources[i].location_id).to_string();
-            matches(&view.filter, &[&labels[i], &location, &resources[i].concrete_type])
+            view.filter.is_empty() || {
+                let location = data.strings.location(resources[i].location_id).to_string();
+                matches(&view.filter, &[labels[i], &location, &resources[i].concrete_type])
+            }
         })
         .collect();
     let sort = view.sort;
