@@ -172,15 +172,10 @@ impl Collector {
     /// one when full, else those whose version moved), which finished ones, and whether its
     /// resources and waits changed. Cheap next to building it: one pass over the slots, no
     /// messages.
-    pub(crate) fn begin(
-        &mut self,
-        state: &mut WatchState,
-        force_full: bool,
-        part_records: usize,
-    ) -> Streaming {
+    pub(crate) fn begin(&mut self, state: &mut WatchState, part_records: usize) -> Streaming {
         self.drain();
         let evicted = imp::finished_evicted();
-        let full = force_full || !state.started || evicted != state.evicted_seen;
+        let full = !state.started || evicted != state.evicted_seen;
         state.started = true;
         state.evicted_seen = evicted;
         let keys = imp::changed_tasks(&mut state.versions, full);

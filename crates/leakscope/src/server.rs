@@ -305,8 +305,8 @@ async fn stream_updates(
         if tx.is_closed() {
             return;
         }
-        // The client has not read the last update's final parts yet: skip this tick, and send a
-        // full update when it catches up.
+        // The client has not read the last update's final parts yet: skip this tick. The next
+        // delta is against what was sent, so it covers the ticks skipped.
         if tx.capacity() == 0 {
             if !lagged {
                 collect::note_lagged();
@@ -314,7 +314,7 @@ async fn stream_updates(
             lagged = true;
             continue;
         }
-        let mut plan = lock().begin(&mut state, lagged, part_records);
+        let mut plan = lock().begin(&mut state, part_records);
         guard.hold(state.memory_bytes() + plan.memory_bytes());
         lagged = false;
         loop {

@@ -405,7 +405,8 @@ pub struct AgentStats {
     /// Long-poll records overwritten before a client read them.
     #[prost(uint64, tag = "7")]
     pub long_polls_evicted_total: u64,
-    /// Watch updates a slow client missed (it was sent a full snapshot instead).
+    /// Watch ticks skipped because a slow client had not read the previous update yet (its next
+    /// delta covers them).
     #[prost(uint64, tag = "8")]
     pub watch_lagged_total: u64,
     #[prost(uint64, tag = "9")]
@@ -958,8 +959,9 @@ pub mod agent_client {
                 .insert(GrpcMethod::new("leakscope.v1.Agent", "GetSnapshot"));
             self.inner.unary(req, path, codec).await
         }
-        /// A full snapshot first, then periodic deltas; a client that falls behind gets a full snapshot
-        /// again (`Update.full`) instead of a silent gap. Each update travels as one or more
+        /// A full snapshot first, then periodic deltas, each against what the stream last sent: a client
+        /// that falls behind skips ticks and its next delta covers them, never a silent gap (a full
+        /// snapshot comes again only when finished-task records were lost in between). Each update travels as one or more
         /// `WatchMessage`s of bounded size (protocol v2): no message holds every task of a large app.
         pub async fn watch(
             &mut self,
@@ -1069,8 +1071,9 @@ pub mod agent_server {
             >
             + std::marker::Send
             + 'static;
-        /// A full snapshot first, then periodic deltas; a client that falls behind gets a full snapshot
-        /// again (`Update.full`) instead of a silent gap. Each update travels as one or more
+        /// A full snapshot first, then periodic deltas, each against what the stream last sent: a client
+        /// that falls behind skips ticks and its next delta covers them, never a silent gap (a full
+        /// snapshot comes again only when finished-task records were lost in between). Each update travels as one or more
         /// `WatchMessage`s of bounded size (protocol v2): no message holds every task of a large app.
         async fn watch(
             &self,
