@@ -106,7 +106,9 @@ pub use group::{Group, StateCounts};
 pub use history::{Fit, History, HistoryLimits, Sample, Series, SeriesKey, fit};
 pub use hits::MAX_SAMPLE;
 pub use location::SourceLocation;
-pub use model::{Model, ModelLimits, SpanClose, TargetInfo, TaskWait, WaitSource, is_live};
+pub use model::{
+    Model, ModelLimits, SpanClose, TargetInfo, TaskWait, WaitShape, WaitSource, is_live,
+};
 pub use report::{Pending, Report, Target, TaskSummary, Unevaluated, analyze};
 pub use sources::Sources;
 pub use wait_point::{

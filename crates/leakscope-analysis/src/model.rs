@@ -66,6 +66,8 @@ pub struct Model {
     /// Live tasks by spawn location and wait point, kept with the tasks' waits: the history's
     /// sample at each update, without a pass over every task.
     point_counts: HashMap<u32, HashMap<WaitPoint, u32>>,
+    /// The wait shapes the live tasks' waits share.
+    shapes: Shapes,
     history: History,
     /// The update being received part by part, if any.
     partial: Option<Partial>,
@@ -163,10 +165,25 @@ pub enum WaitSource {
 
 /// What a live task is parked in, as far as the model can tell.
 ///
-/// The model holds one per live task; what tasks parked at the same `.await` share (the frame,
-/// the other leaves) is shared, not copied.
+/// The model holds one per live task. What tasks parked at the same `.await` have in common (the
+/// point, the frame, the other leaves, the source) is one [`WaitShape`] they share, read through
+/// `Deref` (`wait.point`); only the resource wait is the task's own.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskWait {
+    /// The point, frame, other leaves and source, shared by every task with the same.
+    pub shape: Arc<WaitShape>,
+    /// The resource waited on, when a wait record names the same point.
+    pub resource_id: Option<u64>,
+    /// When that wait began (agent clock).
+    pub since_nanos: Option<u64>,
+    /// The timer's duration, when the resource is a timer that says.
+    pub timer_nanos: Option<u64>,
+}
+
+/// The part of a [`TaskWait`] that tasks parked at the same `.await` share: one per distinct
+/// shape, however many tasks (at a million tasks, a copy each was 48 MB of the client).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WaitShape {
     /// The wait point.
     pub point: WaitPoint,
     /// The app's frame nearest the leaf: the `.await` it is parked at (from a capture or a
@@ -177,28 +194,35 @@ pub struct TaskWait {
     pub also: Arc<[WaitPoint]>,
     /// Where the point came from.
     pub source: WaitSource,
-    /// The resource waited on, when a wait record names the same point.
-    pub resource_id: Option<u64>,
-    /// When that wait began (agent clock).
-    pub since_nanos: Option<u64>,
-    /// The timer's duration, when the resource is a timer that says.
-    pub timer_nanos: Option<u64>,
+}
+
+impl std::ops::Deref for TaskWait {
+    type Target = WaitShape;
+
+    fn deref(&self) -> &WaitShape {
+        &self.shape
+    }
 }
 
 impl TaskWait {
     /// Nothing is known.
     pub fn unknown() -> Self {
         Self {
-            point: WaitPoint::Unknown(String::new()),
-            user_frame: None,
-            also: Arc::new([]),
-            source: WaitSource::Unknown,
+            shape: Arc::new(WaitShape {
+                point: WaitPoint::Unknown(String::new()),
+                user_frame: None,
+                also: Arc::new([]),
+                source: WaitSource::Unknown,
+            }),
             resource_id: None,
             since_nanos: None,
             timer_nanos: None,
         }
     }
 }
+
+/// The shapes the model's waits share, each held once.
+type Shapes = HashSet<Arc<WaitShape>>;
 
 static UNKNOWN_WAIT: std::sync::LazyLock<TaskWait> = std::sync::LazyLock::new(TaskWait::unknown);
 
@@ -273,6 +297,7 @@ impl Model {
             ended_order: VecDeque::new(),
             spans: HashMap::new(),
             point_counts: HashMap::new(),
+            shapes: Shapes::new(),
             history: History::new(limits.history),
             partial: None,
         }
@@ -749,18 +774,21 @@ impl Model {
         // 100k tasks parked at one `.await` share one set of chains: classify each set once.
         let mut captured: HashMap<Vec<u32>, Option<Captured>> = HashMap::new();
         let mut point_counts = HashMap::new();
+        // Made again, so that a shape no task has any more goes.
+        let mut shapes = Shapes::new();
         // Taken out for the pass: classifying reads the rest of the model.
         let mut tasks = std::mem::take(&mut self.tasks);
         for held in &mut tasks {
             let t = &held.task;
             held.wait = is_live(t).then(|| {
-                let wait = self.classify_memo(t, &mut captured);
+                let wait = self.classify_memo(t, &mut captured, &mut shapes);
                 count_point(&mut point_counts, t.location_id, &wait.point, true);
                 wait
             });
         }
         self.tasks = tasks;
         self.point_counts = point_counts;
+        self.shapes = shapes;
         self.chain_sets = captured
             .into_keys()
             .map(|ids| {
@@ -779,6 +807,7 @@ impl Model {
         &self,
         t: &Task,
         captured: &mut HashMap<Vec<u32>, Option<Captured>>,
+        shapes: &mut Shapes,
     ) -> TaskWait {
         let capture = match captured.get(&t.wait_chain_ids) {
             Some(capture) => capture.clone(),
@@ -788,7 +817,14 @@ impl Model {
                 capture
             }
         };
-        self.classify(t, capture)
+        let mut wait = self.classify(t, capture);
+        match shapes.get(&wait.shape) {
+            Some(shape) => wait.shape = Arc::clone(shape),
+            None => {
+                shapes.insert(Arc::clone(&wait.shape));
+            }
+        }
+        wait
     }
 
     /// [`Model::refresh_waits`] for the tasks `ids` alone, after a delta that changed nothing
@@ -797,6 +833,7 @@ impl Model {
     /// are dropped at the next full refresh.
     fn refresh_waits_of(&mut self, ids: &[u64]) {
         let mut captured: HashMap<Vec<u32>, Option<Captured>> = HashMap::new();
+        let mut shapes = std::mem::take(&mut self.shapes);
         for &id in ids {
             let Some(i) = self.find(id) else { continue };
             let location_id = self.tasks[i].task.location_id;
@@ -807,10 +844,11 @@ impl Model {
             if !is_live(t) {
                 continue;
             }
-            let wait = self.classify_memo(t, &mut captured);
+            let wait = self.classify_memo(t, &mut captured, &mut shapes);
             count_point(&mut self.point_counts, location_id, &wait.point, true);
             self.tasks[i].wait = Some(wait);
         }
+        self.shapes = shapes;
         for ids in captured.into_keys() {
             if !self.chain_sets.contains_key(&ids) {
                 let chains = ids.iter().filter_map(|id| self.chains.get(id)).cloned().collect();
@@ -891,10 +929,7 @@ impl Model {
             .and_then(|w| self.resource(w.resource_id))
             .filter(|r| r.kind == ResourceKind::Timer as i32 && r.timer_duration_nanos > 0);
         TaskWait {
-            point,
-            user_frame,
-            also,
-            source,
+            shape: Arc::new(WaitShape { point, user_frame, also, source }),
             resource_id: wait.map(|w| w.resource_id),
             since_nanos: wait.map(|w| w.since_nanos),
             timer_nanos: timer.map(|r| r.timer_duration_nanos),
@@ -1202,6 +1237,30 @@ mod tests {
         };
         assert_eq!(picture(&by_delta), picture(&by_lists));
         assert!(picture(&by_delta).contains("[(11, true), (12, false), (13, false)]"));
+    }
+
+    #[test]
+    fn tasks_parked_alike_share_one_wait_shape_and_keep_their_own_resource() {
+        let mut snap =
+            snapshot(10.0, (1..=3).map(|id| T::new(id).loc(1).idle(5.0).build()).collect());
+        snap.resources = (10..=12).map(|id| resource(id, ResourceKind::Oneshot)).collect();
+        snap.waits = (1..=3).map(|id| wait(id, id + 9, "Receiver::await", 5.0)).collect();
+        let mut model = Model::new(Sources::all());
+        model.apply_snapshot(snap.clone());
+        let (one, two) = (model.task_wait(1), model.task_wait(2));
+        assert!(std::sync::Arc::ptr_eq(&one.shape, &two.shape), "{one:?} {two:?}");
+        assert_eq!((one.resource_id, two.resource_id), (Some(10), Some(11)));
+        // A delta that refreshes one task's wait shares the shape too.
+        let mut delta = snapshot(11.0, vec![T::new(3).loc(1).idle(6.0).build()]);
+        delta.resources = snap.resources;
+        delta.waits = snap.waits;
+        model.apply_part(WatchMessage {
+            update: Some(Update { full: false, snapshot: Some(delta) }),
+            resources_unchanged: true,
+            ..WatchMessage::default()
+        });
+        assert!(std::sync::Arc::ptr_eq(&model.task_wait(1).shape, &model.task_wait(3).shape));
+        assert_eq!(model.task_wait(3).point, WaitPoint::Oneshot);
     }
 
     #[test]
