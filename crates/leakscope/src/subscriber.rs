@@ -769,17 +769,26 @@ enum Op {
     Sub,
 }
 
-/// One `state_update` event: a value and how to apply it.
+/// Boolean fields one `state_update` event carries at most: tokio's carry one (a lock's
+/// `write_locked` beside its `current_readers` number); more are ignored.
+const STATE_BOOLS: usize = 4;
+
+/// One `state_update` event: a value and how to apply it. Held on the stack: an oneshot alone
+/// sends four of these as it is made, and a heap vector here was one allocation each.
 #[derive(Default)]
 struct StateVisitor {
-    bools: Vec<(&'static str, bool)>,
+    bools: [(&'static str, bool); STATE_BOOLS],
+    bool_count: usize,
     number: Option<(&'static str, u64)>,
     op: Option<Op>,
 }
 
 impl Visit for StateVisitor {
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.bools.push((field.name(), value));
+        if let Some(place) = self.bools.get_mut(self.bool_count) {
+            *place = (field.name(), value);
+            self.bool_count += 1;
+        }
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
@@ -805,7 +814,7 @@ impl Visit for StateVisitor {
 
 impl StateVisitor {
     fn apply(&self, slot: &registry::SpanSlot, current_task: u64) {
-        for &(name, value) in &self.bools {
+        for &(name, value) in &self.bools[..self.bool_count] {
             let bit = match name {
                 "locked" | "write_locked" => {
                     let holder = if value { current_task } else { 0 };
@@ -818,9 +827,13 @@ impl StateVisitor {
                 "rx_dropped" => flag::RX_DROPPED,
                 _ => continue,
             };
-            if value {
+            // Most updates restate what the flags say already (a new oneshot reports four
+            // flags cleared on a slot that starts cleared): those need no read-modify-write. One
+            // racing with another thread's change of the same bit is ordered before it.
+            let flags = slot.flags.load(Ordering::Relaxed);
+            if value && flags & bit == 0 {
                 slot.flags.fetch_or(bit, Ordering::Relaxed);
-            } else {
+            } else if !value && flags & bit != 0 {
                 slot.flags.fetch_and(!bit, Ordering::Relaxed);
             }
         }
