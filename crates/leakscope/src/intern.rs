@@ -112,11 +112,13 @@ pub(crate) struct Interner {
 /// table without end.
 pub(crate) const MAX_CHAINS: usize = 16_384;
 
-/// (address, length) of a file string -> (file id, the string, to check the content).
-type FileCache = FxMap<(usize, usize), (u32, Box<str>)>;
+/// (address, length) of a string -> (its id, the string, to check the content).
+type AddressCache = FxMap<(usize, usize), (u32, Box<str>)>;
 
 thread_local! {
-    static FILE_CACHE: RefCell<FileCache> = RefCell::new(FxMap::default());
+    static FILE_CACHE: RefCell<AddressCache> = RefCell::new(FxMap::default());
+    /// Names tokio lends from its own literals (an async op's `source`), by address.
+    static NAME_ADDRESS_CACHE: RefCell<AddressCache> = RefCell::new(FxMap::default());
     static LOCATION_CACHE: RefCell<FxMap<(u32, u32, u32), u32>> = RefCell::new(FxMap::default());
     static NAME_CACHE: RefCell<FxMap<Box<str>, u32>> = RefCell::new(FxMap::default());
     static CHAIN_CACHE: RefCell<FxMap<Box<[usize]>, u32>> = RefCell::new(FxMap::default());
@@ -135,24 +137,14 @@ impl Interner {
     }
 
     pub(crate) fn file(&self, file: &str) -> u32 {
-        if file.is_empty() {
-            return 0;
-        }
-        let key = (file.as_ptr() as usize, file.len());
-        let cached = FILE_CACHE
-            .try_with(|c| c.borrow().get(&key).filter(|(_, f)| &**f == file).map(|(id, _)| *id))
-            .ok()
-            .flatten();
-        if let Some(id) = cached {
-            return id;
-        }
-        let id = self.files.intern(&file.into());
-        let _ = FILE_CACHE.try_with(|c| {
-            if let Ok(mut c) = c.try_borrow_mut() {
-                c.insert(key, (id, file.into()));
-            }
-        });
-        id
+        by_address(&FILE_CACHE, &self.files, file)
+    }
+
+    /// The id of a name lent as a string that usually lives for the program (an async op's
+    /// `source`, a literal in tokio): found by its address first, which spares hashing its text
+    /// on every operation; the text is still compared, so a reused address never aliases.
+    pub(crate) fn name_at(&self, name: &str) -> u32 {
+        by_address(&NAME_ADDRESS_CACHE, &self.names, name)
     }
 
     pub(crate) fn location(&self, file_id: u32, line: u32, col: u32) -> u32 {
@@ -266,6 +258,35 @@ impl Interner {
     }
 }
 
+/// `text`'s id in `table`, through a per-thread cache keyed by the text's address and length
+/// and checked against its content; 0 for an empty text.
+fn by_address(
+    cache: &'static std::thread::LocalKey<RefCell<AddressCache>>,
+    table: &Table<Box<str>>,
+    text: &str,
+) -> u32 {
+    if text.is_empty() {
+        return 0;
+    }
+    let key = (text.as_ptr() as usize, text.len());
+    let cached = cache
+        .try_with(|c| {
+            c.try_borrow().ok()?.get(&key).filter(|(_, t)| &**t == text).map(|(id, _)| *id)
+        })
+        .ok()
+        .flatten();
+    if let Some(id) = cached {
+        return id;
+    }
+    let id = table.intern(&text.into());
+    let _ = cache.try_with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            c.insert(key, (id, text.into()));
+        }
+    });
+    id
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,5 +322,9 @@ mod tests {
         assert_eq!(interner.name("worker"), interner.name("worker"));
         assert_eq!(interner.name(""), 0);
         assert_eq!(interner.name_of(interner.name("worker")).unwrap().as_ref(), "worker");
+        let owned = String::from("worker");
+        assert_eq!(interner.name_at("worker"), interner.name("worker"), "one table of names");
+        assert_eq!(interner.name_at(&owned), interner.name("worker"), "content, not address");
+        assert_eq!(interner.name_at(""), 0);
     }
 }

@@ -453,11 +453,13 @@ impl Collector {
             col: 0,
         };
         attrs.record(&mut v);
-        let kind = match v.kind.as_str() {
-            "task" => kind::ASYNC,
-            "blocking" => kind::BLOCKING,
-            "block_on" => kind::BLOCK_ON,
-            "local" => kind::LOCAL,
+        // Matched as bytes, and an empty name not interned at all: the copies are valid UTF-8 by
+        // construction, and checking that again was a visible share of a spawn.
+        let kind = match v.kind.as_bytes() {
+            b"task" => kind::ASYNC,
+            b"blocking" => kind::BLOCKING,
+            b"block_on" => kind::BLOCK_ON,
+            b"local" => kind::LOCAL,
             _ => kind::ASYNC,
         };
         // `Handle::dump` on a multi-thread runtime runs on a throwaway thread inside a `block_on`
@@ -470,7 +472,7 @@ impl Collector {
         self.registry.new_task(&NewTask {
             task_id: v.task_id,
             kind,
-            name_id: interner.name(v.name.as_str()),
+            name_id: if v.name.is_empty() { 0 } else { interner.name(v.name.as_str()) },
             location_id: interner.location(v.file_id, v.line, v.col),
             size_bytes: v.size_bytes,
             parent_task_id: cx.task_id,
@@ -515,9 +517,10 @@ impl Collector {
     }
 
     fn new_async_op(&self, attrs: &Attributes<'_>) -> u64 {
-        let mut v = AsyncOpVisitor::default();
+        let interner = &self.registry.interner;
+        let mut v = AsyncOpVisitor { interner, source_id: 0 };
         attrs.record(&mut v);
-        let op_name_id = self.registry.interner.name(v.source.as_str());
+        let op_name_id = v.source_id;
         let cx = context();
         let meta = attrs.metadata();
         self.registry.new_span(|slot| {
@@ -545,6 +548,14 @@ impl<const N: usize> Default for StackStr<N> {
 }
 
 impl<const N: usize> StackStr<N> {
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     fn as_str(&self) -> &str {
         // Only whole `str` pieces cut at char boundaries are copied in.
         std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
@@ -553,11 +564,6 @@ impl<const N: usize> StackStr<N> {
     fn set(&mut self, value: &dyn fmt::Debug) {
         self.len = 0;
         let _ = write!(self, "{value:?}");
-    }
-
-    fn set_str(&mut self, value: &str) {
-        self.len = 0;
-        let _ = self.write_str(value);
     }
 }
 
@@ -692,22 +698,25 @@ impl Visit for ResourceVisitor {
     fn record_debug(&mut self, _field: &Field, _value: &dyn fmt::Debug) {}
 }
 
-/// Fields of a `runtime.resource.async_op` span.
-#[derive(Default)]
+/// Fields of a `runtime.resource.async_op` span: the operation's name, interned while tokio's
+/// string is in hand (one literal per operation, so the per-thread cache keys on its address).
 struct AsyncOpVisitor {
-    source: SmallStr,
+    interner: &'static Interner,
+    source_id: u32,
 }
 
 impl Visit for AsyncOpVisitor {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "source" {
-            self.source.set_str(value);
+            self.source_id = self.interner.name_at(value);
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name() == "source" {
-            self.source.set(value);
+            let mut source = SmallStr::default();
+            source.set(value);
+            self.source_id = self.interner.name(source.as_str());
         }
     }
 }
