@@ -8,8 +8,23 @@
 //!
 //! **Invariant:** every field of `T` is an atomic. Readers race with writers by design; atomics keep
 //! that defined, and [`Arena::read`] discards a record whose generation changed while it was read.
+//!
+//! Pages come from the allocator zeroed ([`Zeroable`]) and are not written until a record lands
+//! in them: the system maps the memory of a page's slots as they are first used, on the spawn
+//! that uses them, instead of all of a page's slots (up to half the arena) on the spawn that
+//! needed the page, and slots never used cost no memory.
 
+use std::alloc::Layout;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+/// A record that is valid, and its own default, when every byte of it is zero: each field an
+/// atomic integer, boolean or pointer (the arena's invariant), or an array of them. The arena
+/// asks the allocator for zeroed pages and never writes a slot before its first insert.
+///
+/// # Safety
+///
+/// An all-zero `Self` must be a valid value, equal to what `Default` would make.
+pub(crate) unsafe trait Zeroable {}
 
 /// Slots in the first page; page `k` holds `FIRST_PAGE << k`.
 const FIRST_PAGE: usize = 256;
@@ -61,6 +76,9 @@ impl Key {
 
 pub(crate) struct Arena<T> {
     pages: [AtomicPtr<Slot<T>>; PAGES],
+    /// What the allocator returned for each page (the slots start at the first 64-byte boundary
+    /// in it), to give it back.
+    allocations: [AtomicPtr<u8>; PAGES],
     /// Tagged head of the free list: tag in the high 32 bits, index + 1 in the low.
     free_head: AtomicU64,
     /// Slots ever handed out from fresh pages.
@@ -69,10 +87,11 @@ pub(crate) struct Arena<T> {
     allocated_slots: AtomicUsize,
 }
 
-impl<T: Default> Arena<T> {
+impl<T: Zeroable> Arena<T> {
     pub(crate) const fn new() -> Self {
         Self {
             pages: [const { AtomicPtr::new(std::ptr::null_mut()) }; PAGES],
+            allocations: [const { AtomicPtr::new(std::ptr::null_mut()) }; PAGES],
             free_head: AtomicU64::new(0),
             next_unused: AtomicU32::new(0),
             live: AtomicUsize::new(0),
@@ -209,9 +228,9 @@ impl<T: Default> Arena<T> {
         if base.is_null() {
             return None;
         }
-        // SAFETY: a non-null page pointer comes from `ensure_page`, which allocated
-        // `page_len(page)` initialised slots and never frees or moves them while `self` lives;
-        // `offset < page_len(page)` by `locate`.
+        // SAFETY: a non-null page pointer comes from `ensure_page`, which allocated room for
+        // `page_len(page)` slots, aligned, zeroed (a valid slot, `T: Zeroable`), and never frees
+        // or moves them while `self` lives; `offset < page_len(page)` by `locate`.
         Some(unsafe { &*base.add(offset) })
     }
 
@@ -221,14 +240,17 @@ impl<T: Default> Arena<T> {
             return Some(());
         }
         let len = page_len(page);
-        let mut slots = Vec::new();
-        slots.try_reserve_exact(len).ok()?;
-        slots.extend((0..len).map(|_| Slot {
-            generation: AtomicU32::new(0),
-            next_free: AtomicU32::new(0),
-            value: T::default(),
-        }));
-        let fresh = Box::into_raw(slots.into_boxed_slice()).cast::<Slot<T>>();
+        let layout = page_layout::<T>(len)?;
+        // SAFETY: the layout's size is not zero (it has room for the alignment at least).
+        let allocation = unsafe { std::alloc::alloc_zeroed(layout) };
+        if allocation.is_null() {
+            return None;
+        }
+        // The layout asks for the allocator's plain alignment and room for a slot's more, so
+        // that a large page is the system's zeroed memory as it comes (`calloc`), which an
+        // over-aligned request would have written through (std's `System` zeroes those itself).
+        let fresh = allocation.wrapping_add(allocation.align_offset(align_of::<Slot<T>>()));
+        let fresh = fresh.cast::<Slot<T>>();
         match self.pages[page].compare_exchange(
             std::ptr::null_mut(),
             fresh,
@@ -236,12 +258,13 @@ impl<T: Default> Arena<T> {
             Ordering::Acquire,
         ) {
             Ok(_) => {
+                self.allocations[page].store(allocation, Ordering::Release);
                 self.allocated_slots.fetch_add(len, Ordering::Relaxed);
             }
             Err(_) => {
                 // Another thread installed this page first; ours was never shared.
-                // SAFETY: `fresh` came from `Box::into_raw` of a slice of `len` slots just above.
-                drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(fresh, len)) });
+                // SAFETY: `allocation` came from `alloc_zeroed(layout)` just above.
+                unsafe { std::alloc::dealloc(allocation, layout) };
             }
         }
         Some(())
@@ -250,14 +273,16 @@ impl<T: Default> Arena<T> {
 
 impl<T> Drop for Arena<T> {
     fn drop(&mut self) {
-        for (page, ptr) in self.pages.iter_mut().enumerate() {
-            let ptr = *ptr.get_mut();
-            if !ptr.is_null() {
-                // SAFETY: installed by `ensure_page` from a boxed slice of `page_len(page)` slots;
+        for (page, allocation) in self.allocations.iter_mut().enumerate() {
+            let allocation = *allocation.get_mut();
+            if allocation.is_null() {
+                continue;
+            }
+            // Slots hold atomics only: nothing to drop in them.
+            if let Some(layout) = page_layout::<T>(page_len(page)) {
+                // SAFETY: stored by `ensure_page` from `alloc_zeroed` with this layout;
                 // `&mut self` means no reader remains.
-                drop(unsafe {
-                    Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, page_len(page)))
-                });
+                unsafe { std::alloc::dealloc(allocation, layout) };
             }
         }
     }
@@ -265,6 +290,13 @@ impl<T> Drop for Arena<T> {
 
 fn page_len(page: usize) -> usize {
     FIRST_PAGE << page
+}
+
+/// What a page of `len` slots is allocated as: their bytes plus room to align the first, at
+/// the alignment of a `u64`.
+fn page_layout<T>(len: usize) -> Option<Layout> {
+    let bytes = len.checked_mul(size_of::<Slot<T>>())?.checked_add(align_of::<Slot<T>>())?;
+    Layout::from_size_align(bytes, align_of::<u64>()).ok()
 }
 
 /// Page and offset of a slot index: page `k` starts at `FIRST_PAGE * (2^k - 1)`.
@@ -285,6 +317,9 @@ mod tests {
 
     #[derive(Default)]
     struct Cell(AtomicU64);
+
+    // SAFETY: one atomic integer, zero by default.
+    unsafe impl Zeroable for Cell {}
 
     #[test]
     fn locate_maps_indices_to_pages() {

@@ -4,7 +4,7 @@
 //! Everything here runs on the app's threads inside tokio's spawn, poll and wake paths, so it
 //! never blocks, never allocates per poll, and drops (and counts) rather than grows without bound.
 
-use crate::arena::{Arena, Key};
+use crate::arena::{Arena, Key, Zeroable};
 use crate::clock;
 use crate::intern::Interner;
 use crossbeam_queue::ArrayQueue;
@@ -133,6 +133,10 @@ pub(crate) struct TaskSlot {
     pub(crate) wait_chains: [AtomicU32; WAIT_CHAINS],
 }
 
+// SAFETY: every field is an atomic integer or pointer, or an array of them, all zero (null) by
+// default.
+unsafe impl Zeroable for TaskSlot {}
+
 /// Wait chains kept per task: the leaves of a `select!` of up to this many branches.
 pub(crate) const WAIT_CHAINS: usize = 4;
 
@@ -167,6 +171,10 @@ pub(crate) struct SpanSlot {
     pub(crate) waiter_task_id: AtomicU64,
     pub(crate) since: AtomicU64,
 }
+
+// SAFETY: every field is an atomic integer, boolean or pointer, all zero (false, null) by
+// default.
+unsafe impl Zeroable for SpanSlot {}
 
 /// Bits of [`SpanSlot::flags`].
 pub(crate) mod flag {
