@@ -99,16 +99,22 @@ impl<T: Zeroable> Arena<T> {
         }
     }
 
-    /// Takes a free slot and lets `init` fill it before it becomes visible to readers. `None` when
-    /// the arena is full (2^32 slots) or memory for a new page cannot be had.
-    pub(crate) fn insert(&self, init: impl FnOnce(&T)) -> Option<Key> {
+    /// Takes a free slot and lets `init` fill it, knowing the key it will have, before it
+    /// becomes visible to readers. `None` when the arena is full (2^32 slots) or memory for a
+    /// new page cannot be had.
+    pub(crate) fn insert(&self, init: impl FnOnce(&T, Key)) -> Option<Key> {
         let index = self.pop_free().or_else(|| self.fresh())?;
         let slot = self.slot(index)?;
-        init(&slot.value);
+        // A free slot is this thread's alone: `remove` never writes an even generation, and a
+        // stale `remove` holding an older odd one fails its compare-exchange. So a load and a
+        // store publish the record, with no read-modify-write.
+        let generation = slot.generation.load(Ordering::Relaxed).wrapping_add(1);
+        let key = Key::new(index, generation);
+        init(&slot.value, key);
         // Even -> odd: the record is published.
-        let generation = slot.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+        slot.generation.store(generation, Ordering::Release);
         self.live.fetch_add(1, Ordering::Relaxed);
-        Some(Key::new(index, generation))
+        Some(key)
     }
 
     /// The live record under `key`, or `None` if it was removed (and maybe reused) since.
@@ -356,10 +362,10 @@ mod tests {
     #[test]
     fn removed_keys_stop_resolving_even_when_the_slot_is_reused() {
         let arena = Arena::<Cell>::new();
-        let a = arena.insert(|c| c.0.store(1, Ordering::Relaxed)).unwrap();
+        let a = arena.insert(|c, _| c.0.store(1, Ordering::Relaxed)).unwrap();
         assert!(arena.remove(a));
         assert!(!arena.remove(a), "a second remove of the same key must fail");
-        let b = arena.insert(|c| c.0.store(2, Ordering::Relaxed)).unwrap();
+        let b = arena.insert(|c, _| c.0.store(2, Ordering::Relaxed)).unwrap();
         assert_eq!(a.index, b.index, "the freed slot is reused");
         assert!(arena.get(a).is_none());
         assert_eq!(arena.get(b).unwrap().0.load(Ordering::Relaxed), 2);
@@ -376,7 +382,7 @@ mod tests {
                     let mut kept = Vec::new();
                     for i in 0..20_000u64 {
                         let key =
-                            arena.insert(|c| c.0.store(t << 32 | i, Ordering::Relaxed)).unwrap();
+                            arena.insert(|c, _| c.0.store(t << 32 | i, Ordering::Relaxed)).unwrap();
                         if i % 2 == 0 {
                             assert!(arena.remove(key));
                         } else {

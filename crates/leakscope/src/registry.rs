@@ -334,7 +334,7 @@ impl Registry {
     pub(crate) fn new_task(&self, task: &NewTask) -> u64 {
         let (location_id, name_id) = (task.location_id, task.name_id);
         let now = clock::now();
-        let inserted = self.tasks.insert(|slot| {
+        let inserted = self.tasks.insert(|slot, key| {
             slot.refs.store(1, Ordering::Relaxed);
             slot.task_id.store(task.task_id, Ordering::Relaxed);
             slot.location_id.store(location_id, Ordering::Relaxed);
@@ -365,16 +365,14 @@ impl Registry {
             for chain in &slot.wait_chains {
                 chain.store(0, Ordering::Relaxed);
             }
+            // The waker word carries the generation the slot is about to have; the insert
+            // publishes it with the rest.
+            slot.wakers.store(u64::from(key.generation) << 32, Ordering::Relaxed);
         });
         let Some(key) = inserted else {
             self.counters.spans_dropped.fetch_add(1, Ordering::Relaxed);
             return UNTRACKED;
         };
-        // The waker word carries the generation the slot now has; set it after publication so
-        // that the generation is known.
-        if let Some(slot) = self.tasks.get(key) {
-            slot.wakers.store(u64::from(key.generation) << 32, Ordering::Release);
-        }
         self.counters.spawned.fetch_add(1, Ordering::Relaxed);
         key.to_u64()
     }
@@ -537,7 +535,7 @@ impl Registry {
     }
 
     pub(crate) fn new_span(&self, init: impl FnOnce(&SpanSlot)) -> u64 {
-        match self.spans.insert(|slot| {
+        match self.spans.insert(|slot, _| {
             slot.refs.store(1, Ordering::Relaxed);
             slot.created.store(clock::now(), Ordering::Relaxed);
             slot.flags.store(0, Ordering::Relaxed);

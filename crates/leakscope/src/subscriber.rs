@@ -351,7 +351,8 @@ impl Collector {
         if index >= WAIT_CHAINS {
             return;
         }
-        let Some((_, slot)) = self.registry.task(task) else { return };
+        // The poll's own slot, found when the poll was entered.
+        let Some(slot) = polling.slot else { return };
         let mut addresses = [0; capture::MAX_FRAMES];
         let depth = capture::walk(&mut addresses);
         let chain = self.registry.interner.chain(&addresses[..depth]);
