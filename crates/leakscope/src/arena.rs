@@ -103,12 +103,18 @@ impl<T: Zeroable> Arena<T> {
     /// becomes visible to readers. `None` when the arena is full (2^32 slots) or memory for a
     /// new page cannot be had.
     pub(crate) fn insert(&self, init: impl FnOnce(&T, Key)) -> Option<Key> {
-        let index = self.pop_free().or_else(|| self.fresh())?;
+        let (index, reused) = match self.pop_free() {
+            Some(index) => (index, true),
+            None => (self.fresh()?, false),
+        };
         let slot = self.slot(index)?;
         // A free slot is this thread's alone: `remove` never writes an even generation, and a
-        // stale `remove` holding an older odd one fails its compare-exchange. So a load and a
-        // store publish the record, with no read-modify-write.
-        let generation = slot.generation.load(Ordering::Relaxed).wrapping_add(1);
+        // stale `remove` holding an older odd one fails its compare-exchange. So a store
+        // publishes the record, with no read-modify-write. A slot never used before is at
+        // generation 0 and is not read at all: its first touch must be a write, or the system
+        // would map its page twice (the shared zero page, then a copy).
+        let generation =
+            if reused { slot.generation.load(Ordering::Relaxed).wrapping_add(1) } else { 1 };
         let key = Key::new(index, generation);
         init(&slot.value, key);
         // Even -> odd: the record is published.
