@@ -108,9 +108,9 @@ impl<T: Zeroable> Arena<T> {
             None => (self.fresh()?, false),
         };
         let slot = self.slot(index)?;
-        // A free slot is this thread's alone: `remove` never writes an even generation, and a
-        // stale `remove` holding an older odd one fails its compare-exchange. So a store
-        // publishes the record, with no read-modify-write. A slot never used before is at
+        // A free slot is this thread's alone: its generation is even while it is free, and
+        // `remove` changes only the odd generation its key names (a stale key's compare-exchange
+        // fails). So a store publishes the record, with no read-modify-write. A slot never used before is at
         // generation 0 and is not read at all: its first touch must be a write, or the system
         // would map its page twice (the shared zero page, then a copy).
         let generation =
