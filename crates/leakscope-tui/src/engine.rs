@@ -130,14 +130,16 @@ impl Engine {
         self.applied(started);
     }
 
-    /// Applies update parts as they came: whole updates (one part each) are merged as by
-    /// [`Engine::apply`]; the parts of a large update are applied one by one, and the screens
-    /// change only when its last part is in (a model holding half an update would show half
-    /// the tasks as ended).
+    /// Applies update parts as they came: whole updates (one part each, with their resources
+    /// and waits whole) are merged as by [`Engine::apply`]; the parts of a large update, and
+    /// updates whose resources and waits are unchanged or changes, are applied one by one, and
+    /// the screens change only when an update's last part is in (a model holding half an update
+    /// would show half the tasks as ended).
     pub(crate) fn apply_parts(&mut self, parts: Vec<WatchMessage>) {
         let mut whole = Vec::new();
         for part in parts {
-            if part.part == 0 && !part.more && !part.resources_unchanged {
+            let lists_whole = !part.resources_unchanged && !part.resources_delta;
+            if part.part == 0 && !part.more && lists_whole {
                 whole.extend(part.update);
                 continue;
             }
@@ -627,6 +629,37 @@ mod tests {
     };
 
     use super::{Engine, merge};
+
+    #[test]
+    fn a_delta_of_resources_is_applied_as_changes_not_merged_as_whole_lists() {
+        use leakscope_proto::v1::{Resource, Wait, WatchMessage};
+        let task = |id| Task { id, state: TaskState::Idle as i32, ..Task::default() };
+        let full = Snapshot {
+            tasks: vec![task(1), task(2)],
+            resources: vec![Resource { id: 10, ..Resource::default() }],
+            waits: vec![Wait { task_id: 1, resource_id: 10, ..Wait::default() }],
+            ..Snapshot::default()
+        };
+        // Task 2 starts waiting on a new resource: the delta carries only that.
+        let changes = Snapshot {
+            resources: vec![Resource { id: 11, ..Resource::default() }],
+            waits: vec![Wait { task_id: 2, resource_id: 11, ..Wait::default() }],
+            ..Snapshot::default()
+        };
+        let mut engine = Engine::new(leakscope_analysis::Config::default(), "127.0.0.1:1");
+        engine.apply_parts(vec![
+            leakscope_client::whole(Update { full: true, snapshot: Some(full) }),
+            WatchMessage {
+                update: Some(Update { full: false, snapshot: Some(changes) }),
+                resources_delta: true,
+                ..WatchMessage::default()
+            },
+        ]);
+        let resources: Vec<u64> = engine.model.resources().map(|r| r.id).collect();
+        let waits: Vec<(u64, u64)> =
+            engine.model.waits().iter().map(|w| (w.task_id, w.resource_id)).collect();
+        assert_eq!((resources, waits), (vec![10, 11], vec![(1, 10), (2, 11)]));
+    }
 
     #[test]
     fn merged_deltas_keep_every_wait_chain() {
