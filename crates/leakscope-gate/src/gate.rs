@@ -43,8 +43,11 @@ pub async fn run(args: GateArgs, config: Config) -> Result<Verdict, GateError> {
         crate::input::check_writable(&file.path)
             .map_err(|reason| GateError::Unwritable { path: file.path.clone(), reason })?;
     }
+    // Listening before the gate starts anything: a signal that comes as soon as the service
+    // speaks must find the handler in place, not the default action (death by SIGINT, no report).
+    let signal = shutdown_signal();
     let interrupted = async {
-        shutdown_signal().await;
+        signal.await;
         Err::<GateReport, _>(GateError::Interrupted)
     };
     let gate = async {
@@ -61,25 +64,31 @@ pub async fn run(args: GateArgs, config: Config) -> Result<Verdict, GateError> {
     Ok(report.verdict)
 }
 
-/// Resolves on Ctrl-C (and SIGTERM on Unix).
-async fn shutdown_signal() {
+/// Listens for Ctrl-C (and SIGTERM on Unix) from the call on, and resolves when one comes.
+fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        // Registered now, not at the first poll (as `tokio::signal::ctrl_c` would).
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                (Ok(mut only), Err(_)) | (Err(_), Ok(mut only)) => {
+                    only.recv().await;
+                }
+                (Err(_), Err(_)) => std::future::pending().await,
             }
         }
     }
     #[cfg(not(unix))]
-    {
+    async {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
