@@ -256,7 +256,7 @@ pub(crate) fn build_resources(
         let ascending = match sort.column {
             ResourceColumn::Waiters => stats[a].0.cmp(&stats[b].0).then(oldest(a).cmp(&oldest(b))),
             ResourceColumn::Oldest => oldest(a).cmp(&oldest(b)),
-            ResourceColumn::Kind => labels[a].cmp(&labels[b]),
+            ResourceColumn::Kind => labels[a].cmp(labels[b]),
             ResourceColumn::Location => {
                 data.strings.location(ra.location_id).cmp(&data.strings.location(rb.location_id))
             }
