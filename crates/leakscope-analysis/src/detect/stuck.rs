@@ -56,13 +56,15 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
         }
         let idle = live.idle_nanos;
         let wait = live.wait;
-        let parked = if wait.point == WaitPoint::Sleep {
+        // A timer overdue or set for long is a warning; a wait a peer owes progress on, a
+        // suspect.
+        let (severity, parked) = if wait.point == WaitPoint::Sleep {
             let Some(timer) = wait.timer_nanos else { continue };
             let overdue = idle.saturating_sub(timer);
             if overdue < threshold && (timer < long_timer || idle < threshold) {
                 continue;
             }
-            idle
+            (Severity::Warn, idle)
         } else {
             let parked = parked_nanos(ctx, live);
             // Waiting for work at a site that does not accumulate: a server's idle population.
@@ -81,12 +83,8 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
                 entry.1 = entry.1.max(parked);
                 continue;
             }
-            parked
+            (Severity::Suspect, parked)
         };
-        // A timer overdue or set for long is a warning; a wait a peer owes progress on, a
-        // suspect.
-        let severity =
-            if wait.point == WaitPoint::Sleep { Severity::Warn } else { Severity::Suspect };
         hits.push(TaskHit { live, severity, secs: Ctx::secs(parked) });
     }
     for (location, (count, parked)) in coming {
