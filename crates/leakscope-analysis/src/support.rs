@@ -126,7 +126,7 @@ impl T {
 
     pub(crate) fn span(mut self, span_id: u64, name: &str, closed: bool) -> Self {
         self.0.spawner_span =
-            Some(SpawnerSpan { span_id, name: name.to_owned(), location_id: 0, closed });
+            Some(Box::new(SpawnerSpan { span_id, name: name.to_owned(), location_id: 0, closed }));
         self
     }
 

@@ -409,7 +409,12 @@ impl Converter {
         let converted = Resource {
             id,
             kind: kind as i32,
-            concrete_type: resource.concrete_type,
+            // As the agent sends it: `kind` names a oneshot or a timer.
+            concrete_type: if matches!(kind, ResourceKind::Oneshot | ResourceKind::Timer) {
+                String::new()
+            } else {
+                resource.concrete_type
+            },
             location_id,
             internal: resource.is_internal,
             ..Resource::default()

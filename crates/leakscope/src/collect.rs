@@ -623,7 +623,7 @@ mod imp {
             kind: kind as i32,
             location_id: r.location_id,
             parent_task_id: r.parent_task_id,
-            spawner_span,
+            spawner_span: spawner_span.map(Box::new),
             created_nanos: r.created,
             dropped_nanos: r.dropped,
             polls: r.polls,
@@ -846,9 +846,15 @@ mod imp {
             .collect()
     }
 
-    /// The wire form of one wait.
+    /// The wire form of one wait. No operation name on a oneshot or a timer: the resource's
+    /// kind says what the task waits for, and an app may have a million such waits, each name an
+    /// allocation in every client.
     pub(super) fn wait(op: &Op) -> Wait {
-        let name = registry().and_then(|reg| reg.interner.name_of(op.op_name_id));
+        let reg = registry();
+        let implied = reg
+            .and_then(|reg| reg.span(op.resource))
+            .is_some_and(|(_, slot)| matches!(slot.resource_kind.load(Ordering::Relaxed), 5 | 6));
+        let name = reg.filter(|_| !implied).and_then(|reg| reg.interner.name_of(op.op_name_id));
         Wait {
             task_id: op.waiter,
             resource_id: op.resource,
@@ -872,13 +878,14 @@ mod imp {
         (r.kind == span_kind::RESOURCE).then(|| Resource {
             id: r.id,
             kind: i32::from(r.resource_kind),
+            // Not for oneshots and timers, which an app may have a million of: their `kind`
+            // says it all, and each name would be an allocation in every client.
             concrete_type: match r.resource_kind {
                 1 => "Mutex",
                 2 => "RwLock",
                 3 => "Semaphore",
                 4 => "Barrier",
-                5 => "Sender|Receiver",
-                6 => "Sleep",
+                5 | 6 => "",
                 _ => "other",
             }
             .into(),

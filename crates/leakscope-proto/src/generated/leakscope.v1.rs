@@ -185,8 +185,8 @@ pub struct Task {
     /// The task that spawned this one; 0 when spawned outside any task.
     #[prost(uint64, tag = "5")]
     pub parent_task_id: u64,
-    #[prost(message, optional, tag = "6")]
-    pub spawner_span: ::core::option::Option<SpawnerSpan>,
+    #[prost(message, optional, boxed, tag = "6")]
+    pub spawner_span: ::core::option::Option<::prost::alloc::boxed::Box<SpawnerSpan>>,
     #[prost(uint64, tag = "7")]
     pub created_nanos: u64,
     /// 0 while alive.
@@ -243,7 +243,8 @@ pub struct Resource {
     pub id: u64,
     #[prost(enumeration = "ResourceKind", tag = "2")]
     pub kind: i32,
-    /// tokio's `concrete_type` ("Mutex", "Semaphore", "Sender|Receiver", "Sleep", ...).
+    /// tokio's `concrete_type` ("Mutex", "RwLock", "Semaphore", "Barrier", ...). Empty for a
+    /// oneshot or a timer, which `kind` names (an app may have a million of them).
     #[prost(string, tag = "3")]
     pub concrete_type: ::prost::alloc::string::String,
     /// Where it was created; 0 when tokio does not say (internal semaphores).
@@ -292,7 +293,8 @@ pub struct Wait {
     pub task_id: u64,
     #[prost(uint64, tag = "2")]
     pub resource_id: u64,
-    /// tokio's name for the operation: "Mutex::lock", "Acquire::new", "Receiver::await", ...
+    /// tokio's name for the operation: "Mutex::lock", "Acquire::new", ... Empty for a wait on a
+    /// oneshot or a timer, which the resource's kind names (an app may have a million of them).
     #[prost(string, tag = "3")]
     pub op: ::prost::alloc::string::String,
     #[prost(uint64, tag = "4")]

@@ -110,8 +110,9 @@ pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     if !view.filter.is_empty() {
         title.push(Span::raw(format!(" · filter \"{}\"", view.filter)));
     }
-    FitTable { title: Line::from(title), cols, rows, selected, empty: "no instrumented resources" }
-        .render(frame, top);
+    let empty =
+        if data.lists.resources { "no instrumented resources" } else { "listing the resources…" };
+    FitTable { title: Line::from(title), cols, rows, selected, empty }.render(frame, top);
 
     let mut lines = Vec::new();
     if let Some(resource) = view.selected().and_then(|i| data.resources.get(i)) {
@@ -135,10 +136,11 @@ pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
             lines.push(Line::from(Span::styled("   no waiters", format::dim())));
         }
         for wait in waits.iter().take(usize::from(bottom.height.saturating_sub(2))) {
+            // No operation name on a oneshot or a timer: the kind in the title says it.
+            let op = if wait.op.is_empty() { String::new() } else { format!(" in {}", wait.op) };
             lines.push(Line::from(format!(
-                "   task {} waits in {} for {}",
+                "   task {} waits{op} for {}",
                 wait.task_id,
-                wait.op,
                 format::secs(data.now_nanos.saturating_sub(wait.since_nanos) as f64 / 1e9)
             )));
         }
