@@ -74,11 +74,54 @@ pub struct Model {
 }
 
 /// A task the model holds, and what it is parked in: `Some` for a live task, whose wait is
-/// counted in `point_counts`, `None` otherwise.
+/// counted in `point_counts`, `None` otherwise. The record's `wait_chain_ids` are moved to
+/// `chains`: a vector of one id was a 32-byte allocation per task.
 #[derive(Clone, Debug)]
 struct Held {
     task: Task,
     wait: Option<TaskWait>,
+    chains: ChainIds,
+}
+
+impl Held {
+    fn new(mut task: Task) -> Self {
+        let chains = ChainIds::from(std::mem::take(&mut task.wait_chain_ids));
+        Self { task, wait: None, chains }
+    }
+}
+
+/// A task's captured chain ids (`Task.wait_chain_ids`): inline up to three, which is almost
+/// every task (one per leaf it waits on).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+enum ChainIds {
+    #[default]
+    None,
+    Inline(u8, [u32; 3]),
+    Many(Box<Vec<u32>>),
+}
+
+impl From<Vec<u32>> for ChainIds {
+    fn from(ids: Vec<u32>) -> Self {
+        match ids.len() {
+            0 => Self::None,
+            n @ 1..=3 => {
+                let mut inline = [0; 3];
+                inline[..n].copy_from_slice(&ids);
+                Self::Inline(n as u8, inline)
+            }
+            _ => Self::Many(Box::new(ids)),
+        }
+    }
+}
+
+impl ChainIds {
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Self::None => &[],
+            Self::Inline(n, ids) => &ids[..usize::from(*n)],
+            Self::Many(ids) => ids,
+        }
+    }
 }
 
 /// What an update received part by part needs until its last part.
@@ -167,17 +210,26 @@ pub enum WaitSource {
 ///
 /// The model holds one per live task. What tasks parked at the same `.await` have in common (the
 /// point, the frame, the other leaves, the source) is one [`WaitShape`] they share, read through
-/// `Deref` (`wait.point`); only the resource wait is the task's own.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `Deref` (`wait.point`); only the resource wait is the task's own. 32 bytes: the optional
+/// numbers are held as `u64::MAX` for none (a million `Option<u64>`s were 24 MB of padding).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskWait {
     /// The point, frame, other leaves and source, shared by every task with the same.
     pub shape: Arc<WaitShape>,
-    /// The resource waited on, when a wait record names the same point.
-    pub resource_id: Option<u64>,
-    /// When that wait began (agent clock).
-    pub since_nanos: Option<u64>,
-    /// The timer's duration, when the resource is a timer that says.
-    pub timer_nanos: Option<u64>,
+    resource_id: u64,
+    since_nanos: u64,
+    timer_nanos: u64,
+}
+
+/// How [`TaskWait`] holds a number it does not have.
+const NONE: u64 = u64::MAX;
+
+fn held(value: Option<u64>) -> u64 {
+    value.filter(|&v| v != NONE).unwrap_or(NONE)
+}
+
+fn given(value: u64) -> Option<u64> {
+    (value != NONE).then_some(value)
 }
 
 /// The part of a [`TaskWait`] that tasks parked at the same `.await` share: one per distinct
@@ -205,19 +257,45 @@ impl std::ops::Deref for TaskWait {
 }
 
 impl TaskWait {
+    /// A wait of `shape`, on `resource_id` since `since_nanos`, for a timer of `timer_nanos`.
+    pub fn new(
+        shape: Arc<WaitShape>,
+        resource_id: Option<u64>,
+        since_nanos: Option<u64>,
+        timer_nanos: Option<u64>,
+    ) -> Self {
+        Self {
+            shape,
+            resource_id: held(resource_id),
+            since_nanos: held(since_nanos),
+            timer_nanos: held(timer_nanos),
+        }
+    }
+
     /// Nothing is known.
     pub fn unknown() -> Self {
-        Self {
-            shape: Arc::new(WaitShape {
-                point: WaitPoint::Unknown(String::new()),
-                user_frame: None,
-                also: Arc::new([]),
-                source: WaitSource::Unknown,
-            }),
-            resource_id: None,
-            since_nanos: None,
-            timer_nanos: None,
-        }
+        let shape = WaitShape {
+            point: WaitPoint::Unknown(String::new()),
+            user_frame: None,
+            also: Arc::new([]),
+            source: WaitSource::Unknown,
+        };
+        Self::new(Arc::new(shape), None, None, None)
+    }
+
+    /// The resource waited on, when a wait record names the same point.
+    pub fn resource_id(&self) -> Option<u64> {
+        given(self.resource_id)
+    }
+
+    /// When that wait began (agent clock).
+    pub fn since_nanos(&self) -> Option<u64> {
+        given(self.since_nanos)
+    }
+
+    /// The timer's duration, when the resource is a timer that says.
+    pub fn timer_nanos(&self) -> Option<u64> {
+        given(self.timer_nanos)
     }
 }
 
@@ -404,13 +482,16 @@ impl Model {
             }
             if full {
                 // Sorted and checked against the tasks held before at the last part.
-                self.tasks.push(Held { task, wait: None });
+                self.tasks.push(Held::new(task));
                 continue;
             }
             changed.push(task.id);
             match self.find(task.id) {
-                Some(i) => self.tasks[i].task = task,
-                None => self.tasks.push(Held { task, wait: None }),
+                Some(i) => {
+                    let wait = self.tasks[i].wait.take();
+                    self.tasks[i] = Held { wait, ..Held::new(task) };
+                }
+                None => self.tasks.push(Held::new(task)),
             }
         }
         let partial = self.partial.as_mut().expect("set above");
@@ -577,7 +658,8 @@ impl Model {
     }
 
     /// Every task held, alive or finished and retained, by id (in arrival order while an update
-    /// streams in).
+    /// streams in). Their `wait_chain_ids` are empty: the model keeps them apart, and
+    /// [`Model::captured_chains`] gives the chains.
     pub fn tasks(&self) -> impl Iterator<Item = &Task> {
         self.tasks.iter().map(|h| &h.task)
     }
@@ -781,7 +863,8 @@ impl Model {
         for held in &mut tasks {
             let t = &held.task;
             held.wait = is_live(t).then(|| {
-                let wait = self.classify_memo(t, &mut captured, &mut shapes);
+                let wait =
+                    self.classify_memo(t, held.chains.as_slice(), &mut captured, &mut shapes);
                 count_point(&mut point_counts, t.location_id, &wait.point, true);
                 wait
             });
@@ -797,7 +880,7 @@ impl Model {
             })
             .collect();
         let referenced: HashSet<u32> =
-            self.tasks().flat_map(|t| t.wait_chain_ids.iter().copied()).collect();
+            self.tasks.iter().flat_map(|h| h.chains.as_slice().iter().copied()).collect();
         self.chains.retain(|id, _| referenced.contains(id));
     }
 
@@ -806,14 +889,15 @@ impl Model {
     fn classify_memo(
         &self,
         t: &Task,
+        chains: &[u32],
         captured: &mut HashMap<Vec<u32>, Option<Captured>>,
         shapes: &mut Shapes,
     ) -> TaskWait {
-        let capture = match captured.get(&t.wait_chain_ids) {
+        let capture = match captured.get(chains) {
             Some(capture) => capture.clone(),
             None => {
-                let capture = self.classify_chains(&t.wait_chain_ids);
-                captured.insert(t.wait_chain_ids.clone(), capture.clone());
+                let capture = self.classify_chains(chains);
+                captured.insert(chains.to_vec(), capture.clone());
                 capture
             }
         };
@@ -840,11 +924,11 @@ impl Model {
             if let Some(old) = self.tasks[i].wait.take() {
                 count_point(&mut self.point_counts, location_id, &old.point, false);
             }
-            let t = &self.tasks[i].task;
+            let Held { task: t, chains, .. } = &self.tasks[i];
             if !is_live(t) {
                 continue;
             }
-            let wait = self.classify_memo(t, &mut captured, &mut shapes);
+            let wait = self.classify_memo(t, chains.as_slice(), &mut captured, &mut shapes);
             count_point(&mut self.point_counts, location_id, &wait.point, true);
             self.tasks[i].wait = Some(wait);
         }
@@ -859,9 +943,10 @@ impl Model {
 
     /// The await chains the agent captured for a live task (one per leaf it waits on, root
     /// first), or `None` when it has none.
-    pub fn captured_chains(&self, task: &Task) -> Option<&[Backtrace]> {
+    pub fn captured_chains(&self, task_id: u64) -> Option<&[Backtrace]> {
+        let held = &self.tasks[self.find(task_id)?];
         self.chain_sets
-            .get(&task.wait_chain_ids)
+            .get(held.chains.as_slice())
             .map(Vec::as_slice)
             .filter(|chains| !chains.is_empty())
     }
@@ -928,12 +1013,12 @@ impl Model {
         let timer = wait
             .and_then(|w| self.resource(w.resource_id))
             .filter(|r| r.kind == ResourceKind::Timer as i32 && r.timer_duration_nanos > 0);
-        TaskWait {
-            shape: Arc::new(WaitShape { point, user_frame, also, source }),
-            resource_id: wait.map(|w| w.resource_id),
-            since_nanos: wait.map(|w| w.since_nanos),
-            timer_nanos: timer.map(|r| r.timer_duration_nanos),
-        }
+        TaskWait::new(
+            Arc::new(WaitShape { point, user_frame, also, source }),
+            wait.map(|w| w.resource_id),
+            wait.map(|w| w.since_nanos),
+            timer.map(|r| r.timer_duration_nanos),
+        )
     }
 
     fn record_history(&mut self) {
@@ -1045,7 +1130,7 @@ mod tests {
         DumpStatus, Snapshot, TaskDumpResponse, TaskState, TaskTrace, Update, WatchMessage,
     };
 
-    use super::{Model, WaitSource};
+    use super::{ChainIds, Held, Model, TaskWait, WaitSource};
     use crate::history::SeriesKey;
     use crate::sources::Sources;
     use crate::support::{T, backtrace, frames, nanos, resource, snapshot, wait};
@@ -1157,7 +1242,7 @@ mod tests {
                             "{id}:{live}:{:?}:{}:{:?}",
                             m.task_ended_at(id),
                             wait.point,
-                            wait.resource_id.unwrap_or(0)
+                            wait.resource_id().unwrap_or(0)
                         )
                     })
                     .collect();
@@ -1230,13 +1315,34 @@ mod tests {
             let tasks: Vec<String> = (1..=4)
                 .map(|id| {
                     let wait = m.task_wait(id);
-                    format!("{id}:{}:{:?}", wait.point, wait.resource_id)
+                    format!("{id}:{}:{:?}", wait.point, wait.resource_id())
                 })
                 .collect();
             format!("{waits:?} {resources:?} {tasks:?}")
         };
         assert_eq!(picture(&by_delta), picture(&by_lists));
         assert!(picture(&by_delta).contains("[(11, true), (12, false), (13, false)]"));
+    }
+
+    /// What a client holds per task at a million tasks (issue 14): the record, its wait and its
+    /// chain ids, with no allocation of their own for a task parked at one `.await`.
+    #[test]
+    fn a_held_task_is_one_record_its_wait_and_its_chain_ids_inline() {
+        assert_eq!(std::mem::size_of::<TaskWait>(), 32);
+        assert_eq!(std::mem::size_of::<ChainIds>(), 16);
+        assert!(std::mem::size_of::<Held>() <= 232, "{}", std::mem::size_of::<Held>());
+        for ids in [vec![], vec![7], vec![1, 2, 3], vec![1, 2, 3, 4]] {
+            let held = Held::new(Task { wait_chain_ids: ids.clone(), ..Task::default() });
+            assert_eq!(held.chains.as_slice(), ids.as_slice());
+            assert!(
+                held.task.wait_chain_ids.is_empty() && held.task.wait_chain_ids.capacity() == 0
+            );
+        }
+        let wait = TaskWait::new(TaskWait::unknown().shape, Some(3), None, Some(0));
+        assert_eq!(
+            (wait.resource_id(), wait.since_nanos(), wait.timer_nanos()),
+            (Some(3), None, Some(0))
+        );
     }
 
     #[test]
@@ -1249,7 +1355,7 @@ mod tests {
         model.apply_snapshot(snap.clone());
         let (one, two) = (model.task_wait(1), model.task_wait(2));
         assert!(std::sync::Arc::ptr_eq(&one.shape, &two.shape), "{one:?} {two:?}");
-        assert_eq!((one.resource_id, two.resource_id), (Some(10), Some(11)));
+        assert_eq!((one.resource_id(), two.resource_id()), (Some(10), Some(11)));
         // A delta that refreshes one task's wait shares the shape too.
         let mut delta = snapshot(11.0, vec![T::new(3).loc(1).idle(6.0).build()]);
         delta.resources = snap.resources;
@@ -1365,7 +1471,7 @@ mod tests {
         let mut model = Model::new(Sources::all());
         model.apply_snapshot(snap);
         assert_eq!(point_of(&model, 1), "Mutex::lock from Wait");
-        assert_eq!(model.task_wait(1).since_nanos, Some(nanos(2.0)));
+        assert_eq!(model.task_wait(1).since_nanos(), Some(nanos(2.0)));
         let dump = TaskDumpResponse {
             status: DumpStatus::Ok as i32,
             taken_at_nanos: nanos(9.0),

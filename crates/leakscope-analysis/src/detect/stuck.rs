@@ -59,7 +59,7 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
         // A timer overdue or set for long is a warning; a wait a peer owes progress on, a
         // suspect.
         let (severity, parked) = if wait.point == WaitPoint::Sleep {
-            let Some(timer) = wait.timer_nanos else { continue };
+            let Some(timer) = wait.timer_nanos() else { continue };
             let overdue = idle.saturating_sub(timer);
             if overdue < threshold && (timer < long_timer || idle < threshold) {
                 continue;
@@ -137,7 +137,7 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
 /// How long `live` has been parked: since its last poll, or since its wait began when that was
 /// earlier (a spurious poll in between).
 fn parked_nanos(ctx: &Ctx<'_>, live: &Live<'_>) -> u64 {
-    let since = live.wait.since_nanos.map_or(0, |since| ctx.now.saturating_sub(since));
+    let since = live.wait.since_nanos().map_or(0, |since| ctx.now.saturating_sub(since));
     live.idle_nanos.max(since)
 }
 
@@ -146,7 +146,7 @@ fn parked_nanos(ctx: &Ctx<'_>, live: &Live<'_>) -> u64 {
 fn note(ctx: &Ctx<'_>, threshold: u64, live: &Live<'_>) -> String {
     let id = live.task.id;
     let idle = live.idle_nanos;
-    match (&live.wait.point, live.wait.timer_nanos) {
+    match (&live.wait.point, live.wait.timer_nanos()) {
         (WaitPoint::Sleep, Some(timer)) if idle.saturating_sub(timer) >= threshold => format!(
             "task {id}: its {} timer is {} overdue",
             format_secs(Ctx::secs(timer)),

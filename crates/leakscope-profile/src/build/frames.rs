@@ -69,7 +69,7 @@ impl<'a> Dumped<'a> {
     /// The task's await chains: its dump backtraces unless it has been polled since the dump
     /// (its chain may have moved on), as the model's own rule; else its captured chains.
     pub fn of(&self, task: &Task) -> Option<&'a [Backtrace]> {
-        self.fresh_dump(task).or_else(|| self.model.captured_chains(task))
+        self.fresh_dump(task).or_else(|| self.model.captured_chains(task.id))
     }
 }
 
@@ -107,7 +107,7 @@ pub(crate) fn wait_frame(model: &Model, task: &Task, wait: &TaskWait, point: &Wa
         TaskState::Scheduled => Frame::new(format!("{}scheduled", site::STATE), "", 0),
         _ => {
             let location = wait
-                .resource_id
+                .resource_id()
                 .and_then(|id| model.resource(id))
                 .map(|r| model.location(r.location_id))
                 .filter(|l| !l.is_unknown());

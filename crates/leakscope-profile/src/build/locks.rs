@@ -31,7 +31,7 @@ pub fn lock_wait_profile(
         if !wait.point.is_lock() {
             continue;
         }
-        let Some(resource) = wait.resource_id.and_then(|id| model.resource(id)) else { continue };
+        let Some(resource) = wait.resource_id().and_then(|id| model.resource(id)) else { continue };
         let mut stack = vec![spawn_frame(model, task)];
         if let Some(traces) = dumped.of(task) {
             stack.extend(await_chain(traces).0);
@@ -49,7 +49,7 @@ pub fn lock_wait_profile(
                 spawned.line,
             ));
         }
-        let waited = wait.since_nanos.map_or(0, |since| now.saturating_sub(since));
+        let waited = wait.since_nanos().map_or(0, |since| now.saturating_sub(since));
         profile.add(stack, vec![1, nanos(waited)], task_labels(task, "wait"));
     }
     profile.normalize();

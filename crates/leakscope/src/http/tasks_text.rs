@@ -138,7 +138,7 @@ fn task_paragraph(out: &mut String, model: &Model, traces: &Dumped<'_>, task: &T
         }
         None => {}
     }
-    if let Some(resource) = wait.resource_id.and_then(|id| model.resource(id)) {
+    if let Some(resource) = wait.resource_id().and_then(|id| model.resource(id)) {
         let _ = write!(
             out,
             "waiting on {} created at {}",
