@@ -1,7 +1,7 @@
 //! Live tasks grouped by spawn location and wait point, like Go's `goroutine?debug=1`: the shape
 //! of a leak is many tasks from one place parked in one await.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use leakscope_proto::v1::TaskState;
 use serde::{Deserialize, Serialize};
@@ -80,16 +80,18 @@ struct Acc<'a> {
     source: WaitSource,
     states: StateCounts,
     bits: u16,
-    /// (idle nanos, id)
-    tasks: Vec<(u64, u64)>,
+    count: u64,
+    /// The id of its first task (`ctx.live` is by id).
+    first_id: u64,
+    /// The longest idle tasks, (idle nanos, id), at most [`MAX_SAMPLE`], longest first and by
+    /// id among equals: all a group shows of its tasks, where every (idle, id) of a million
+    /// tasks was 16 MB and a sort.
+    sample: Vec<(u64, u64)>,
 }
 
-/// The groups of the live tasks, largest first.
-pub(crate) fn groups(ctx: &Ctx<'_>, tally: &Tally) -> Vec<Group> {
-    let mut accs: BTreeMap<(u32, String), Acc<'_>> = BTreeMap::new();
-    for live in &ctx.live {
-        let key = (live.task.location_id, live.wait.point.to_string());
-        let acc = accs.entry(key).or_insert_with(|| Acc {
+impl<'a> Acc<'a> {
+    fn new(live: &'a crate::context::Live<'a>) -> Self {
+        Self {
             point: &live.wait.point,
             location: live.location,
             name: None,
@@ -98,18 +100,72 @@ pub(crate) fn groups(ctx: &Ctx<'_>, tally: &Tally) -> Vec<Group> {
             source: live.wait.source,
             states: StateCounts::default(),
             bits: 0,
-            tasks: Vec::new(),
-        });
+            count: 0,
+            first_id: live.task.id,
+            sample: Vec::with_capacity(MAX_SAMPLE),
+        }
+    }
+
+    fn sample(&mut self, task: (u64, u64)) {
+        let first = |a: &(u64, u64), b: &(u64, u64)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
+        if self.sample.len() == MAX_SAMPLE {
+            match self.sample.last() {
+                Some(last) if first(&task, last).is_lt() => {
+                    self.sample.pop();
+                }
+                _ => return,
+            }
+        }
+        let at = self.sample.partition_point(|held| first(held, &task).is_lt());
+        self.sample.insert(at, task);
+    }
+
+    /// Takes in another group's tasks (the same location and point name).
+    fn merge(&mut self, other: Self) {
+        self.name = self.name.or(other.name);
+        self.user_frame = self.user_frame.or(other.user_frame);
+        self.states.running += other.states.running;
+        self.states.scheduled += other.states.scheduled;
+        self.states.idle += other.states.idle;
+        self.states.unknown += other.states.unknown;
+        self.bits |= other.bits;
+        self.count += other.count;
+        for task in other.sample {
+            self.sample(task);
+        }
+    }
+}
+
+/// The groups of the live tasks, largest first.
+pub(crate) fn groups(ctx: &Ctx<'_>, tally: &Tally) -> Vec<Group> {
+    // By point first, named once per distinct point: a name per task was a million strings.
+    let mut by_point: HashMap<(u32, &WaitPoint), Acc<'_>> = HashMap::new();
+    for live in &ctx.live {
+        let key = (live.task.location_id, &live.wait.point);
+        let acc = by_point.entry(key).or_insert_with(|| Acc::new(live));
         acc.name = acc.name.or(live.name());
         acc.user_frame = acc.user_frame.or(live.wait.user_frame.as_deref());
         acc.states.add(live.state);
         acc.bits |= tally.bits(live.task.id, live.location);
-        acc.tasks.push((live.idle_nanos, live.task.id));
+        acc.count += 1;
+        acc.sample((live.idle_nanos, live.task.id));
+    }
+    // In the order of their first task, as one pass by id would have met them: distinct points
+    // that read the same (rare) make one group, as they always did, led by the first.
+    let mut by_point: Vec<_> = by_point.into_iter().collect();
+    by_point.sort_by_key(|(_, acc)| acc.first_id);
+    let mut accs: BTreeMap<(u32, String), Acc<'_>> = BTreeMap::new();
+    for ((location_id, point), acc) in by_point {
+        match accs.entry((location_id, point.to_string())) {
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(acc);
+            }
+            std::collections::btree_map::Entry::Occupied(mut slot) => slot.get_mut().merge(acc),
+        }
     }
     let mut groups: Vec<Group> = accs
         .into_iter()
-        .map(|((location_id, point_name), mut acc)| {
-            acc.tasks.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        .map(|((location_id, point_name), acc)| {
             let key = SeriesKey { location_id, wait_point: Some(point_name) };
             let trend = ctx
                 .model
@@ -124,11 +180,11 @@ pub(crate) fn groups(ctx: &Ctx<'_>, tally: &Tally) -> Vec<Group> {
                 also_waiting_on: acc.also.to_vec(),
                 user_frame: acc.user_frame.cloned(),
                 wait_source: acc.source,
-                count: acc.tasks.len() as u64,
+                count: acc.count,
                 states: acc.states,
-                oldest_idle_secs: acc.tasks.first().map_or(0.0, |t| Ctx::secs(t.0)),
+                oldest_idle_secs: acc.sample.first().map_or(0.0, |t| Ctx::secs(t.0)),
                 trend_per_sec: trend,
-                task_ids: acc.tasks.iter().take(MAX_SAMPLE).map(|t| t.1).collect(),
+                task_ids: acc.sample.iter().map(|t| t.1).collect(),
                 flags: FindingKind::ALL.into_iter().filter(|k| acc.bits & k.bit() != 0).collect(),
             }
         })
@@ -140,4 +196,38 @@ pub(crate) fn groups(ctx: &Ctx<'_>, tally: &Tally) -> Vec<Group> {
             .then_with(|| a.waiting_on.cmp(&b.waiting_on))
     });
     groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MAX_SAMPLE;
+
+    /// A group keeps only the tasks it shows; they are the ones a sort of all of them would
+    /// put first: the longest idle, by id among equals.
+    #[test]
+    fn a_group_samples_the_tasks_a_full_sort_would_show() {
+        let tasks: Vec<(u64, u64)> =
+            (0..1000u64).map(|id| ((id * 7919) % 97 * 1_000, 5000 - id)).collect();
+        let mut acc = super::Acc {
+            point: &crate::WaitPoint::Oneshot,
+            location: &crate::SourceLocation::unknown(),
+            name: None,
+            user_frame: None,
+            also: &[],
+            source: crate::WaitSource::Wait,
+            states: super::StateCounts::default(),
+            bits: 0,
+            count: 0,
+            first_id: 0,
+            sample: Vec::new(),
+        };
+        let (one, other) = tasks.split_at(400);
+        let mut second = super::Acc { sample: Vec::new(), ..acc };
+        one.iter().for_each(|&t| acc.sample(t));
+        other.iter().for_each(|&t| second.sample(t));
+        acc.merge(second);
+        let mut sorted = tasks.clone();
+        sorted.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        assert_eq!(acc.sample, sorted[..MAX_SAMPLE]);
+    }
 }

@@ -230,7 +230,10 @@ pub fn analyze(model: &Model, config: &Config) -> Report {
             runtime_alive: (!model.runtimes().is_empty())
                 .then(|| model.runtimes().iter().map(|r| r.alive_tasks).sum()),
         },
-        groups: groups(&ctx, &tally),
+        groups: {
+            tally.settle();
+            groups(&ctx, &tally)
+        },
         findings,
         unevaluated,
         suppressed: tally.suppressed,
