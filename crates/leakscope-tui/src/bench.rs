@@ -97,7 +97,7 @@ async fn measure(
     session.app.handle(Action::Tab(Tab::Tasks));
     let deadline = started + FIRST_FRAME_LIMIT;
     // The first full frame: data analysed, and the task list built from it.
-    while session.app.data.report.is_none() {
+    while session.app.data.report.is_none() || !session.app.data.lists.tasks {
         if Instant::now() > deadline {
             return Err("no analysis within 5 minutes".to_owned());
         }
@@ -140,7 +140,7 @@ async fn measure(
     }
     let data = &session.app.data;
     Ok(Figures {
-        live_tasks: data.tasks.len() as u64,
+        live_tasks: data.live,
         width: WIDTH,
         height: HEIGHT,
         first_frame_ms: (first_frame.as_secs_f64() * 1e6).round() / 1e3,

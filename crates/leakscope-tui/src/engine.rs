@@ -15,7 +15,8 @@ use leakscope_proto::v1::{
 use tokio::sync::{mpsc, watch};
 
 use crate::state::{
-    AnalysisInfo, Data, DumpView, Focus, NO_GROUP, RowState, Sample, Strings, TaskRow,
+    AnalysisInfo, Data, DumpView, Focus, FocusWait, Lists, NO_GROUP, RowState, Sample, Strings,
+    TaskRow, resource_label,
 };
 
 /// Samples kept for the live-task sparkline and rates (5 minutes at the default interval).
@@ -40,8 +41,10 @@ pub(crate) enum EngineInput {
     Dump(Box<TaskDumpResponse>),
     /// The task shown in detail changed.
     Focus(Option<u64>),
-    /// The task-wait stacks of these tasks, folded, for a flamegraph.
-    Flamegraph(Vec<u64>, tokio::sync::oneshot::Sender<Vec<(String, u64)>>),
+    /// The lists the open screens show changed.
+    Lists(Lists),
+    /// The task-wait stacks of these tasks (`None`: every live task), folded, for a flamegraph.
+    Flamegraph(Option<Vec<u64>>, tokio::sync::oneshot::Sender<Vec<(String, u64)>>),
 }
 
 /// The model and everything derived from it.
@@ -70,6 +73,8 @@ pub(crate) struct Engine {
     /// The runtimes as the handshake found them, shown until the first update says more: a
     /// runtime already stalled is in the header at once.
     hello_runtimes: Vec<RuntimeMetrics>,
+    /// The lists to publish.
+    lists: Lists,
     last: Arc<Data>,
 }
 
@@ -101,6 +106,7 @@ impl Engine {
             focus_seen: None,
             histogram: vec![0; Focus::BUCKETS],
             hello_runtimes: Vec::new(),
+            lists: Lists::default(),
             last: Arc::new(Data::default()),
         }
     }
@@ -115,7 +121,9 @@ impl Engine {
         if !same {
             let address = std::mem::take(&mut self.address);
             let config = std::mem::take(&mut self.config);
+            let lists = self.lists;
             *self = Self::new(config, address);
+            self.lists = lists;
             self.model = Model::from_hello(hello);
         }
         self.hello_runtimes.clone_from(&hello.runtimes);
@@ -188,9 +196,10 @@ impl Engine {
 
     /// The task-wait stacks of `ids`, folded (`root;…;leaf`, count): exactly the stacks of
     /// `leakscope profile tasks` for those tasks, from the profile builder itself.
-    pub(crate) fn wait_stacks(&self, ids: Vec<u64>) -> Vec<(String, u64)> {
+    pub(crate) fn wait_stacks(&self, ids: Option<Vec<u64>>) -> Vec<(String, u64)> {
         use leakscope_profile::{TaskFilter, folded::folded_lines, task_wait_profile};
-        let profile = task_wait_profile(&self.model, self.raw_dump.as_ref(), &TaskFilter::ids(ids));
+        let filter = ids.map_or_else(TaskFilter::all, TaskFilter::ids);
+        let profile = task_wait_profile(&self.model, self.raw_dump.as_ref(), &filter);
         folded_lines(&profile, 0)
             .into_iter()
             .filter_map(|line| {
@@ -208,6 +217,14 @@ impl Engine {
             self.histogram = vec![0; Focus::BUCKETS];
             self.track_focus();
         }
+    }
+
+    /// Publishes from now on the lists `lists` says (see [`Lists`]).
+    pub(crate) fn set_lists(&mut self, lists: Lists) {
+        if lists.tasks && !self.lists.tasks {
+            self.rows_dirty = true;
+        }
+        self.lists = lists;
     }
 
     /// Whether the analysis should run now; and if not, when it will be due.
@@ -255,19 +272,31 @@ impl Engine {
     /// What the screens show now. Parts that did not change are shared with the previous
     /// publication.
     pub(crate) fn publish(&mut self) -> Arc<Data> {
-        let tasks = if self.rows_dirty {
+        let tasks = if !self.lists.tasks {
+            // Not kept for later either: the rows of a million tasks are 72 MB.
+            self.rows_dirty = true;
+            if self.last.tasks.is_empty() { Arc::clone(&self.last.tasks) } else { Arc::default() }
+        } else if self.rows_dirty {
             self.rows_dirty = false;
             Arc::new(self.rows())
         } else {
             Arc::clone(&self.last.tasks)
         };
-        // Shared with the model, not copied: a million resources are a few hundred megabytes.
-        let resources = Arc::clone(self.model.shared_resources());
-        if !Arc::ptr_eq(&resources, &self.last.resources) {
-            for resource in resources.iter() {
-                self.intern_location(resource.location_id);
+        // Shared with the model, not copied: a million resources are a hundred megabytes. Only
+        // while shown: the model changes a list a screen still holds by copying it first.
+        let (resources, waits) = if self.lists.resources {
+            let resources = Arc::clone(self.model.shared_resources());
+            if !Arc::ptr_eq(&resources, &self.last.resources) {
+                for resource in resources.iter() {
+                    self.intern_location(resource.location_id);
+                }
             }
-        }
+            (resources, Arc::clone(self.model.shared_waits()))
+        } else if self.last.lists.resources {
+            (Arc::default(), Arc::default())
+        } else {
+            (Arc::clone(&self.last.resources), Arc::clone(&self.last.waits))
+        };
         let focus = self.focus_view();
         let strings = if self.strings_dirty {
             self.strings_dirty = false;
@@ -275,17 +304,29 @@ impl Engine {
         } else {
             Arc::clone(&self.last.strings)
         };
-        let live = if self.model.sources().tasks { tasks.len() as u64 } else { self.live_count() };
-        // By state from the same rows, so that the Overview's states add up to its live count.
+        // By state from the same tasks as the live count, so that the Overview's states add up
+        // to it: the rows when they are built, else the model's live tasks (what the rows would
+        // be built from).
         let mut states = leakscope_analysis::StateCounts::default();
-        for row in tasks.iter() {
-            match row.state {
-                RowState::Running => states.running += 1,
-                RowState::Scheduled => states.scheduled += 1,
-                RowState::Idle => states.idle += 1,
-                RowState::Unknown => states.unknown += 1,
+        let mut count = |state| match state {
+            RowState::Running => states.running += 1,
+            RowState::Scheduled => states.scheduled += 1,
+            RowState::Idle => states.idle += 1,
+            RowState::Unknown => states.unknown += 1,
+        };
+        let live = if !self.model.sources().tasks {
+            self.live_count()
+        } else if self.lists.tasks {
+            tasks.iter().for_each(|row| count(row.state));
+            tasks.len() as u64
+        } else {
+            let mut live = 0;
+            for task in self.model.live_tasks() {
+                count(row_state(task));
+                live += 1;
             }
-        }
+            live
+        };
         let data = Data {
             target: self.model.target().clone(),
             live,
@@ -294,10 +335,11 @@ impl Engine {
             observations: self.model.observations(),
             report: self.report.clone(),
             analysis: self.analysis,
+            lists: self.lists,
             tasks,
             strings,
             resources,
-            waits: Arc::clone(self.model.shared_waits()),
+            waits,
             runtimes: Arc::new(match self.model.runtimes() {
                 [] => self.hello_runtimes.clone(),
                 runtimes => runtimes.to_vec(),
@@ -449,7 +491,7 @@ impl Engine {
         let captured = task
             .as_ref()
             .filter(|_| live)
-            .and_then(|t| model.captured_chains(t))
+            .and_then(|t| model.captured_chains(t.id))
             .map(<[Backtrace]>::to_vec)
             .unwrap_or_default();
         Some(Focus {
@@ -469,7 +511,14 @@ impl Engine {
                 .collect(),
             waits: model
                 .waits_of(id)
-                .map(|w| (w.clone(), model.resource(w.resource_id).cloned()))
+                .map(|w| {
+                    let resource = model.resource(w.resource_id).cloned();
+                    let label = resource.as_ref().map_or_else(
+                        || "resource".to_owned(),
+                        |r| resource_label(r, model.waits()),
+                    );
+                    FocusWait { wait: w.clone(), resource, label }
+                })
                 .collect(),
         })
     }
@@ -486,6 +535,7 @@ impl Engine {
                         EngineInput::Hello(hello) => self.hello(&hello),
                         EngineInput::Dump(dump) => self.apply_dump(*dump),
                         EngineInput::Focus(id) => self.set_focus(id),
+                        EngineInput::Lists(lists) => self.set_lists(lists),
                         EngineInput::Flamegraph(ids, reply) => {
                             let _ = reply.send(self.wait_stacks(ids));
                         }
@@ -514,13 +564,17 @@ fn intern_point(
     id
 }
 
-fn row(task: &Task, now: u64, point: u16, name: u32, group: u32) -> TaskRow {
-    let state = match TaskState::try_from(task.state) {
+fn row_state(task: &Task) -> RowState {
+    match TaskState::try_from(task.state) {
         Ok(TaskState::Running) => RowState::Running,
         Ok(TaskState::Scheduled) => RowState::Scheduled,
         Ok(TaskState::Idle) => RowState::Idle,
         _ => RowState::Unknown,
-    };
+    }
+}
+
+fn row(task: &Task, now: u64, point: u16, name: u32, group: u32) -> TaskRow {
+    let state = row_state(task);
     let idle_nanos = leakscope_analysis::names::idle_nanos(now, task);
     TaskRow {
         id: task.id,
@@ -529,12 +583,16 @@ fn row(task: &Task, now: u64, point: u16, name: u32, group: u32) -> TaskRow {
         point,
         group,
         state,
-        age_secs: secs(now.saturating_sub(task.created_nanos)),
-        idle_secs: secs(idle_nanos),
+        age_secs: secs(now.saturating_sub(task.created_nanos)) as f32,
+        idle_secs: secs(idle_nanos) as f32,
         polls: task.polls,
-        busy_secs: secs(task.busy_nanos),
+        busy_secs: secs(task.busy_nanos) as f32,
         wakes: task.wakes,
-        wakers: task.waker_count,
+        wakers: i32::try_from(task.waker_count).unwrap_or(if task.waker_count < 0 {
+            i32::MIN
+        } else {
+            i32::MAX
+        }),
     }
 }
 
@@ -629,6 +687,72 @@ mod tests {
     };
 
     use super::{Engine, merge};
+
+    /// At a million tasks the rows and the resources are a hundred megabytes each: published
+    /// only while a screen shows them, and a resources delta then changes the model's list in
+    /// place, where a list still held by a screen had to be copied first.
+    #[test]
+    fn the_lists_are_published_only_while_a_screen_shows_them() {
+        use crate::state::Lists;
+        use leakscope_proto::v1::{Resource, Wait, WatchMessage};
+        use std::sync::Arc;
+        let task = |id, state: TaskState| Task { id, state: state as i32, ..Task::default() };
+        let full = Snapshot {
+            tasks: vec![
+                task(1, TaskState::Idle),
+                task(2, TaskState::Idle),
+                task(3, TaskState::Running),
+            ],
+            resources: vec![Resource { id: 10, ..Resource::default() }],
+            waits: vec![Wait { task_id: 1, resource_id: 10, ..Wait::default() }],
+            ..Snapshot::default()
+        };
+        assert_eq!(std::mem::size_of::<crate::state::TaskRow>(), 56, "a row of a million");
+        let mut engine = Engine::new(leakscope_analysis::Config::default(), "127.0.0.1:1");
+        engine.hello(&crate::fixture::hello());
+        engine.apply(vec![Update { full: true, snapshot: Some(full) }]);
+        let data = engine.publish();
+        assert!(data.tasks.is_empty() && data.resources.is_empty() && data.waits.is_empty());
+        assert_eq!(
+            (data.live, data.states.idle, data.states.running),
+            (3, 2, 1),
+            "counted all the same"
+        );
+
+        engine.set_lists(Lists { tasks: true, resources: false });
+        let data = engine.publish();
+        let ids: Vec<u64> = data.tasks.iter().map(|row| row.id).collect();
+        assert_eq!((ids, data.live, data.states.idle), (vec![1, 2, 3], 3, 2));
+        assert!(data.resources.is_empty());
+
+        engine.set_lists(Lists { tasks: false, resources: true });
+        let shown = engine.publish();
+        assert!(shown.tasks.is_empty());
+        assert_eq!((shown.resources.len(), shown.waits.len()), (1, 1));
+
+        engine.set_lists(Lists::default());
+        let hidden = engine.publish();
+        assert!(hidden.resources.is_empty() && hidden.waits.is_empty());
+        drop(shown);
+        let held = Arc::as_ptr(engine.model.shared_resources());
+        let changes = Snapshot {
+            resources: vec![Resource { id: 11, ..Resource::default() }],
+            waits: vec![Wait { task_id: 2, resource_id: 11, ..Wait::default() }],
+            ..Snapshot::default()
+        };
+        engine.apply_parts(vec![WatchMessage {
+            update: Some(Update { full: false, snapshot: Some(changes) }),
+            resources_delta: true,
+            ..WatchMessage::default()
+        }]);
+        assert_eq!(engine.model.resources().count(), 2);
+        assert_eq!(
+            Arc::as_ptr(engine.model.shared_resources()),
+            held,
+            "changed in place, not copied"
+        );
+        assert!(engine.publish().resources.is_empty(), "still not shown: {hidden:?}");
+    }
 
     #[test]
     fn a_delta_of_resources_is_applied_as_changes_not_merged_as_whole_lists() {
@@ -743,13 +867,14 @@ mod tests {
     #[test]
     fn flamegraph_stacks_are_the_task_profiles_and_carry_the_captured_chain() {
         let engine = parked_receiver();
-        let stacks = engine.wait_stacks(vec![4]);
+        let stacks = engine.wait_stacks(Some(vec![4]));
         let [(stack, count)] = stacks.as_slice() else { panic!("{stacks:#?}") };
         assert_eq!(*count, 1);
         assert!(stack.starts_with("tokio::spawn (src/pending.rs:12)"), "{stack}");
         assert!(stack.contains("app::pending"), "the app's await line: {stack}");
         assert!(stack.ends_with("wait: mpsc::Receiver::recv"), "{stack}");
-        assert!(engine.wait_stacks(vec![99]).is_empty(), "no such task, no stack");
+        assert!(engine.wait_stacks(Some(vec![99])).is_empty(), "no such task, no stack");
+        assert_eq!(engine.wait_stacks(None), stacks, "every live task: the one parked");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use leakscope_proto::v1::{
 };
 
 use crate::engine::Engine;
-use crate::state::{AnalysisInfo, App, Data};
+use crate::state::{AnalysisInfo, App, Data, Lists};
 
 pub(crate) const ADDRESS: &str = "127.0.0.1:6669";
 
@@ -187,6 +187,7 @@ pub(crate) fn engine(focus: Option<u64>) -> Engine {
     let mut engine = Engine::new(Config::default(), ADDRESS);
     engine.hello(&hello());
     engine.set_focus(focus);
+    engine.set_lists(Lists { tasks: true, resources: true });
     for (full, now) in [(true, 98.0), (false, 99.0)] {
         engine.apply(vec![Update { full, snapshot: Some(snapshot(now)) }]);
     }

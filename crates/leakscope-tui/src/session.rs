@@ -18,7 +18,7 @@ use tokio_stream::StreamExt as _;
 use crate::engine::{self, Engine, EngineInput};
 use crate::event::Event;
 use crate::feed::{self, FeedCommand, LinkEvent};
-use crate::state::{App, Data, Effect};
+use crate::state::{App, Data, Effect, Lists};
 use crate::{input, terminal, view};
 
 /// How often the screen refreshes without input (countdowns, messages, lists following data).
@@ -46,6 +46,8 @@ pub(crate) struct Session {
     link: mpsc::Receiver<LinkEvent>,
     commands: mpsc::Sender<FeedCommand>,
     flamegraph: Option<FlamegraphHook>,
+    /// The lists last asked of the engine.
+    lists: Lists,
 }
 
 impl Session {
@@ -78,6 +80,7 @@ impl Session {
             link: link_rx,
             commands: commands_tx,
             flamegraph: options.flamegraph,
+            lists: Lists::default(),
         })
     }
 
@@ -150,6 +153,10 @@ impl Session {
     }
 
     async fn effects(&mut self) {
+        let lists = self.app.lists();
+        if lists != self.lists && self.engine.send(EngineInput::Lists(lists)).await.is_ok() {
+            self.lists = lists;
+        }
         for effect in self.app.take_effects() {
             match effect {
                 Effect::Dump => {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::state::action::{Action, Mode, Tab};
 use crate::state::columns::{FindingColumn, GroupColumn, ResourceColumn};
-use crate::state::data::Data;
+use crate::state::data::{Data, Lists};
 use crate::state::link::Link;
 use crate::state::list::ListState;
 use crate::state::lists::{ListView, build_findings, build_groups, build_resources};
@@ -52,7 +52,7 @@ pub(crate) enum Effect {
     /// Tell the engine which task is shown in detail.
     Focus(Option<u64>),
     /// Write a flamegraph of these tasks' task-wait stacks (the engine builds them).
-    Flamegraph(Vec<u64>),
+    Flamegraph(Option<Vec<u64>>),
 }
 
 /// Where things are on screen, for mouse clicks; computed by the view from the terminal size.
@@ -143,6 +143,14 @@ impl App {
     /// The screen on top of the stack.
     pub(crate) fn page(&self) -> &Page {
         self.pages.last().unwrap_or(&Page::Groups)
+    }
+
+    /// The lists the screens on the stack show, which the engine publishes.
+    pub(crate) fn lists(&self) -> Lists {
+        Lists {
+            tasks: self.pages.iter().any(|page| matches!(page, Page::Tasks(_))),
+            resources: self.pages.iter().any(|page| matches!(page, Page::Resources)),
+        }
     }
 
     /// The Tab the stack started from.
@@ -597,12 +605,12 @@ impl App {
         }
     }
 
-    /// The tasks on screen.
-    fn tasks_on_screen(&self) -> Vec<u64> {
+    /// The tasks on screen; `None`: every live task.
+    fn tasks_on_screen(&self) -> Option<Vec<u64>> {
         match self.page() {
-            Page::Task(task) => vec![task.id],
-            Page::Tasks(page) => page.ids.clone(),
-            _ => self.data.tasks.iter().map(|r| r.id).collect(),
+            Page::Task(task) => Some(vec![task.id]),
+            Page::Tasks(page) => Some(page.ids.clone()),
+            _ => None,
         }
     }
 
@@ -614,7 +622,7 @@ impl App {
             return;
         }
         let ids = self.tasks_on_screen();
-        if ids.is_empty() {
+        if ids.as_ref().is_some_and(Vec::is_empty) {
             self.notice("no tasks on screen to draw");
             return;
         }
@@ -939,9 +947,8 @@ mod tests {
         app.handle(Action::Flamegraph);
         let effects = app.take_effects();
         let [Effect::Flamegraph(ids)] = effects.as_slice() else { panic!("{effects:?}") };
-        // The tasks on the Groups screen: every task of the fixture.
-        let all: Vec<u64> = app.data.tasks.iter().map(|r| r.id).collect();
-        assert_eq!(ids, &all);
+        // The tasks on the Groups screen: every live task.
+        assert_eq!(ids, &None);
     }
 
     #[test]

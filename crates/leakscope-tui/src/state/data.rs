@@ -30,13 +30,15 @@ pub(crate) struct Data {
     pub(crate) report: Option<Arc<Report>>,
     /// What the latest analysis cost, and when it ran.
     pub(crate) analysis: AnalysisInfo,
-    /// Live tasks, by id.
+    /// What the lists below carry: each is built only while a screen that shows it is open.
+    pub(crate) lists: Lists,
+    /// Live tasks, by id (empty unless `lists.tasks`).
     pub(crate) tasks: Arc<Vec<TaskRow>>,
     /// Strings the rows refer to by index.
     pub(crate) strings: Arc<Strings>,
-    /// Resources, by id.
+    /// Resources, by id (empty unless `lists.resources`).
     pub(crate) resources: Arc<Vec<Resource>>,
-    /// Every wait on a resource.
+    /// Every wait on a resource (empty unless `lists.resources`).
     pub(crate) waits: Arc<Vec<Wait>>,
     /// Runtime metrics.
     pub(crate) runtimes: Arc<Vec<RuntimeMetrics>>,
@@ -48,6 +50,17 @@ pub(crate) struct Data {
     pub(crate) dump: Option<Arc<DumpView>>,
     /// The task the user is looking at, in detail.
     pub(crate) focus: Option<Arc<Focus>>,
+}
+
+/// Which of the per-task and per-resource lists the engine publishes: only those a screen on
+/// the page stack shows. At a million tasks each is a hundred megabytes, and each update a
+/// screen holds on to while the engine applies the next costs another copy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Lists {
+    /// The task rows (a Tasks screen).
+    pub(crate) tasks: bool,
+    /// The resources and their waits (the Resources screen).
+    pub(crate) resources: bool,
 }
 
 /// The strings task rows refer to by index: locations, wait points, names, and per group the
@@ -119,18 +132,20 @@ pub(crate) struct TaskRow {
     pub(crate) group: u32,
     /// State.
     pub(crate) state: RowState,
-    /// Seconds since spawn.
-    pub(crate) age_secs: f64,
+    /// Seconds since spawn. The durations are `f32`s and the wakers an `i32` (saturated): 56
+    /// bytes a row, not 72, at a million rows and two of them while a new list is built; seven
+    /// digits are more than a screen shows.
+    pub(crate) age_secs: f32,
     /// Seconds idle (0 unless idle).
-    pub(crate) idle_secs: f64,
+    pub(crate) idle_secs: f32,
     /// Polls.
     pub(crate) polls: u64,
     /// Seconds spent in polls.
-    pub(crate) busy_secs: f64,
+    pub(crate) busy_secs: f32,
     /// Wakes.
     pub(crate) wakes: u64,
     /// Live wakers.
-    pub(crate) wakers: i64,
+    pub(crate) wakers: i32,
 }
 
 /// One observation of the whole app.
@@ -236,11 +251,20 @@ pub(crate) struct Focus {
     pub(crate) poll_histogram: Vec<u64>,
     /// Its recorded long polls, most recent first.
     pub(crate) long_polls: Vec<LongPoll>,
-    /// Its waits on resources, with the resource.
-    pub(crate) waits: Vec<(Wait, Option<Resource>)>,
+    /// Its waits on resources, with the resource and its label.
+    pub(crate) waits: Vec<FocusWait>,
     /// The await chains the agent captured when it last parked (one per leaf it waits on, root
     /// first); empty when none is known.
     pub(crate) captured: Vec<Backtrace>,
+}
+
+/// One of a focused task's waits on a resource.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FocusWait {
+    pub(crate) wait: Wait,
+    pub(crate) resource: Option<Resource>,
+    /// What the resource is ("mpsc channel", "Mutex", ...; "resource" when it is gone).
+    pub(crate) label: String,
 }
 
 impl Focus {

@@ -14,7 +14,8 @@ pub(crate) use action::{Action, Mode, Tab};
 pub(crate) use app::{App, Effect, Geometry, Page, TaskPage};
 pub(crate) use columns::{Column, FindingColumn, GroupColumn, ResourceColumn, TaskColumn};
 pub(crate) use data::{
-    AnalysisInfo, Data, DumpView, Focus, NO_GROUP, RowState, Sample, Strings, TaskRow,
+    AnalysisInfo, Data, DumpView, Focus, FocusWait, Lists, NO_GROUP, RowState, Sample, Strings,
+    TaskRow,
 };
 pub(crate) use lists::{group_severity, resource_label, waiters};
 pub(crate) use tasks::TasksPage;

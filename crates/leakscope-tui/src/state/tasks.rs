@@ -71,8 +71,8 @@ pub(crate) struct TasksPage {
     pub(crate) list: ListState,
     /// The listed task ids, in order.
     pub(crate) ids: Vec<u64>,
-    /// The observation the list was built from, and when.
-    built: Option<(u64, Instant)>,
+    /// The observation the list was built from, whether it carried the rows, and when.
+    built: Option<(u64, bool, Instant)>,
 }
 
 impl TasksPage {
@@ -98,19 +98,20 @@ impl TasksPage {
         self.built = None;
     }
 
-    /// Rebuilds the list if it was invalidated, or if newer data arrived and the last build is
-    /// at least [`REBUILD_EVERY`] old.
+    /// Rebuilds the list if it was invalidated, if the rows it was built without have come, or
+    /// if newer data arrived and the last build is at least [`REBUILD_EVERY`] old.
     pub(crate) fn refresh(&mut self, data: &Data, now: Instant) {
         let due = match self.built {
             None => true,
-            Some((observation, at)) => {
+            Some((_, rows, _)) if rows != data.lists.tasks => true,
+            Some((observation, _, at)) => {
                 observation != data.observations
                     && now.saturating_duration_since(at) >= REBUILD_EVERY
             }
         };
         if due {
             self.rebuild(data);
-            self.built = Some((data.observations, now));
+            self.built = Some((data.observations, data.lists.tasks, now));
         }
     }
 

@@ -10,7 +10,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::state::{App, Focus, TaskPage, resource_label};
+use crate::state::{App, Focus, FocusWait, TaskPage};
 use crate::view::{format, wrap};
 
 /// Whether `finding` is about this task: it names the task, or it is at the task's spawn
@@ -143,7 +143,7 @@ pub(crate) fn lines(app: &App, id: u64) -> Vec<Line<'static>> {
                 WaitSource::Unknown => "not captured: it has not parked on a tokio leaf",
             };
             let mut text = format!("   {} ({source})", wait.point);
-            if let Some(since) = wait.since_nanos {
+            if let Some(since) = wait.since_nanos() {
                 text.push_str(&format!(
                     " for {}",
                     format::secs(now.saturating_sub(since) as f64 / 1e9)
@@ -156,15 +156,14 @@ pub(crate) fn lines(app: &App, id: u64) -> Vec<Line<'static>> {
         }
         None => lines.push(Line::from("   nothing: the task has finished")),
     }
-    for (wait, resource) in &focus.waits {
-        let label = resource
-            .as_ref()
-            .map_or_else(|| "resource".to_owned(), |r| resource_label(r, &data.waits));
+    for FocusWait { wait, resource, label } in &focus.waits {
         let location = resource
             .as_ref()
             .map(|r| data.strings.location(r.location_id).to_string())
             .unwrap_or_default();
-        let mut text = format!("   {} on {label} {} ({location})", wait.op, wait.resource_id);
+        // No operation name on a oneshot or a timer: the label says it.
+        let op = if wait.op.is_empty() { "waits" } else { wait.op.as_str() };
+        let mut text = format!("   {op} on {label} {} ({location})", wait.resource_id);
         if let Some(holder) = resource.as_ref().map(|r| r.holder_task_id).filter(|h| *h != 0) {
             text.push_str(&format!(" held by task {holder}"));
         }

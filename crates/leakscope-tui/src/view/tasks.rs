@@ -56,10 +56,10 @@ fn cell(column: TaskColumn, id: u64, data: &Data) -> (String, Style) {
     let text = match column {
         TaskColumn::Id => row.id.to_string(),
         TaskColumn::State => format::state_label(row.state).to_owned(),
-        TaskColumn::Idle => format::secs(row.idle_secs),
-        TaskColumn::Age => format::secs(row.age_secs),
+        TaskColumn::Idle => format::secs(f64::from(row.idle_secs)),
+        TaskColumn::Age => format::secs(f64::from(row.age_secs)),
         TaskColumn::Polls => format::count(row.polls),
-        TaskColumn::Busy => format::nanos((row.busy_secs * 1e9) as u64),
+        TaskColumn::Busy => format::nanos((f64::from(row.busy_secs) * 1e9) as u64),
         TaskColumn::Wakes => format::count(row.wakes),
         TaskColumn::Wakers => row.wakers.to_string(),
         TaskColumn::Wait => strings.point(row.point).to_string(),
@@ -116,6 +116,12 @@ pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, page: &TasksPag
     if !page.filter.is_empty() {
         title.push(Span::raw(format!(" · filter \"{}\"", page.filter)));
     }
-    let empty = if data.observations == 0 { "waiting for data…" } else { "no tasks match" };
+    let empty = if data.observations == 0 {
+        "waiting for data…"
+    } else if !data.lists.tasks {
+        "listing the tasks…"
+    } else {
+        "no tasks match"
+    };
     FitTable { title: Line::from(title), cols, rows, selected, empty }.render(frame, area);
 }
