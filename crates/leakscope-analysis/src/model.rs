@@ -76,7 +76,7 @@ pub struct Model {
 /// A task the model holds, and what it is parked in: `Some` for a live task, whose wait is
 /// counted in `point_counts`, `None` otherwise. The record's `wait_chain_ids` are moved to
 /// `chains`: a vector of one id was a 32-byte allocation per task.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 struct Held {
     task: Task,
     wait: Option<TaskWait>,
@@ -694,7 +694,15 @@ impl Model {
         let in_order = arrived.windows(2).all(|w| w[0].task.id < w[1].task.id)
             && sorted.last().zip(arrived.first()).is_none_or(|(a, b)| a.task.id < b.task.id);
         if !in_order {
-            sort_keep_last(&mut self.tasks, |h| h.task.id);
+            if self.sorted == 0 {
+                sort_keep_last(&mut self.tasks, |h| h.task.id);
+            } else {
+                // A delta's new tasks: sorted among themselves and merged in from the back, not
+                // a sort of every task (at a million, 24 MB of keys and a pass per update).
+                let mut arrived = self.tasks.split_off(self.sorted);
+                sort_keep_last(&mut arrived, |h| h.task.id);
+                upsert_sorted(&mut self.tasks, arrived, |h| h.task.id);
+            }
         }
         self.sorted = self.tasks.len();
     }
@@ -1367,6 +1375,23 @@ mod tests {
         });
         assert!(std::sync::Arc::ptr_eq(&model.task_wait(1).shape, &model.task_wait(3).shape));
         assert_eq!(model.task_wait(3).point, WaitPoint::Oneshot);
+    }
+
+    /// A delta's new tasks, in any order, join the sorted ones by id; a task it updates keeps
+    /// its place with the new record.
+    #[test]
+    fn a_deltas_new_tasks_are_merged_in_by_id() {
+        let task = |id, polls| Task { id, polls, state: TaskState::Idle as i32, ..Task::default() };
+        let update = |full, tasks| Update {
+            full,
+            snapshot: Some(Snapshot { tasks, ..Snapshot::default() }),
+        };
+        let mut model = Model::new(Sources::all());
+        model.apply_update(update(true, vec![task(9, 0), task(1, 0), task(5, 0)]));
+        model.apply_update(update(false, vec![task(7, 0), task(3, 0), task(12, 0), task(5, 4)]));
+        let ids: Vec<(u64, u64)> = model.tasks().map(|t| (t.id, t.polls)).collect();
+        assert_eq!(ids, [(1, 0), (3, 0), (5, 4), (7, 0), (9, 0), (12, 0)]);
+        assert!(model.task(3).is_some() && model.task(12).is_some(), "found by id");
     }
 
     #[test]
