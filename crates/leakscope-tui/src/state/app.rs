@@ -95,6 +95,8 @@ pub(crate) struct App {
     pub(crate) resources: ListView<ResourceColumn>,
     /// How many resources there are of each kind, most numerous first.
     pub(crate) resource_kinds: Vec<(String, u64)>,
+    /// What the waits say of each resource, by place in `data.resources`.
+    pub(crate) resource_stats: Vec<crate::state::ResourceStats>,
     all_tasks: Option<Box<TasksPage>>,
     /// How keys are read.
     pub(crate) mode: Mode,
@@ -128,6 +130,7 @@ impl App {
             findings: ListView::new(FindingColumn::Severity),
             resources: ListView::new(ResourceColumn::Waiters),
             resource_kinds: Vec::new(),
+            resource_stats: Vec::new(),
             all_tasks: None,
             mode: Mode::Normal,
             paused: false,
@@ -445,7 +448,8 @@ impl App {
             Some(Page::Groups) => build_groups(&mut self.groups, &data),
             Some(Page::Findings) => build_findings(&mut self.findings, &data),
             Some(Page::Resources) => {
-                self.resource_kinds = build_resources(&mut self.resources, &data);
+                (self.resource_kinds, self.resource_stats) =
+                    build_resources(&mut self.resources, &data);
             }
             Some(Page::Tasks(page)) => {
                 page.invalidate();
@@ -463,7 +467,8 @@ impl App {
         build_groups(&mut self.groups, &data);
         build_findings(&mut self.findings, &data);
         if self.pages.iter().any(|page| matches!(page, Page::Resources)) {
-            self.resource_kinds = build_resources(&mut self.resources, &data);
+            (self.resource_kinds, self.resource_stats) =
+                build_resources(&mut self.resources, &data);
         }
         self.refresh_tasks();
     }

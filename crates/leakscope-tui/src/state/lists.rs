@@ -182,7 +182,7 @@ pub(crate) fn resource_label(resource: &Resource, waits: &[Wait]) -> String {
 
 /// [`resource_label`], told whether some wait on the resource is an `Acquire` (a bounded mpsc
 /// channel's sends wait on its internal semaphore that way).
-fn label(resource: &Resource, acquired: bool) -> &str {
+pub(crate) fn label(resource: &Resource, acquired: bool) -> &str {
     let kind = ResourceKind::try_from(resource.kind).unwrap_or(ResourceKind::Unspecified);
     let channel = resource.internal && acquired;
     match kind {
@@ -201,38 +201,50 @@ fn label(resource: &Resource, acquired: bool) -> &str {
     }
 }
 
-/// A resource's waiters: how many, and the earliest `since` (agent clock).
-pub(crate) fn waiters(resource_id: u64, waits: &[Wait]) -> (usize, Option<u64>) {
-    let mut count = 0;
-    let mut earliest: Option<u64> = None;
-    for wait in waits.iter().filter(|w| w.resource_id == resource_id) {
-        count += 1;
-        earliest = Some(earliest.map_or(wait.since_nanos, |e| e.min(wait.since_nanos)));
+/// What the waits say of one resource, gathered in [`build_resources`]'s one pass over them: the
+/// screen reads it by place, where a pass over every wait for each row on screen was a tenth of
+/// a second a frame at a million.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ResourceStats {
+    /// How many tasks wait on it.
+    pub(crate) waiters: u32,
+    /// Whether some wait is an `Acquire` (see [`label`]).
+    pub(crate) acquired: bool,
+    /// The earliest wait's `since` (agent clock); `u64::MAX` for none.
+    earliest: u64,
+}
+
+impl ResourceStats {
+    /// The earliest wait's `since` (agent clock).
+    pub(crate) fn earliest(&self) -> Option<u64> {
+        (self.waiters > 0).then_some(self.earliest)
     }
-    (count, earliest)
 }
 
 /// Rebuilds the Resources order; returns how many resources there are of each kind, most
-/// numerous first (the screen's title: timers are resources too, and usually most of them).
+/// numerous first (the screen's title: timers are resources too, and usually most of them), and
+/// each resource's [`ResourceStats`] by place.
 pub(crate) fn build_resources(
     view: &mut ListView<ResourceColumn>,
     data: &Data,
-) -> Vec<(String, u64)> {
+) -> (Vec<(String, u64)>, Vec<ResourceStats>) {
     let resources = &data.resources;
     let old = view.selected().and_then(|i| resources.get(i)).map(|r| r.id);
     // One pass over the waits, not one per resource: a leaking app has as many of each. The
     // resources are sorted by id, so each wait finds its resource's place by a binary search:
     // (waiters, earliest since, acquired) by place, where a map of a million cost five times as
     // much.
-    let mut stats: Vec<(u32, Option<u64>, bool)> = vec![(0, None, false); resources.len()];
+    let none = ResourceStats { earliest: u64::MAX, ..ResourceStats::default() };
+    let mut stats = vec![none; resources.len()];
     for wait in data.waits.iter() {
         let Ok(i) = resources.binary_search_by_key(&wait.resource_id, |r| r.id) else { continue };
         let entry = &mut stats[i];
-        entry.0 += 1;
-        entry.1 = Some(entry.1.map_or(wait.since_nanos, |e| e.min(wait.since_nanos)));
-        entry.2 |= wait.op.starts_with("Acquire");
+        entry.waiters += 1;
+        entry.earliest = entry.earliest.min(wait.since_nanos);
+        entry.acquired |= wait.op.starts_with("Acquire");
     }
-    let labels: Vec<&str> = resources.iter().zip(&stats).map(|(r, s)| label(r, s.2)).collect();
+    let labels: Vec<&str> =
+        resources.iter().zip(&stats).map(|(r, s)| label(r, s.acquired)).collect();
     let mut kinds: HashMap<&str, u64> = HashMap::new();
     for &label in &labels {
         *kinds.entry(label).or_default() += 1;
@@ -252,9 +264,11 @@ pub(crate) fn build_resources(
     let now = data.now_nanos;
     order.sort_by(|&a, &b| {
         let (ra, rb) = (&resources[a], &resources[b]);
-        let oldest = |i: usize| stats[i].1.map_or(0, |since| now.saturating_sub(since));
+        let oldest = |i: usize| stats[i].earliest().map_or(0, |since| now.saturating_sub(since));
         let ascending = match sort.column {
-            ResourceColumn::Waiters => stats[a].0.cmp(&stats[b].0).then(oldest(a).cmp(&oldest(b))),
+            ResourceColumn::Waiters => {
+                stats[a].waiters.cmp(&stats[b].waiters).then(oldest(a).cmp(&oldest(b)))
+            }
             ResourceColumn::Oldest => oldest(a).cmp(&oldest(b)),
             ResourceColumn::Kind => labels[a].cmp(labels[b]),
             ResourceColumn::Location => {
@@ -265,5 +279,5 @@ pub(crate) fn build_resources(
         sort.direct(ascending).then(ra.id.cmp(&rb.id))
     });
     view.reorder(order, |i| resources.get(i).map(|r| r.id), old);
-    kinds
+    (kinds, stats)
 }

@@ -17,5 +17,7 @@ pub(crate) use data::{
     AnalysisInfo, Data, DumpView, Focus, FocusWait, Lists, NO_GROUP, RowState, Sample, Strings,
     TaskRow,
 };
-pub(crate) use lists::{group_severity, resource_label, waiters};
+pub(crate) use lists::{
+    ResourceStats, group_severity, label as resource_kind_label, resource_label,
+};
 pub(crate) use tasks::TasksPage;

@@ -10,7 +10,7 @@ use ratatui::widgets::Paragraph;
 use leakscope_proto::v1::{Resource, ResourceKind};
 
 use crate::state::Column as _;
-use crate::state::{App, ResourceColumn, resource_label};
+use crate::state::{App, ResourceColumn, resource_kind_label};
 use crate::view::chrome::{Col, FitTable, column_title, position, split};
 use crate::view::format;
 
@@ -85,13 +85,14 @@ pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         if pos == view.list.selected {
             selected = Some(rows.len());
         }
-        let (waiters, since) = crate::state::waiters(resource.id, &data.waits);
-        let oldest = since.map_or(0.0, |s| data.now_nanos.saturating_sub(s) as f64 / 1e9);
+        let stats = app.resource_stats.get(view.order[pos]).copied().unwrap_or_default();
+        let oldest =
+            stats.earliest().map_or(0.0, |s| data.now_nanos.saturating_sub(s) as f64 / 1e9);
         rows.push(vec![
             (resource.id.to_string(), plain),
-            (resource_label(resource, &data.waits), plain),
+            (resource_kind_label(resource, stats.acquired).to_owned(), plain),
             (state(resource), plain),
-            (format::count(waiters as u64), plain),
+            (format::count(u64::from(stats.waiters)), plain),
             (format::secs(oldest), plain),
             (data.strings.location(resource.location_id).to_string(), plain),
         ]);
@@ -115,8 +116,11 @@ pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     FitTable { title: Line::from(title), cols, rows, selected, empty }.render(frame, top);
 
     let mut lines = Vec::new();
-    if let Some(resource) = view.selected().and_then(|i| data.resources.get(i)) {
-        let label = resource_label(resource, &data.waits);
+    if let Some((resource, stats)) = view
+        .selected()
+        .and_then(|i| Some((data.resources.get(i)?, app.resource_stats.get(i).copied()?)))
+    {
+        let label = resource_kind_label(resource, stats.acquired);
         lines.push(Line::from(vec![
             Span::styled(
                 format!(" {label} {}", resource.id),
