@@ -40,11 +40,15 @@ pub(crate) struct Live<'a> {
     pub(crate) wait: &'a TaskWait,
     /// Time since the last poll ended, for idle tasks; 0 otherwise.
     pub(crate) idle_nanos: u64,
-    /// Time since spawn.
-    pub(crate) age_nanos: u64,
 }
 
 impl Live<'_> {
+    /// Time since spawn, at `now`. Not kept: 8 of the 48 bytes each of a million live tasks
+    /// took, for two detectors.
+    pub(crate) fn age_nanos(&self, now: u64) -> u64 {
+        now.saturating_sub(self.task.created_nanos)
+    }
+
     pub(crate) fn name(&self) -> Option<&str> {
         Some(self.task.name.as_str()).filter(|n| !n.is_empty())
     }
@@ -65,7 +69,6 @@ impl<'a> Ctx<'a> {
                     location: model.location(task.location_id),
                     wait: model.task_wait(task.id),
                     idle_nanos: names::idle_nanos(now, task),
-                    age_nanos: now.saturating_sub(task.created_nanos),
                 }
             })
             .collect();
