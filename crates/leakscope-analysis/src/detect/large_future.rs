@@ -22,7 +22,11 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
         .live
         .iter()
         .filter(|live| live.task.size_bytes >= min)
-        .map(|live| TaskHit { live, severity: Severity::Warn, secs: Ctx::secs(live.age_nanos(ctx.now)) })
+        .map(|live| TaskHit {
+            live,
+            severity: Severity::Warn,
+            secs: Ctx::secs(live.age_nanos(ctx.now)),
+        })
         .collect();
     let evidence = |hit: &TaskHit<'_>| {
         let task = hit.live.task;

@@ -27,7 +27,11 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
                 && u128::from(t.self_wakes) * 100
                     > u128::from(cfg.min_percent) * u128::from(t.wakes)
         })
-        .map(|live| TaskHit { live, severity: Severity::Warn, secs: Ctx::secs(live.age_nanos(ctx.now)) })
+        .map(|live| TaskHit {
+            live,
+            severity: Severity::Warn,
+            secs: Ctx::secs(live.age_nanos(ctx.now)),
+        })
         .collect();
     let evidence = |hit: &TaskHit<'_>| {
         let t = hit.live.task;
