@@ -4,6 +4,8 @@
 //! only looks rows up.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 use leakscope_analysis::{SourceLocation, WaitPoint};
@@ -73,6 +75,35 @@ pub(crate) struct TasksPage {
     pub(crate) ids: Vec<u64>,
     /// The observation the list was built from, whether it carried the rows, and when.
     built: Option<(u64, bool, Instant)>,
+    /// A build of a large list on a thread of its own, and the observation it reads.
+    pending: Pending,
+}
+
+/// A list this long is filtered and sorted off the screen's thread (a million rows took a
+/// quarter of a second, a frozen frame); the page shows the list it has until the new one comes.
+pub(crate) const BUILD_ELSEWHERE: usize = 50_000;
+
+/// The build in flight, if any: its result and the observation and rows it was built from.
+#[derive(Default)]
+struct Pending(Option<(Receiver<Vec<u64>>, u64, bool, Instant)>);
+
+impl Clone for Pending {
+    /// A copy of a page starts without the build: its result goes to one page.
+    fn clone(&self) -> Self {
+        Self(None)
+    }
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Pending(building)" } else { "Pending(none)" })
+    }
 }
 
 impl TasksPage {
@@ -85,7 +116,18 @@ impl TasksPage {
             list: ListState::default(),
             ids: Vec::new(),
             built: None,
+            pending: Pending::default(),
         }
+    }
+
+    /// Whether a new order is being built off the screen's thread.
+    pub(crate) fn building(&self) -> bool {
+        self.pending.0.is_some()
+    }
+
+    /// Whether the list shown was built from rows (and no build is under way).
+    pub(crate) fn listed(&self) -> bool {
+        !self.building() && self.built.is_some_and(|(_, rows, _)| rows)
     }
 
     /// The selected task's id.
@@ -96,11 +138,25 @@ impl TasksPage {
     /// Forgets the list so the next refresh rebuilds it at once (after a filter or sort change).
     pub(crate) fn invalidate(&mut self) {
         self.built = None;
+        self.pending = Pending::default();
     }
 
     /// Rebuilds the list if it was invalidated, if the rows it was built without have come, or
     /// if newer data arrived and the last build is at least [`REBUILD_EVERY`] old.
-    pub(crate) fn refresh(&mut self, data: &Data, now: Instant) {
+    pub(crate) fn refresh(&mut self, data: &Arc<Data>, now: Instant) {
+        if let Some((rx, observation, rows, at)) = &self.pending.0 {
+            match rx.try_recv() {
+                Ok(ids) => {
+                    self.built = Some((*observation, *rows, *at));
+                    self.pending = Pending::default();
+                    self.take(ids);
+                }
+                // Still building: the page keeps the list it has.
+                Err(TryRecvError::Empty) => return,
+                // The thread could not run or died: built here instead, below.
+                Err(TryRecvError::Disconnected) => self.pending = Pending::default(),
+            }
+        }
         let due = match self.built {
             None => true,
             Some((_, rows, _)) if rows != data.lists.tasks => true,
@@ -109,20 +165,31 @@ impl TasksPage {
                     && now.saturating_duration_since(at) >= REBUILD_EVERY
             }
         };
-        if due {
-            self.rebuild(data);
-            self.built = Some((data.observations, data.lists.tasks, now));
+        if !due {
+            return;
         }
+        if data.tasks.len() >= BUILD_ELSEWHERE {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (scope, filter, sort) = (self.scope.clone(), self.filter.clone(), self.sort);
+            let source = Arc::clone(data);
+            let spawned = std::thread::Builder::new().name("leakscope-list".into()).spawn(
+                move || {
+                    let _ = tx.send(order(&scope, &filter, sort, &source));
+                },
+            );
+            if spawned.is_ok() {
+                self.pending = Pending(Some((rx, data.observations, data.lists.tasks, now)));
+                return;
+            }
+        }
+        self.take(order(&self.scope, &self.filter, self.sort, data));
+        self.built = Some((data.observations, data.lists.tasks, now));
     }
 
-    fn rebuild(&mut self, data: &Data) {
+    /// Shows `ids` (a new order), keeping the selected task selected.
+    fn take(&mut self, ids: Vec<u64>) {
         let old = self.selected();
-        let keep = Keep::new(&self.scope, data, &self.filter);
-        let mut rows: Vec<&TaskRow> =
-            data.tasks.iter().filter(|row| keep.keeps(row, data)).collect();
-        let sort = self.sort;
-        rows.sort_by(|a, b| sort.direct(compare(sort.column, a, b, data)).then(a.id.cmp(&b.id)));
-        self.ids = rows.iter().map(|r| r.id).collect();
+        self.ids = ids;
         if let Some(old) = old
             && let Some(pos) = self.ids.iter().position(|&id| id == old)
         {
@@ -130,6 +197,15 @@ impl TasksPage {
         }
         self.list.follow(self.ids.len());
     }
+}
+
+/// The ids of `data`'s rows that `scope` and `filter` keep, in `sort`'s order (by id among
+/// equals).
+fn order(scope: &Scope, filter: &str, sort: Sort<TaskColumn>, data: &Data) -> Vec<u64> {
+    let keep = Keep::new(scope, data, filter);
+    let mut rows: Vec<&TaskRow> = data.tasks.iter().filter(|row| keep.keeps(row, data)).collect();
+    rows.sort_by(|a, b| sort.direct(compare(sort.column, a, b, data)).then(a.id.cmp(&b.id)));
+    rows.iter().map(|r| r.id).collect()
 }
 
 fn compare(column: TaskColumn, a: &TaskRow, b: &TaskRow, data: &Data) -> std::cmp::Ordering {
@@ -255,5 +331,54 @@ impl Keep {
                     || f.groups.contains(&row.group)
                     || f.states.contains(&row.state)
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::{BUILD_ELSEWHERE, Scope, TasksPage};
+    use crate::state::data::{Data, Lists, NO_GROUP, RowState, TaskRow};
+
+    /// A list too long to sort between two frames is sorted on a thread of its own; the page
+    /// keeps what it had (here nothing) until the order comes, then shows it.
+    #[test]
+    fn a_large_list_is_sorted_off_the_screens_thread_and_shown_when_done() {
+        let n = BUILD_ELSEWHERE as u64 + 10;
+        let row = |id: u64| TaskRow {
+            id,
+            location_id: 1,
+            name: 0,
+            point: 0,
+            group: NO_GROUP,
+            state: RowState::Idle,
+            age_secs: 1.0,
+            idle_secs: (id % 1000) as f32,
+            polls: 1,
+            busy_secs: 0.0,
+            wakes: 0,
+            wakers: 1,
+        };
+        let data = Arc::new(Data {
+            observations: 1,
+            lists: Lists { tasks: true, resources: false },
+            tasks: Arc::new((0..n).map(row).collect()),
+            ..Data::default()
+        });
+        let mut page = TasksPage::new(Scope::All);
+        page.refresh(&data, Instant::now());
+        assert!(page.building() && page.ids.is_empty() && !page.listed());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while page.building() {
+            assert!(Instant::now() < deadline, "no order within a minute");
+            std::thread::sleep(Duration::from_millis(2));
+            page.refresh(&data, Instant::now());
+        }
+        assert!(page.listed());
+        assert_eq!(page.ids.len() as u64, n);
+        // The longest idle first, by id among equals.
+        assert_eq!(page.ids[..3], [999, 1999, 2999]);
     }
 }

@@ -116,9 +116,12 @@ pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, page: &TasksPag
     if !page.filter.is_empty() {
         title.push(Span::raw(format!(" · filter \"{}\"", page.filter)));
     }
+    if page.building() {
+        title.push(Span::styled(" · sorting…", format::dim()));
+    }
     let empty = if data.observations == 0 {
         "waiting for data…"
-    } else if !data.lists.tasks {
+    } else if !data.lists.tasks || page.building() {
         "listing the tasks…"
     } else {
         "no tasks match"
