@@ -6,11 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::state::action::{Action, Mode, Tab};
+use crate::state::background::{BUILD_ELSEWHERE, Background, Polled};
 use crate::state::columns::{FindingColumn, GroupColumn, ResourceColumn};
 use crate::state::data::{Data, Lists};
 use crate::state::link::Link;
 use crate::state::list::ListState;
-use crate::state::lists::{ListView, build_findings, build_groups, build_resources};
+use crate::state::lists::{
+    ListView, ResourceList, build_findings, build_groups, resource_list, show_resources,
+};
 use crate::state::tasks::{Scope, TasksPage};
 
 /// How long a status message stays.
@@ -95,8 +98,15 @@ pub(crate) struct App {
     pub(crate) resources: ListView<ResourceColumn>,
     /// How many resources there are of each kind, most numerous first.
     pub(crate) resource_kinds: Vec<(String, u64)>,
-    /// What the waits say of each resource, by place in `data.resources`.
+    /// What the waits say of each resource, by place in `resource_data.resources`.
     pub(crate) resource_stats: Vec<crate::state::ResourceStats>,
+    /// The publication the Resources list was built from: its order and statistics are places
+    /// in it (newer data may have others, until the list is built again).
+    pub(crate) resource_data: Arc<Data>,
+    /// A large Resources list being built off the screen's thread, for that publication;
+    /// `resources_stale` when newer data came meanwhile.
+    resource_build: Background<ResourceList, Arc<Data>>,
+    resources_stale: bool,
     all_tasks: Option<Box<TasksPage>>,
     /// How keys are read.
     pub(crate) mode: Mode,
@@ -131,6 +141,9 @@ impl App {
             resources: ListView::new(ResourceColumn::Waiters),
             resource_kinds: Vec::new(),
             resource_stats: Vec::new(),
+            resource_data: Arc::default(),
+            resource_build: Background::default(),
+            resources_stale: false,
             all_tasks: None,
             mode: Mode::Normal,
             paused: false,
@@ -189,6 +202,7 @@ impl App {
     pub(crate) fn tick(&mut self, now: Instant) {
         self.now = now;
         self.refresh_tasks();
+        self.take_resources();
     }
 
     /// New data from the engine (held back while paused).
@@ -448,8 +462,8 @@ impl App {
             Some(Page::Groups) => build_groups(&mut self.groups, &data),
             Some(Page::Findings) => build_findings(&mut self.findings, &data),
             Some(Page::Resources) => {
-                (self.resource_kinds, self.resource_stats) =
-                    build_resources(&mut self.resources, &data);
+                self.resource_build.clear();
+                self.build_resources();
             }
             Some(Page::Tasks(page)) => {
                 page.invalidate();
@@ -467,10 +481,67 @@ impl App {
         build_groups(&mut self.groups, &data);
         build_findings(&mut self.findings, &data);
         if self.pages.iter().any(|page| matches!(page, Page::Resources)) {
-            (self.resource_kinds, self.resource_stats) =
-                build_resources(&mut self.resources, &data);
+            if self.resource_build.running() {
+                self.resources_stale = true;
+            } else {
+                self.build_resources();
+            }
+        } else if !self.resource_stats.is_empty() || self.resource_build.running() {
+            // Off screen: let the publication go, or the model would copy a million resources
+            // it shares with it at its next change.
+            self.resource_build.clear();
+            self.resource_kinds = Vec::new();
+            self.resource_stats = Vec::new();
+            self.resources.order = Vec::new();
+            drop_elsewhere(std::mem::take(&mut self.resource_data));
         }
         self.refresh_tasks();
+    }
+
+    /// Whether the Resources list is being built off the screen's thread.
+    pub(crate) fn resources_building(&self) -> bool {
+        self.resource_build.running()
+    }
+
+    /// Builds the Resources list of the data shown: at once when it is short, else on a thread
+    /// of its own (the screen keeps the list it has meanwhile).
+    fn build_resources(&mut self) {
+        let data = Arc::clone(&self.data);
+        self.resources_stale = false;
+        if data.resources.len() >= BUILD_ELSEWHERE {
+            let (filter, sort) = (self.resources.filter.clone(), self.resources.sort);
+            let source = Arc::clone(&data);
+            let key = Arc::clone(&data);
+            if self.resource_build.start(key, move || resource_list(&filter, sort, &source)) {
+                return;
+            }
+        }
+        let list = resource_list(&self.resources.filter, self.resources.sort, &data);
+        self.show_resources(list, data);
+    }
+
+    /// Takes a Resources list built in the background, if it is there, and starts the next when
+    /// newer data came meanwhile.
+    fn take_resources(&mut self) {
+        match self.resource_build.poll() {
+            Polled::Done(list, data) => {
+                self.show_resources(list, data);
+                if self.resources_stale && matches!(self.pages.last(), Some(Page::Resources)) {
+                    self.build_resources();
+                }
+            }
+            Polled::Lost => self.build_resources(),
+            Polled::Idle | Polled::Running => {}
+        }
+    }
+
+    fn show_resources(&mut self, mut list: ResourceList, data: Arc<Data>) {
+        let old = self.resources.selected().and_then(|i| self.resource_data.resources.get(i));
+        let old = old.map(|r| r.id);
+        show_resources(&mut self.resources, &mut list, &data, old);
+        self.resource_kinds = list.kinds;
+        self.resource_stats = list.stats;
+        self.resource_data = data;
     }
 
     fn refresh_tasks(&mut self) {
@@ -519,8 +590,12 @@ impl App {
                 })
             }
             Page::Resources => {
-                let resource = self.resources.selected().and_then(|i| data.resources.get(i));
-                resource.map(|r| {
+                // The list's places are in the publication it was built from.
+                let data = &self.resource_data;
+                let i = self.resources.selected();
+                let found =
+                    i.and_then(|i| Some((data.resources.get(i)?, self.resource_stats.get(i)?)));
+                found.map(|(r, stats)| {
                     let mut ids: Vec<u64> = data
                         .waits
                         .iter()
@@ -530,7 +605,7 @@ impl App {
                     if r.holder_task_id != 0 {
                         ids.push(r.holder_task_id);
                     }
-                    let label = crate::state::lists::resource_label(r, &data.waits);
+                    let label = crate::state::lists::label(r, stats.acquired);
                     Page::Tasks(Box::new(TasksPage::new(Scope::Ids {
                         label: format!("waiters and holder of {label} {}", r.id),
                         ids,
@@ -795,6 +870,39 @@ mod tests {
         app.on_data(std::sync::Arc::new(fewer));
         app.handle(Back);
         assert_eq!(describe(&app), "Resources[1/2]");
+        // Off the stack, the publication it was built from is let go with the next data: the
+        // model shares its resources, and would copy them at its next change.
+        app.handle(Tab(crate::state::Tab::Groups));
+        app.on_data(fixture::data(None));
+        assert!(app.resource_stats.is_empty() && app.resource_data.resources.is_empty());
+    }
+
+    /// A Resources list too long to sort between two frames is sorted on a thread of its own;
+    /// the screen says so and takes the order at a tick.
+    #[test]
+    fn a_large_resource_list_is_sorted_off_the_screens_thread() {
+        use crate::state::background::BUILD_ELSEWHERE;
+        use leakscope_proto::v1::{Resource, ResourceKind};
+        let mut app = fixture::app();
+        let mut data = (*fixture::data(None)).clone();
+        let n = BUILD_ELSEWHERE as u64 + 5;
+        data.resources = std::sync::Arc::new(
+            (1..=n)
+                .map(|id| Resource { id, kind: ResourceKind::Oneshot as i32, ..Resource::default() })
+                .collect(),
+        );
+        app.on_data(std::sync::Arc::new(data));
+        app.handle(Tab(crate::state::Tab::Resources));
+        assert!(app.resources_building() && app.resources.order.is_empty());
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while app.resources_building() {
+            assert!(std::time::Instant::now() < deadline, "no order within a minute");
+            std::thread::sleep(Duration::from_millis(2));
+            app.tick(std::time::Instant::now());
+        }
+        assert_eq!(app.resources.order.len() as u64, n);
+        assert_eq!(app.resource_kinds, [("oneshot channel".to_owned(), n)]);
+        assert_eq!(app.resource_data.resources.len() as u64, n);
     }
 
     #[test]

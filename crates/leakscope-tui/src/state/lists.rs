@@ -221,15 +221,31 @@ impl ResourceStats {
     }
 }
 
-/// Rebuilds the Resources order; returns how many resources there are of each kind, most
-/// numerous first (the screen's title: timers are resources too, and usually most of them), and
-/// each resource's [`ResourceStats`] by place.
-pub(crate) fn build_resources(
+/// The Resources list of one publication: how many resources there are of each kind, most
+/// numerous first (the screen's title: timers are resources too, and usually most of them), each
+/// resource's [`ResourceStats`] by place, and the order shown (places in `data.resources`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ResourceList {
+    pub(crate) kinds: Vec<(String, u64)>,
+    pub(crate) stats: Vec<ResourceStats>,
+    pub(crate) order: Vec<usize>,
+}
+
+/// Shows a list built for `data` in `view`, keeping the resource `old` selected.
+pub(crate) fn show_resources(
     view: &mut ListView<ResourceColumn>,
+    list: &mut ResourceList,
     data: &Data,
-) -> (Vec<(String, u64)>, Vec<ResourceStats>) {
+    old: Option<u64>,
+) {
+    let order = std::mem::take(&mut list.order);
+    view.reorder(order, |i| data.resources.get(i).map(|r| r.id), old);
+}
+
+/// The Resources list of `data` under `filter` and `sort`: one pass over the waits, a label per
+/// resource, a sort. Pure, so that a large one is built off the screen's thread.
+pub(crate) fn resource_list(filter: &str, sort: Sort<ResourceColumn>, data: &Data) -> ResourceList {
     let resources = &data.resources;
-    let old = view.selected().and_then(|i| resources.get(i)).map(|r| r.id);
     // One pass over the waits, not one per resource: a leaking app has as many of each. The
     // resources are sorted by id, so each wait finds its resource's place by a binary search:
     // (waiters, earliest since, acquired) by place, where a map of a million cost five times as
@@ -254,13 +270,12 @@ pub(crate) fn build_resources(
     kinds.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let mut order: Vec<usize> = (0..resources.len())
         .filter(|&i| {
-            view.filter.is_empty() || {
+            filter.is_empty() || {
                 let location = data.strings.location(resources[i].location_id).to_string();
-                matches(&view.filter, &[labels[i], &location, &resources[i].concrete_type])
+                matches(filter, &[labels[i], &location, &resources[i].concrete_type])
             }
         })
         .collect();
-    let sort = view.sort;
     let now = data.now_nanos;
     order.sort_by(|&a, &b| {
         let (ra, rb) = (&resources[a], &resources[b]);
@@ -278,6 +293,5 @@ pub(crate) fn build_resources(
         };
         sort.direct(ascending).then(ra.id.cmp(&rb.id))
     });
-    view.reorder(order, |i| resources.get(i).map(|r| r.id), old);
-    (kinds, stats)
+    ResourceList { kinds, stats, order }
 }

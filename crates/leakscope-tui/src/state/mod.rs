@@ -3,6 +3,7 @@
 
 mod action;
 mod app;
+mod background;
 mod columns;
 mod data;
 mod link;

@@ -5,11 +5,11 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 use leakscope_analysis::{SourceLocation, WaitPoint};
 
+use crate::state::background::{BUILD_ELSEWHERE, Background, Polled};
 use crate::state::columns::{Sort, TaskColumn};
 use crate::state::data::{Data, TaskRow};
 use crate::state::list::ListState;
@@ -75,35 +75,9 @@ pub(crate) struct TasksPage {
     pub(crate) ids: Vec<u64>,
     /// The observation the list was built from, whether it carried the rows, and when.
     built: Option<(u64, bool, Instant)>,
-    /// A build of a large list on a thread of its own, and the observation it reads.
-    pending: Pending,
-}
-
-/// A list this long is filtered and sorted off the screen's thread (a million rows took a
-/// quarter of a second, a frozen frame); the page shows the list it has until the new one comes.
-pub(crate) const BUILD_ELSEWHERE: usize = 50_000;
-
-/// The build in flight, if any: its result and the observation and rows it was built from.
-#[derive(Default)]
-struct Pending(Option<(Receiver<Vec<u64>>, u64, bool, Instant)>);
-
-impl Clone for Pending {
-    /// A copy of a page starts without the build: its result goes to one page.
-    fn clone(&self) -> Self {
-        Self(None)
-    }
-}
-
-impl PartialEq for Pending {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl std::fmt::Debug for Pending {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "Pending(building)" } else { "Pending(none)" })
-    }
+    /// A build of a large list on a thread of its own, with the observation, rows flag and
+    /// time it is built for.
+    pending: Background<Vec<u64>, (u64, bool, Instant)>,
 }
 
 impl TasksPage {
@@ -116,13 +90,13 @@ impl TasksPage {
             list: ListState::default(),
             ids: Vec::new(),
             built: None,
-            pending: Pending::default(),
+            pending: Background::default(),
         }
     }
 
     /// Whether a new order is being built off the screen's thread.
     pub(crate) fn building(&self) -> bool {
-        self.pending.0.is_some()
+        self.pending.running()
     }
 
     /// Whether the list shown was built from rows (and no build is under way).
@@ -138,24 +112,21 @@ impl TasksPage {
     /// Forgets the list so the next refresh rebuilds it at once (after a filter or sort change).
     pub(crate) fn invalidate(&mut self) {
         self.built = None;
-        self.pending = Pending::default();
+        self.pending.clear();
     }
 
     /// Rebuilds the list if it was invalidated, if the rows it was built without have come, or
     /// if newer data arrived and the last build is at least [`REBUILD_EVERY`] old.
     pub(crate) fn refresh(&mut self, data: &Arc<Data>, now: Instant) {
-        if let Some((rx, observation, rows, at)) = &self.pending.0 {
-            match rx.try_recv() {
-                Ok(ids) => {
-                    self.built = Some((*observation, *rows, *at));
-                    self.pending = Pending::default();
-                    self.take(ids);
-                }
-                // Still building: the page keeps the list it has.
-                Err(TryRecvError::Empty) => return,
-                // The thread could not run or died: built here instead, below.
-                Err(TryRecvError::Disconnected) => self.pending = Pending::default(),
+        match self.pending.poll() {
+            Polled::Done(ids, built) => {
+                self.built = Some(built);
+                self.take(ids);
             }
+            // Still building: the page keeps the list it has.
+            Polled::Running => return,
+            // Nothing under way, or the thread died (then it is built here, below).
+            Polled::Idle | Polled::Lost => {}
         }
         let due = match self.built {
             None => true,
@@ -169,16 +140,10 @@ impl TasksPage {
             return;
         }
         if data.tasks.len() >= BUILD_ELSEWHERE {
-            let (tx, rx) = std::sync::mpsc::channel();
             let (scope, filter, sort) = (self.scope.clone(), self.filter.clone(), self.sort);
             let source = Arc::clone(data);
-            let spawned = std::thread::Builder::new().name("leakscope-list".into()).spawn(
-                move || {
-                    let _ = tx.send(order(&scope, &filter, sort, &source));
-                },
-            );
-            if spawned.is_ok() {
-                self.pending = Pending(Some((rx, data.observations, data.lists.tasks, now)));
+            let built = (data.observations, data.lists.tasks, now);
+            if self.pending.start(built, move || order(&scope, &filter, sort, &source)) {
                 return;
             }
         }
@@ -339,7 +304,8 @@ mod tests {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use super::{BUILD_ELSEWHERE, Scope, TasksPage};
+    use super::{Scope, TasksPage};
+    use crate::state::background::BUILD_ELSEWHERE;
     use crate::state::data::{Data, Lists, NO_GROUP, RowState, TaskRow};
 
     /// A list too long to sort between two frames is sorted on a thread of its own; the page

@@ -63,7 +63,8 @@ fn kinds(app: &App) -> String {
 
 pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let (top, bottom) = split(area);
-    let data = &app.data;
+    // The list's places are in the publication it was built from, which it reads alone.
+    let data = &app.resource_data;
     let view = &app.resources;
     let title_of = |column: ResourceColumn| {
         column_title(column.title(), view.sort.column == column, view.sort.descending())
@@ -110,6 +111,9 @@ pub(crate) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     ];
     if !view.filter.is_empty() {
         title.push(Span::raw(format!(" · filter \"{}\"", view.filter)));
+    }
+    if app.resources_building() {
+        title.push(Span::styled(" · sorting…", format::dim()));
     }
     let empty =
         if data.lists.resources { "no instrumented resources" } else { "listing the resources…" };
