@@ -15,8 +15,8 @@ use leakscope_proto::v1::{
 use tokio::sync::{mpsc, watch};
 
 use crate::state::{
-    AnalysisInfo, Data, DumpView, Focus, FocusWait, Lists, NO_GROUP, RowState, Sample, Strings,
-    TaskRow, resource_label,
+    AnalysisInfo, Data, DumpView, Focus, FocusWait, Lists, RowState, Rows, RowsBuilder, Sample,
+    Strings, TaskRow, resource_label,
 };
 
 /// Samples kept for the live-task sparkline and rates (5 minutes at the default interval).
@@ -61,8 +61,6 @@ pub(crate) struct Engine {
     strings_dirty: bool,
     point_ids: HashMap<WaitPoint, u16>,
     name_ids: HashMap<String, u32>,
-    /// Per location id: (wait point id, group index) of the latest report.
-    groups_by_location: HashMap<u32, Vec<(u16, u32)>>,
     samples: Vec<Sample>,
     dump: Option<Arc<DumpView>>,
     /// The latest successful dump as it came, for the task-wait stacks' await chains.
@@ -98,7 +96,6 @@ impl Engine {
             strings_dirty: true,
             point_ids: HashMap::from([(WaitPoint::Unknown(String::new()), 0)]),
             name_ids: HashMap::from([(String::new(), 0)]),
-            groups_by_location: HashMap::new(),
             samples: Vec::new(),
             dump: None,
             raw_dump: None,
@@ -257,7 +254,6 @@ impl Engine {
         self.analysis.every_secs = self.analysis_every().as_secs_f64();
         self.analysed_at = Some(now);
         self.report = Some(Arc::new(report));
-        self.groups_by_location.clear();
         self.dirty = false;
         self.rows_dirty = true;
     }
@@ -272,15 +268,20 @@ impl Engine {
     /// What the screens show now. Parts that did not change are shared with the previous
     /// publication.
     pub(crate) fn publish(&mut self) -> Arc<Data> {
-        let tasks = if !self.lists.tasks {
-            // Not kept for later either: the rows of a million tasks are 72 MB.
+        let (tasks, groups) = if !self.lists.tasks {
+            // Not kept for later either: the rows of a million tasks are 64 MB.
             self.rows_dirty = true;
-            if self.last.tasks.is_empty() { Arc::clone(&self.last.tasks) } else { Arc::default() }
+            if self.last.tasks.is_empty() {
+                (Arc::clone(&self.last.tasks), Arc::clone(&self.last.groups))
+            } else {
+                (Arc::default(), Arc::default())
+            }
         } else if self.rows_dirty {
             self.rows_dirty = false;
-            Arc::new(self.rows())
+            let rows = Arc::new(self.rows());
+            (rows, Arc::new(self.groups()))
         } else {
-            Arc::clone(&self.last.tasks)
+            (Arc::clone(&self.last.tasks), Arc::clone(&self.last.groups))
         };
         // Shared with the model, not copied: a million resources are a hundred megabytes. Only
         // while shown: the model changes a list a screen still holds by copying it first.
@@ -337,6 +338,7 @@ impl Engine {
             analysis: self.analysis,
             lists: self.lists,
             tasks,
+            groups,
             strings,
             resources,
             waits,
@@ -353,8 +355,9 @@ impl Engine {
         Arc::clone(&self.last)
     }
 
-    fn rows(&mut self) -> Vec<TaskRow> {
-        let now = self.model.now_nanos();
+    /// The live tasks' rows, sharing with the last publication's every chunk that came again
+    /// unchanged.
+    fn rows(&mut self) -> Rows {
         if let Some(report) = &self.report {
             for group in &report.groups {
                 intern_point(&mut self.strings, &mut self.point_ids, &group.waiting_on);
@@ -362,7 +365,8 @@ impl Engine {
             self.strings_dirty = true;
         }
         let model = &self.model;
-        let mut rows = Vec::with_capacity(self.last.tasks.len());
+        let old = Arc::clone(&self.last.tasks);
+        let mut rows = RowsBuilder::new(&old);
         for task in model.live_tasks() {
             let point = &model.task_wait(task.id).point;
             let point_id = match self.point_ids.get(point) {
@@ -388,29 +392,25 @@ impl Engine {
                 slot.insert(model.location(task.location_id).clone());
                 self.strings_dirty = true;
             }
-            let group = match &self.report {
-                None => NO_GROUP,
-                Some(report) => {
-                    let by_point =
-                        self.groups_by_location.entry(task.location_id).or_insert_with(|| {
-                            let location = model.location(task.location_id);
-                            report
-                                .groups
-                                .iter()
-                                .enumerate()
-                                .filter(|(_, g)| g.location == *location)
-                                .filter_map(|(i, g)| {
-                                    let point = self.point_ids.get(&g.waiting_on)?;
-                                    Some((*point, i as u32))
-                                })
-                                .collect()
-                        });
-                    by_point.iter().find(|(p, _)| *p == point_id).map_or(NO_GROUP, |(_, g)| *g)
-                }
-            };
-            rows.push(row(task, now, point_id, name, group));
+            rows.push(row(task, point_id, name));
         }
-        rows
+        rows.finish()
+    }
+
+    /// The latest report's group of each (location id, wait point id) interned: a row's group,
+    /// looked up rather than kept in the row (a new report reorders its groups).
+    fn groups(&self) -> HashMap<(u32, u16), u32> {
+        let Some(report) = &self.report else { return HashMap::new() };
+        let mut groups = HashMap::new();
+        for (i, group) in report.groups.iter().enumerate() {
+            let Some(&point) = self.point_ids.get(&group.waiting_on) else { continue };
+            for (&location_id, location) in &self.strings.locations {
+                if *location == group.location {
+                    groups.entry((location_id, point)).or_insert(i as u32);
+                }
+            }
+        }
+        groups
     }
 
     fn intern_location(&mut self, id: u32) {
@@ -573,18 +573,21 @@ fn row_state(task: &Task) -> RowState {
     }
 }
 
-fn row(task: &Task, now: u64, point: u16, name: u32, group: u32) -> TaskRow {
+fn row(task: &Task, point: u16, name: u32) -> TaskRow {
     let state = row_state(task);
-    let idle_nanos = leakscope_analysis::names::idle_nanos(now, task);
     TaskRow {
         id: task.id,
         location_id: task.location_id,
         name,
         point,
-        group,
         state,
-        age_secs: secs(now.saturating_sub(task.created_nanos)) as f32,
-        idle_secs: secs(idle_nanos) as f32,
+        created_nanos: task.created_nanos,
+        // As `names::idle_nanos` counts it.
+        idle_since_nanos: if state == RowState::Idle {
+            task.last_poll_end_nanos.max(task.created_nanos)
+        } else {
+            TaskRow::NOT_IDLE
+        },
         polls: task.polls,
         busy_secs: secs(task.busy_nanos) as f32,
         wakes: task.wakes,
@@ -707,7 +710,7 @@ mod tests {
             waits: vec![Wait { task_id: 1, resource_id: 10, ..Wait::default() }],
             ..Snapshot::default()
         };
-        assert_eq!(std::mem::size_of::<crate::state::TaskRow>(), 56, "a row of a million");
+        assert_eq!(std::mem::size_of::<crate::state::TaskRow>(), 64, "a row of a million");
         let mut engine = Engine::new(leakscope_analysis::Config::default(), "127.0.0.1:1");
         engine.hello(&crate::fixture::hello());
         engine.apply(vec![Update { full: true, snapshot: Some(full) }]);
@@ -752,6 +755,45 @@ mod tests {
             "changed in place, not copied"
         );
         assert!(engine.publish().resources.is_empty(), "still not shown: {hidden:?}");
+    }
+
+    /// A new publication of the rows shares every chunk in which no task changed: at a million
+    /// idle tasks a new list is a few chunks, not a second copy.
+    #[test]
+    fn rows_of_tasks_that_did_not_change_are_shared_with_the_last_publication() {
+        use crate::state::Lists;
+        let task = |id, polls| Task {
+            id,
+            polls,
+            state: TaskState::Idle as i32,
+            created_nanos: 1,
+            last_poll_end_nanos: 2,
+            ..Task::default()
+        };
+        let mut engine = Engine::new(leakscope_analysis::Config::default(), "127.0.0.1:1");
+        engine.hello(&crate::fixture::hello());
+        engine.set_lists(Lists { tasks: true, resources: false });
+        let all = (1..=10_000).map(|id| task(id, 1)).collect();
+        engine.apply(vec![Update {
+            full: true,
+            snapshot: Some(Snapshot { tasks: all, now_nanos: 3, ..Snapshot::default() }),
+        }]);
+        engine.analyze(std::time::Instant::now());
+        let first = engine.publish();
+        // Task 5,000 is polled; the clock moves on.
+        let one = vec![task(5_000, 2)];
+        engine.apply(vec![Update {
+            full: false,
+            snapshot: Some(Snapshot { tasks: one, now_nanos: 9, ..Snapshot::default() }),
+        }]);
+        engine.analyze(std::time::Instant::now());
+        let second = engine.publish();
+        assert!(!std::sync::Arc::ptr_eq(&first.tasks, &second.tasks), "rebuilt");
+        assert_eq!(second.tasks.len(), 10_000);
+        assert_eq!(second.row(5_000).map(|r| r.polls), Some(2));
+        assert_eq!(second.row(4_999).map(|r| r.idle_secs(9)), Some(7e-9));
+        // Ids 1-4,095 and 8,192-10,000 share their chunks; 4,096-8,191 is new.
+        assert_eq!(second.tasks.shared_with(&first.tasks), 2);
     }
 
     #[test]

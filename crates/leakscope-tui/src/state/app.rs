@@ -888,7 +888,11 @@ mod tests {
         let n = BUILD_ELSEWHERE as u64 + 5;
         data.resources = std::sync::Arc::new(
             (1..=n)
-                .map(|id| Resource { id, kind: ResourceKind::Oneshot as i32, ..Resource::default() })
+                .map(|id| Resource {
+                    id,
+                    kind: ResourceKind::Oneshot as i32,
+                    ..Resource::default()
+                })
                 .collect(),
         );
         app.on_data(std::sync::Arc::new(data));

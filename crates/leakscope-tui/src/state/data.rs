@@ -8,6 +8,8 @@ use std::sync::Arc;
 use leakscope_analysis::{Report, SourceLocation, TargetInfo, TaskWait, WaitPoint};
 use leakscope_proto::v1::{AgentStats, Backtrace, LongPoll, Resource, RuntimeMetrics, Task, Wait};
 
+use crate::state::rows::Rows;
+
 /// Marks a task row that belongs to no group of the latest analysis (spawned since).
 pub(crate) const NO_GROUP: u32 = u32::MAX;
 
@@ -33,7 +35,9 @@ pub(crate) struct Data {
     /// What the lists below carry: each is built only while a screen that shows it is open.
     pub(crate) lists: Lists,
     /// Live tasks, by id (empty unless `lists.tasks`).
-    pub(crate) tasks: Arc<Vec<TaskRow>>,
+    pub(crate) tasks: Arc<Rows>,
+    /// The latest report's group of each (location id, wait point id) the rows have.
+    pub(crate) groups: Arc<HashMap<(u32, u16), u32>>,
     /// Strings the rows refer to by index.
     pub(crate) strings: Arc<Strings>,
     /// Resources, by id (empty unless `lists.resources`).
@@ -117,7 +121,10 @@ impl RowState {
     }
 }
 
-/// One live task, compact: 100k of these are rebuilt on every observation.
+/// One live task, compact (64 bytes), and holding no time that moves by itself: the row of a
+/// task nothing happened to is the same at the next publication, which shares its chunk (see
+/// [`Rows`]). Busy time is an `f32` and the wakers an `i32` (saturated): seven digits are more
+/// than a screen shows.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct TaskRow {
     /// tokio's task id.
@@ -128,16 +135,12 @@ pub(crate) struct TaskRow {
     pub(crate) name: u32,
     /// Wait point index (see [`Strings::points`]).
     pub(crate) point: u16,
-    /// Index into the latest report's groups, or [`NO_GROUP`].
-    pub(crate) group: u32,
     /// State.
     pub(crate) state: RowState,
-    /// Seconds since spawn. The durations are `f32`s and the wakers an `i32` (saturated): 56
-    /// bytes a row, not 72, at a million rows and two of them while a new list is built; seven
-    /// digits are more than a screen shows.
-    pub(crate) age_secs: f32,
-    /// Seconds idle (0 unless idle).
-    pub(crate) idle_secs: f32,
+    /// When it was spawned (agent clock).
+    pub(crate) created_nanos: u64,
+    /// When it went idle (agent clock); [`TaskRow::NOT_IDLE`] unless idle.
+    pub(crate) idle_since_nanos: u64,
     /// Polls.
     pub(crate) polls: u64,
     /// Seconds spent in polls.
@@ -146,6 +149,24 @@ pub(crate) struct TaskRow {
     pub(crate) wakes: u64,
     /// Live wakers.
     pub(crate) wakers: i32,
+}
+
+impl TaskRow {
+    /// `idle_since_nanos` of a task that is not idle.
+    pub(crate) const NOT_IDLE: u64 = u64::MAX;
+
+    /// Seconds since spawn, at `now` (agent clock).
+    pub(crate) fn age_secs(&self, now: u64) -> f64 {
+        now.saturating_sub(self.created_nanos) as f64 / 1e9
+    }
+
+    /// Seconds idle at `now` (0 unless idle).
+    pub(crate) fn idle_secs(&self, now: u64) -> f64 {
+        match self.idle_since_nanos {
+            Self::NOT_IDLE => 0.0,
+            since => now.saturating_sub(since) as f64 / 1e9,
+        }
+    }
 }
 
 /// One observation of the whole app.
@@ -188,9 +209,14 @@ impl Data {
         })
     }
 
-    /// A row by task id (rows are sorted by id).
+    /// A row by task id.
     pub(crate) fn row(&self, id: u64) -> Option<&TaskRow> {
-        self.tasks.binary_search_by_key(&id, |r| r.id).ok().map(|i| &self.tasks[i])
+        self.tasks.get(id)
+    }
+
+    /// The index of a row's group in the latest report, or [`NO_GROUP`].
+    pub(crate) fn group_index(&self, row: &TaskRow) -> u32 {
+        self.groups.get(&(row.location_id, row.point)).copied().unwrap_or(NO_GROUP)
     }
 
     /// The flags (finding kinds) of a row's group, as text.
@@ -201,7 +227,7 @@ impl Data {
     /// A row's group in the latest report.
     pub(crate) fn group_of(&self, row: &TaskRow) -> Option<&leakscope_analysis::Group> {
         let report = self.report.as_ref()?;
-        report.groups.get(row.group as usize)
+        report.groups.get(self.group_index(row) as usize)
     }
 }
 

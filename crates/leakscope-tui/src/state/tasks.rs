@@ -175,11 +175,13 @@ fn order(scope: &Scope, filter: &str, sort: Sort<TaskColumn>, data: &Data) -> Ve
 
 fn compare(column: TaskColumn, a: &TaskRow, b: &TaskRow, data: &Data) -> std::cmp::Ordering {
     let strings = &data.strings;
+    let now = data.now_nanos;
     match column {
         TaskColumn::Id => a.id.cmp(&b.id),
         TaskColumn::State => a.state.cmp(&b.state),
-        TaskColumn::Idle => a.idle_secs.total_cmp(&b.idle_secs),
-        TaskColumn::Age => a.age_secs.total_cmp(&b.age_secs),
+        // Against one clock: the longest idle went idle first (a row keeps when, not how long).
+        TaskColumn::Idle => a.idle_secs(now).total_cmp(&b.idle_secs(now)),
+        TaskColumn::Age => a.age_secs(now).total_cmp(&b.age_secs(now)),
         TaskColumn::Polls => a.polls.cmp(&b.polls),
         TaskColumn::Busy => a.busy_secs.total_cmp(&b.busy_secs),
         TaskColumn::Wakes => a.wakes.cmp(&b.wakes),
@@ -279,7 +281,7 @@ impl Keep {
         Self { locations, points, ids, filter }
     }
 
-    fn keeps(&self, row: &TaskRow, _data: &Data) -> bool {
+    fn keeps(&self, row: &TaskRow, data: &Data) -> bool {
         let in_place = self.locations.as_ref().is_none_or(|l| l.contains(&row.location_id))
             && self.points.as_ref().is_none_or(|p| p.contains(&row.point));
         let in_scope = match (&self.ids, &self.locations) {
@@ -293,7 +295,7 @@ impl Keep {
                 f.locations.contains(&row.location_id)
                     || f.points.contains(&row.point)
                     || f.names.contains(&row.name)
-                    || f.groups.contains(&row.group)
+                    || f.groups.contains(&data.group_index(row))
                     || f.states.contains(&row.state)
             })
     }
@@ -306,22 +308,23 @@ mod tests {
 
     use super::{Scope, TasksPage};
     use crate::state::background::BUILD_ELSEWHERE;
-    use crate::state::data::{Data, Lists, NO_GROUP, RowState, TaskRow};
+    use crate::state::data::{Data, Lists, RowState, TaskRow};
+    use crate::state::rows::Rows;
 
     /// A list too long to sort between two frames is sorted on a thread of its own; the page
     /// keeps what it had (here nothing) until the order comes, then shows it.
     #[test]
     fn a_large_list_is_sorted_off_the_screens_thread_and_shown_when_done() {
+        const NOW: u64 = 10_000_000_000_000;
         let n = BUILD_ELSEWHERE as u64 + 10;
         let row = |id: u64| TaskRow {
             id,
             location_id: 1,
             name: 0,
             point: 0,
-            group: NO_GROUP,
             state: RowState::Idle,
-            age_secs: 1.0,
-            idle_secs: (id % 1000) as f32,
+            created_nanos: 0,
+            idle_since_nanos: NOW - (id % 1000) * 1_000_000_000,
             polls: 1,
             busy_secs: 0.0,
             wakes: 0,
@@ -329,8 +332,9 @@ mod tests {
         };
         let data = Arc::new(Data {
             observations: 1,
+            now_nanos: NOW,
             lists: Lists { tasks: true, resources: false },
-            tasks: Arc::new((0..n).map(row).collect()),
+            tasks: Arc::new(Rows::from((0..n).map(row).collect::<Vec<_>>())),
             ..Data::default()
         });
         let mut page = TasksPage::new(Scope::All);

@@ -56,8 +56,8 @@ fn cell(column: TaskColumn, id: u64, data: &Data) -> (String, Style) {
     let text = match column {
         TaskColumn::Id => row.id.to_string(),
         TaskColumn::State => format::state_label(row.state).to_owned(),
-        TaskColumn::Idle => format::secs(f64::from(row.idle_secs)),
-        TaskColumn::Age => format::secs(f64::from(row.age_secs)),
+        TaskColumn::Idle => format::secs(row.idle_secs(data.now_nanos)),
+        TaskColumn::Age => format::secs(row.age_secs(data.now_nanos)),
         TaskColumn::Polls => format::count(row.polls),
         TaskColumn::Busy => format::nanos((f64::from(row.busy_secs) * 1e9) as u64),
         TaskColumn::Wakes => format::count(row.wakes),
