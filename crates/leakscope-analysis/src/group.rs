@@ -148,7 +148,7 @@ pub(crate) fn groups(ctx: &Ctx<'_>, tally: &Tally) -> Vec<Group> {
         acc.states.add(live.state);
         acc.bits |= tally.bits(live.task.id, live.location);
         acc.count += 1;
-        acc.sample((live.idle_nanos, live.task.id));
+        acc.sample((live.idle_nanos(ctx.now), live.task.id));
     }
     // In the order of their first task, as one pass by id would have met them: distinct points
     // that read the same (rare) make one group, as they always did, led by the first.

@@ -1341,7 +1341,7 @@ mod tests {
         assert_eq!(std::mem::size_of::<ChainIds>(), 16);
         assert!(std::mem::size_of::<Held>() <= 232, "{}", std::mem::size_of::<Held>());
         // And what the analysis makes of each live task for one pass.
-        assert_eq!(std::mem::size_of::<crate::context::Live<'_>>(), 40);
+        assert_eq!(std::mem::size_of::<crate::context::Live<'_>>(), 32);
         for ids in [vec![], vec![7], vec![1, 2, 3], vec![1, 2, 3, 4]] {
             let held = Held::new(Task { wait_chain_ids: ids.clone(), ..Task::default() });
             assert_eq!(held.chains.as_slice(), ids.as_slice());

@@ -22,14 +22,14 @@ pub(crate) fn unevaluable(model: &Model, _: &Config) -> Option<String> {
         .then(|| "needs per-task waker counts, which this source does not provide".to_owned())
 }
 
-/// Whether `live` has lost its waker, idle at least `grace_nanos`.
-pub(crate) fn is_lost(live: &Live<'_>, grace_nanos: u64) -> bool {
+/// Whether `live` has lost its waker, idle at least `grace_nanos` at `now`.
+pub(crate) fn is_lost(live: &Live<'_>, now: u64, grace_nanos: u64) -> bool {
     let task = live.task;
     live.state == TaskState::Idle
         && matches!(live.kind, TaskKind::Async | TaskKind::Local | TaskKind::Unspecified)
         && task.polls > 0
         && task.waker_count == 0
-        && live.idle_nanos >= grace_nanos
+        && live.idle_nanos(now) >= grace_nanos
         && task.last_wake_nanos <= task.last_poll_start_nanos
 }
 
@@ -38,8 +38,12 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
     let hits = ctx
         .live
         .iter()
-        .filter(|live| is_lost(live, grace))
-        .map(|live| TaskHit { live, severity: Severity::Leak, secs: Ctx::secs(live.idle_nanos) })
+        .filter(|live| is_lost(live, ctx.now, grace))
+        .map(|live| TaskHit {
+            live,
+            severity: Severity::Leak,
+            secs: Ctx::secs(live.idle_nanos(ctx.now)),
+        })
         .collect();
     let evidence = |hit: &TaskHit<'_>| {
         let live = hit.live;
@@ -48,7 +52,7 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
             live.task.id,
             crate::format_count(live.task.polls),
             if live.task.polls == 1 { "time" } else { "times" },
-            format_secs(Ctx::secs(live.idle_nanos))
+            format_secs(Ctx::secs(live.idle_nanos(ctx.now)))
         ))]
     };
     group_hits(ctx, tally, FindingKind::LostWaker, hits, true, evidence, |group, _| {

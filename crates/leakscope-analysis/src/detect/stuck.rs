@@ -50,11 +50,11 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
             || live.task.polls == 0
             || matches!(live.kind, TaskKind::Blocking | TaskKind::BlockOn)
             || ctx.deadlocked_tasks.contains(&live.task.id)
-            || lost_waker::is_lost(live, grace)
+            || lost_waker::is_lost(live, ctx.now, grace)
         {
             continue;
         }
-        let idle = live.idle_nanos;
+        let idle = live.idle_nanos(ctx.now);
         let wait = live.wait;
         // A timer overdue or set for long is a warning; a wait a peer owes progress on, a
         // suspect.
@@ -138,14 +138,14 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
 /// earlier (a spurious poll in between).
 fn parked_nanos(ctx: &Ctx<'_>, live: &Live<'_>) -> u64 {
     let since = live.wait.since_nanos().map_or(0, |since| ctx.now.saturating_sub(since));
-    live.idle_nanos.max(since)
+    live.idle_nanos(ctx.now).max(since)
 }
 
 /// The evidence line of a flagged task: its overdue or long timer, or where it is parked and for
 /// how long.
 fn note(ctx: &Ctx<'_>, threshold: u64, live: &Live<'_>) -> String {
     let id = live.task.id;
-    let idle = live.idle_nanos;
+    let idle = live.idle_nanos(ctx.now);
     match (&live.wait.point, live.wait.timer_nanos()) {
         (WaitPoint::Sleep, Some(timer)) if idle.saturating_sub(timer) >= threshold => format!(
             "task {id}: its {} timer is {} overdue",
