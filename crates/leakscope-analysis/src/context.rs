@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use leakscope_proto::v1::{Task, TaskKind, TaskState};
+use leakscope_proto::v1::{TaskKind, TaskState};
 
 use crate::config::Config;
 use crate::detect::deadlock::{self, Edge};
@@ -13,6 +13,7 @@ use crate::location::SourceLocation;
 use crate::model::{Model, TaskWait, is_live};
 use crate::names;
 use crate::site::{self, Site};
+use crate::task_record::TaskRecord;
 
 /// The analysis of one model under one configuration.
 pub(crate) struct Ctx<'a> {
@@ -33,7 +34,7 @@ pub(crate) struct Ctx<'a> {
 
 /// A live task and what the detectors derive from it.
 pub(crate) struct Live<'a> {
-    pub(crate) task: &'a Task,
+    pub(crate) task: &'a TaskRecord,
     pub(crate) state: TaskState,
     pub(crate) kind: TaskKind,
     pub(crate) location: &'a SourceLocation,

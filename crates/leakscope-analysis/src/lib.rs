@@ -40,7 +40,8 @@
 //!
 //! - [`Model`] holds what a client knows: apply [`Update`](leakscope_proto::v1::Update)s or
 //!   [`Snapshot`](leakscope_proto::v1::Snapshot)s and optional task dumps; it keeps a bounded
-//!   [`History`] of live counts per spawn location and knows its [`Sources`].
+//!   [`History`] of live counts per spawn location and knows its [`Sources`]. It keeps each
+//!   task as a [`TaskRecord`]: the protocol's `Task` fields, its name a shared [`TaskName`].
 //! - [`wait_point`] names what a dumped backtrace is parked in; [`best_wait`] does the same from
 //!   the agent's waits when there is no dump.
 //! - [`names`] names frames and says which are the app's, and how long a task has been idle, for
@@ -85,6 +86,7 @@ pub mod names;
 mod report;
 mod site;
 mod sources;
+mod task_record;
 mod wait_point;
 
 #[cfg(test)]
@@ -111,6 +113,7 @@ pub use model::{
 };
 pub use report::{Pending, Report, Target, TaskSummary, Unevaluated, analyze};
 pub use sources::Sources;
+pub use task_record::{TaskName, TaskRecord};
 pub use wait_point::{
     UserFrame, WaitPoint, best_wait, task_wait_point, user_frame, wait_point, wait_point_from_wait,
 };

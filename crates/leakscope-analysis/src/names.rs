@@ -20,7 +20,7 @@
 //! (`tokio-1.54.1` is `tokio`, which is right for the registry's crates); then the module path of
 //! its file.
 
-use leakscope_proto::v1::{Frame, Task, TaskState};
+use leakscope_proto::v1::{Frame, TaskState};
 
 /// Crates whose frames are machinery, not the app: the first frame from the leaf side outside
 /// these is the user frame. `leakscope` is the agent itself; `backtrace` and `tracing` wrap
@@ -327,7 +327,7 @@ pub fn is_capture_frame(function: &str) -> bool {
 
 /// How long a task has been idle: the time since its last poll ended (or since it was spawned,
 /// if never polled) when it is idle, 0 in any other state. `now` is on the agent's clock.
-pub fn idle_nanos(now: u64, task: &Task) -> u64 {
+pub fn idle_nanos(now: u64, task: &crate::TaskRecord) -> u64 {
     if task.state == TaskState::Idle as i32 {
         now.saturating_sub(task.last_poll_end_nanos.max(task.created_nanos))
     } else {
@@ -609,6 +609,7 @@ mod tests {
                 last_poll_end_nanos: last_poll_end,
                 ..Task::default()
             };
+            let task = crate::TaskRecord::from(task);
             assert_eq!(idle_nanos(100, &task), expected, "{state:?} {created} {last_poll_end}");
         };
         check(TaskState::Idle, 10, 40, 60);

@@ -33,12 +33,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use leakscope_proto::v1::{Task, TaskKind};
+use leakscope_proto::v1::TaskKind;
 
 use crate::config::Config;
 use crate::context::nanos;
 use crate::history::{Sample, fit};
 use crate::model::{Model, is_live};
+use crate::task_record::TaskRecord;
 
 /// One spawn site's tasks.
 #[derive(Clone, Debug, Default)]
@@ -160,7 +161,7 @@ pub(crate) fn sites(model: &Model, config: &Config) -> HashMap<u32, Site> {
 }
 
 /// The task's spawner if it has ended: `(false, parent task id)` or `(true, span id)`.
-fn ended_spawner(model: &Model, task: &Task) -> Option<(bool, u64)> {
+fn ended_spawner(model: &Model, task: &TaskRecord) -> Option<(bool, u64)> {
     let sources = model.sources();
     if sources.parents
         && task.parent_task_id != 0
@@ -176,7 +177,7 @@ fn ended_spawner(model: &Model, task: &Task) -> Option<(bool, u64)> {
 
 /// Tasks whose spawn time says something about their site: not `block_on` (the app's `main`),
 /// with a spawn time.
-fn counts(task: &Task) -> bool {
+fn counts(task: &TaskRecord) -> bool {
     task.kind != TaskKind::BlockOn as i32 && task.created_nanos != 0
 }
 

@@ -263,7 +263,7 @@ fn describe(model: &Model, location_id: u32) -> (Option<String>, Option<String>)
     let mut points: HashMap<String, usize> = HashMap::new();
     for task in model.tasks().filter(|t| is_live(t) && t.location_id == location_id) {
         if name.is_none() && !task.name.is_empty() {
-            name = Some(task.name.clone());
+            name = Some(task.name.to_string());
         }
         let point = &model.task_wait(task.id).point;
         if !matches!(point, WaitPoint::Unknown(what) if what.is_empty()) {

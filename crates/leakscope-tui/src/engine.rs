@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use leakscope_analysis::{Config, Model, Report, WaitPoint, analyze, is_live};
+use leakscope_analysis::{Config, Model, Report, TaskRecord, WaitPoint, analyze, is_live};
 use leakscope_proto::v1::{
-    Backtrace, DumpStatus, HelloResponse, RuntimeMetrics, Task, TaskDumpResponse, TaskState,
-    Update, WatchMessage,
+    Backtrace, DumpStatus, HelloResponse, RuntimeMetrics, TaskDumpResponse, TaskState, Update,
+    WatchMessage,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -380,8 +380,8 @@ impl Engine {
                 Some(&id) => id,
                 None => {
                     let id = u32::try_from(self.strings.names.len()).unwrap_or(0);
-                    self.strings.names.push(task.name.clone());
-                    self.name_ids.insert(task.name.clone(), id);
+                    self.strings.names.push(task.name.to_string());
+                    self.name_ids.insert(task.name.to_string(), id);
                     self.strings_dirty = true;
                     id
                 }
@@ -564,7 +564,7 @@ fn intern_point(
     id
 }
 
-fn row_state(task: &Task) -> RowState {
+fn row_state(task: &TaskRecord) -> RowState {
     match TaskState::try_from(task.state) {
         Ok(TaskState::Running) => RowState::Running,
         Ok(TaskState::Scheduled) => RowState::Scheduled,
@@ -573,7 +573,7 @@ fn row_state(task: &Task) -> RowState {
     }
 }
 
-fn row(task: &Task, point: u16, name: u32) -> TaskRow {
+fn row(task: &TaskRecord, point: u16, name: u32) -> TaskRow {
     let state = row_state(task);
     TaskRow {
         id: task.id,

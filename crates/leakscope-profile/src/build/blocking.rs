@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use leakscope_analysis::Model;
-use leakscope_proto::v1::{Task, TaskKind, TaskState};
+use leakscope_analysis::{Model, TaskRecord};
+use leakscope_proto::v1::{TaskKind, TaskState};
 
 use super::frames::{model_profile, nanos, spawn_frame};
 use super::tasks::TaskFilter;
@@ -28,7 +28,7 @@ pub fn blocking_profile(model: &Model, filter: &TaskFilter) -> Profile {
         [ValueType::new("long_polls", "count"), ValueType::new("blocked", "nanoseconds")],
     );
     // A task for each location, to name how its tasks were spawned.
-    let mut by_location: BTreeMap<u32, &Task> = BTreeMap::new();
+    let mut by_location: BTreeMap<u32, &TaskRecord> = BTreeMap::new();
     for task in model.tasks().filter(|t| filter.matches(model, t)) {
         by_location.entry(task.location_id).or_insert(task);
     }

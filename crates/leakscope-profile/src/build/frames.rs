@@ -4,15 +4,17 @@
 use std::collections::HashMap;
 
 use leakscope_analysis::names::{clean_function, is_runtime_frame};
-use leakscope_analysis::{Model, TaskWait, WaitPoint, names, task_wait_point, wait_point};
-use leakscope_proto::v1::{Backtrace, DumpStatus, Task, TaskDumpResponse, TaskKind, TaskState};
+use leakscope_analysis::{
+    Model, TaskRecord, TaskWait, WaitPoint, names, task_wait_point, wait_point,
+};
+use leakscope_proto::v1::{Backtrace, DumpStatus, TaskDumpResponse, TaskKind, TaskState};
 
 use crate::profile::{Frame, Label, Profile, ValueType};
 use crate::site;
 
 /// The root frame of a task's stacks: how and where it was spawned, e.g. `tokio::spawn` at
 /// `src/handler.rs:42`, with the task's name when it has one.
-pub(crate) fn spawn_frame(model: &Model, task: &Task) -> Frame {
+pub(crate) fn spawn_frame(model: &Model, task: &TaskRecord) -> Frame {
     let how = match TaskKind::try_from(task.kind).unwrap_or(TaskKind::Unspecified) {
         TaskKind::Async | TaskKind::Unspecified => site::SPAWN,
         TaskKind::Blocking => site::SPAWN_BLOCKING,
@@ -54,11 +56,11 @@ impl<'a> Dumped<'a> {
     }
 
     /// Where [`Dumped::of`] finds the task's chains: `dump` or `capture`.
-    pub fn source(&self, task: &Task) -> &'static str {
+    pub fn source(&self, task: &TaskRecord) -> &'static str {
         if self.fresh_dump(task).is_some() { "dump" } else { "capture" }
     }
 
-    fn fresh_dump(&self, task: &Task) -> Option<&'a [Backtrace]> {
+    fn fresh_dump(&self, task: &TaskRecord) -> Option<&'a [Backtrace]> {
         self.traces
             .get(&task.id)
             .copied()
@@ -68,7 +70,7 @@ impl<'a> Dumped<'a> {
 
     /// The task's await chains: its dump backtraces unless it has been polled since the dump
     /// (its chain may have moved on), as the model's own rule; else its captured chains.
-    pub fn of(&self, task: &Task) -> Option<&'a [Backtrace]> {
+    pub fn of(&self, task: &TaskRecord) -> Option<&'a [Backtrace]> {
         self.fresh_dump(task).or_else(|| self.model.captured_chains(task.id))
     }
 }
@@ -101,7 +103,12 @@ pub fn wait_chain(traces: &[Backtrace]) -> (&[leakscope_proto::v1::Frame], WaitP
 
 /// The leaf frame that says what a task waits on: `wait: Mutex::lock` at the lock's creation,
 /// or its state when it is not parked (`state: running`).
-pub(crate) fn wait_frame(model: &Model, task: &Task, wait: &TaskWait, point: &WaitPoint) -> Frame {
+pub(crate) fn wait_frame(
+    model: &Model,
+    task: &TaskRecord,
+    wait: &TaskWait,
+    point: &WaitPoint,
+) -> Frame {
     match TaskState::try_from(task.state).unwrap_or(TaskState::Unspecified) {
         TaskState::Running => Frame::new(format!("{}running", site::STATE), "", 0),
         TaskState::Scheduled => Frame::new(format!("{}scheduled", site::STATE), "", 0),
@@ -121,7 +128,7 @@ pub(crate) fn wait_frame(model: &Model, task: &Task, wait: &TaskWait, point: &Wa
 }
 
 /// Labels every task sample carries: its state and where its wait point came from.
-pub(crate) fn task_labels(task: &Task, source: &str) -> Vec<Label> {
+pub(crate) fn task_labels(task: &TaskRecord, source: &str) -> Vec<Label> {
     let state = match TaskState::try_from(task.state).unwrap_or(TaskState::Unspecified) {
         TaskState::Running => "running",
         TaskState::Scheduled => "scheduled",
@@ -136,7 +143,7 @@ pub(crate) fn task_labels(task: &Task, source: &str) -> Vec<Label> {
 }
 
 /// How long `task` has been idle at the model's time ([`names::idle_nanos`]).
-pub(crate) fn idle_nanos(model: &Model, task: &Task) -> u64 {
+pub(crate) fn idle_nanos(model: &Model, task: &TaskRecord) -> u64 {
     names::idle_nanos(model.now_nanos(), task)
 }
 

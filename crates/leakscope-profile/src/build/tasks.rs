@@ -3,8 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use leakscope_analysis::{Model, WaitPoint, WaitSource};
-use leakscope_proto::v1::{Task, TaskDumpResponse};
+use leakscope_analysis::{Model, TaskRecord, WaitPoint, WaitSource};
+use leakscope_proto::v1::TaskDumpResponse;
 
 use super::frames::{
     Dumped, await_chain, idle_nanos, model_profile, nanos, spawn_frame, task_labels, wait_frame,
@@ -36,7 +36,7 @@ impl TaskFilter {
         Self { task_ids: None, text: Some(text.into()) }
     }
 
-    pub(crate) fn matches(&self, model: &Model, task: &Task) -> bool {
+    pub(crate) fn matches(&self, model: &Model, task: &TaskRecord) -> bool {
         if self.task_ids.as_ref().is_some_and(|ids| !ids.contains(&task.id)) {
             return false;
         }

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use leakscope_analysis::{Report, SourceLocation, TargetInfo, TaskWait, WaitPoint};
-use leakscope_proto::v1::{AgentStats, Backtrace, LongPoll, Resource, RuntimeMetrics, Task, Wait};
+use leakscope_analysis::{Report, SourceLocation, TargetInfo, TaskRecord, TaskWait, WaitPoint};
+use leakscope_proto::v1::{AgentStats, Backtrace, LongPoll, Resource, RuntimeMetrics, Wait};
 
 use crate::state::rows::Rows;
 
@@ -262,7 +262,7 @@ pub(crate) struct DumpView {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Focus {
     /// The record (finished tasks stay visible while the model keeps them).
-    pub(crate) task: Option<Task>,
+    pub(crate) task: Option<TaskRecord>,
     /// What it is parked in.
     pub(crate) wait: Option<TaskWait>,
     /// Where it was spawned.

@@ -186,7 +186,7 @@ fn tasks_params(request: &Request) -> Result<(u8, bool), Response> {
 
 /// What the model holds, roughly: its task records dominate.
 fn model_memory(model: &Model) -> u64 {
-    let tasks = model.tasks().count() * std::mem::size_of::<leakscope_proto::v1::Task>();
+    let tasks = model.tasks().count() * std::mem::size_of::<leakscope_analysis::TaskRecord>();
     let resources =
         model.resources().count() * std::mem::size_of::<leakscope_proto::v1::Resource>();
     (tasks + resources) as u64

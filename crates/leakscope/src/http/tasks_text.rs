@@ -5,9 +5,9 @@
 //! Both only present what the model and the analysis already say (groups, wait points); they
 //! decide nothing themselves.
 
-use leakscope_analysis::{Group, Model, Report, WaitPoint};
+use leakscope_analysis::{Group, Model, Report, TaskRecord, WaitPoint};
 use leakscope_profile::{Dumped, wait_chain};
-use leakscope_proto::v1::{DumpStatus, Task, TaskDumpResponse, TaskKind, TaskState};
+use leakscope_proto::v1::{DumpStatus, TaskDumpResponse, TaskKind, TaskState};
 use std::fmt::Write as _;
 
 /// `debug=1`: a total, then one paragraph per group of tasks sharing a spawn location and wait
@@ -103,7 +103,7 @@ pub(crate) fn every_task(model: &Model, dump: Option<&TaskDumpResponse>) -> Stri
     out
 }
 
-fn task_paragraph(out: &mut String, model: &Model, traces: &Dumped<'_>, task: &Task) {
+fn task_paragraph(out: &mut String, model: &Model, traces: &Dumped<'_>, task: &TaskRecord) {
     let wait = model.task_wait(task.id);
     let state = TaskState::try_from(task.state).unwrap_or(TaskState::Unspecified);
     let header = match state {
