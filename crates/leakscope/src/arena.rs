@@ -51,18 +51,18 @@ pub(crate) struct Key {
     pub(crate) generation: u32,
 }
 
-/// The generation bits a key carries: 30, so that a packed key leaves the top two bits of a
-/// `u64` to the caller (the registry's span and untracked flags) however often a slot is reused.
-/// Slots compare generations under this mask; a reader would have to hold a key across 2^29
-/// reuses of its slot to mistake one record for another.
-const GENERATION_MASK: u32 = 0x3fff_ffff;
+/// The generation bits a key carries: 28, so that a packed key leaves the top four bits of a
+/// `u64` to the caller (the registry's span and untracked flags and a span's kind) however often
+/// a slot is reused. Slots compare generations under this mask; a reader would have to hold a key
+/// across 2^27 reuses of its slot to mistake one record for another.
+const GENERATION_MASK: u32 = 0x0fff_ffff;
 
 impl Key {
     fn new(index: u32, generation: u32) -> Self {
         Self { index, generation: generation & GENERATION_MASK }
     }
 
-    /// Packs the key into 62 bits (the top two are left to the caller), never zero.
+    /// Packs the key into 60 bits (the top four are left to the caller), never zero.
     pub(crate) fn to_u64(self) -> u64 {
         (u64::from(self.generation & GENERATION_MASK) << 32) | (u64::from(self.index) + 1)
     }
@@ -346,7 +346,7 @@ mod tests {
 
     #[test]
     fn keys_round_trip_and_are_never_zero() {
-        for key in [Key { index: 0, generation: 1 }, Key { index: 77, generation: 0x3fff_ffff }] {
+        for key in [Key { index: 0, generation: 1 }, Key { index: 77, generation: 0x0fff_ffff }] {
             assert_ne!(key.to_u64(), 0);
             assert_eq!(Key::from_u64(key.to_u64()), Some(key));
         }
@@ -355,11 +355,12 @@ mod tests {
 
     #[test]
     fn a_slot_reused_two_billion_times_keeps_the_callers_top_bits_clear() {
-        // Generations past 2^30 (a slot reused 2^29 times: hours of a busy app's churn) must not
-        // reach bits 62 and 63, which the registry uses to mark spans and untracked ids.
-        for generation in [0x4000_0001, 0x8000_0001, u32::MAX] {
+        // Generations past 2^28 (a slot reused 2^27 times: hours of a busy app's churn) must not
+        // reach bits 60 to 63, which the registry uses to mark spans, their kinds and untracked
+        // ids.
+        for generation in [0x1000_0001, 0x4000_0001, 0x8000_0001, u32::MAX] {
             let key = Key::new(u32::MAX - 1, generation);
-            assert_eq!(key.to_u64() >> 62, 0, "{generation:#x}");
+            assert_eq!(key.to_u64() >> 60, 0, "{generation:#x}");
             assert_eq!(Key::from_u64(key.to_u64()), Some(key));
             assert_eq!(key.generation & 1, 1, "a live key stays odd");
         }

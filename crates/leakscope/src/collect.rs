@@ -780,7 +780,7 @@ mod imp {
                     let resource_kind = slot.resource_kind.load(Ordering::Relaxed);
                     (flags & flag::LOCKED != 0 || (!internal && matches!(resource_kind, 1 | 2 | 4)))
                         .then(|| {
-                            ids.push(key.to_u64() | registry::SPAN_BIT);
+                            ids.push(registry::span_id(key, span_kind::RESOURCE));
                             None
                         })
                 } else {

@@ -18,6 +18,21 @@ use tracing_core::Metadata;
 pub(crate) const SPAN_BIT: u64 = 1 << 63;
 /// Id handed out for spans the agent does not track (its own, or when an arena is full).
 pub(crate) const UNTRACKED: u64 = 1 << 62;
+/// Where a non-task span id carries its [`span_kind`] (bits 60 and 61), so that entering a
+/// resource or an app span (half a dozen times per oneshot made and awaited) needs no slot
+/// lookup to know what it is.
+const KIND_SHIFT: u32 = 60;
+
+/// The id of the non-task span in slot `key`, of kind `kind` (a [`span_kind`] below 4).
+pub(crate) fn span_id(key: Key, kind: u8) -> u64 {
+    key.to_u64() | SPAN_BIT | (u64::from(kind & 3) << KIND_SHIFT)
+}
+
+/// The [`span_kind`] a span id says (see [`span_id`]); 0 for a task's id.
+#[inline]
+pub(crate) fn kind_of(id: u64) -> u8 {
+    if id & SPAN_BIT == 0 { 0 } else { ((id >> KIND_SHIFT) & 3) as u8 }
+}
 
 /// Task kinds, as stored in [`TaskSlot::kind`]; the wire enum's values.
 pub(crate) mod kind {
@@ -534,9 +549,11 @@ impl Registry {
         }
     }
 
-    pub(crate) fn new_span(&self, init: impl FnOnce(&SpanSlot)) -> u64 {
+    /// A new non-task span of kind `kind` (a [`span_kind`]), its slot filled by `init`.
+    pub(crate) fn new_span(&self, kind: u8, init: impl FnOnce(&SpanSlot)) -> u64 {
         match self.spans.insert(|slot, _| {
             slot.refs.store(1, Ordering::Relaxed);
+            slot.kind.store(kind, Ordering::Relaxed);
             slot.created.store(clock::now(), Ordering::Relaxed);
             slot.flags.store(0, Ordering::Relaxed);
             slot.holder_task_id.store(0, Ordering::Relaxed);
@@ -554,7 +571,7 @@ impl Registry {
             slot.op_name_id.store(0, Ordering::Relaxed);
             init(slot);
         }) {
-            Some(key) => key.to_u64() | SPAN_BIT,
+            Some(key) => span_id(key, kind),
             None => {
                 self.counters.spans_dropped.fetch_add(1, Ordering::Relaxed);
                 UNTRACKED

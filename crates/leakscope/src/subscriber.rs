@@ -25,7 +25,8 @@ use tracing_core::span::{Attributes, Current, Id, Record};
 use tracing_core::subscriber::{Interest, Subscriber};
 use tracing_core::{Event, LevelFilter, Metadata};
 
-/// One entered span on this thread.
+/// One entered span on this thread. A span's metadata is not kept: only `current_span` and a
+/// spawn under an app span need it, and they look it up in the span's slot.
 #[derive(Clone, Copy)]
 struct Frame {
     id: u64,
@@ -33,11 +34,10 @@ struct Frame {
     task_id: u64,
     /// 0 for a task, else a [`span_kind`].
     kind: u8,
-    meta: Option<&'static Metadata<'static>>,
 }
 
 impl Frame {
-    const EMPTY: Frame = Frame { id: 0, task_id: 0, kind: 0, meta: None };
+    const EMPTY: Frame = Frame { id: 0, task_id: 0, kind: 0 };
 }
 
 /// Spans a thread records as entered at once; deeper ones are entered and exited unrecorded.
@@ -108,7 +108,8 @@ impl Collector {
 #[derive(Default, Clone, Copy)]
 struct Context {
     task_id: u64,
-    user_span: Option<(u64, &'static Metadata<'static>)>,
+    /// The innermost app span's id; 0 for none.
+    user_span: u64,
     resource_span: u64,
 }
 
@@ -119,9 +120,7 @@ fn context() -> Context {
             for frame in stack.frames().rev() {
                 match frame.kind {
                     0 if cx.task_id == 0 => cx.task_id = frame.task_id,
-                    span_kind::USER if cx.user_span.is_none() => {
-                        cx.user_span = frame.meta.map(|m| (frame.id, m));
-                    }
+                    span_kind::USER if cx.user_span == 0 => cx.user_span = frame.id,
                     span_kind::RESOURCE if cx.resource_span == 0 => cx.resource_span = frame.id,
                     _ => {}
                 }
@@ -204,8 +203,7 @@ impl Collector {
             "runtime.spawn" => self.new_task(attrs),
             "runtime.resource" => self.new_resource(attrs),
             "runtime.resource.async_op" => self.new_async_op(attrs),
-            _ => self.registry.new_span(|slot| {
-                slot.kind.store(span_kind::USER, Ordering::Relaxed);
+            _ => self.registry.new_span(span_kind::USER, |slot| {
                 slot.meta.store(std::ptr::from_ref(meta).cast_mut(), Ordering::Relaxed);
             }),
         }
@@ -251,9 +249,9 @@ impl Collector {
             "runtime::resource::state_update" => {
                 let cx = context();
                 let Some((_, slot)) = self.registry.span(cx.resource_span) else { return };
-                let mut v = StateVisitor::default();
+                let mut v = StateVisitor { slot, current_task: cx.task_id, number: None, op: None };
                 event.record(&mut v);
-                v.apply(slot, cx.task_id);
+                v.apply_number();
             }
             _ => {}
         }
@@ -270,7 +268,7 @@ impl Collector {
                 if dumps & !DUMPS_TAKEN != 0 {
                     // A dump's trace poll: keep the task's poll stats as they were.
                     slot.status.fetch_or(u64::from(state::TRACED), Ordering::AcqRel);
-                    push(Frame { id, task_id, kind: span_kind::TRACE_POLL, meta: None });
+                    push(Frame { id, task_id, kind: span_kind::TRACE_POLL });
                     return;
                 }
                 // No dump ever ran: no task is TRACED, and the flags need not be read.
@@ -281,19 +279,21 @@ impl Collector {
                 {
                     // The poll that follows a trace, and nothing but the dump woke the task.
                     slot.status.fetch_and(!u64::from(state::TRACED), Ordering::AcqRel);
-                    push(Frame { id, task_id, kind: span_kind::TRACE_POLL, meta: None });
+                    push(Frame { id, task_id, kind: span_kind::TRACE_POLL });
                     return;
                 }
                 Registry::enter_task(slot);
                 let polling = Polling { task: id, slot: Some(slot), ..Polling::NONE };
                 let _ = POLLING.try_with(|p| p.set(polling));
-                push(Frame { id, task_id, kind: 0, meta: None });
+                push(Frame { id, task_id, kind: 0 });
             }
             return;
         }
-        let Some((_, slot)) = self.registry.span(id) else { return };
-        let kind = slot.kind.load(Ordering::Relaxed);
-        if kind == span_kind::ASYNC_OP {
+        // The id says the kind: only an async operation's enter touches its slot.
+        let kind = registry::kind_of(id);
+        if kind == span_kind::ASYNC_OP
+            && let Some((_, slot)) = self.registry.span(id)
+        {
             let cx = context();
             if cx.task_id != 0 {
                 slot.waiter_task_id.store(cx.task_id, Ordering::Relaxed);
@@ -307,9 +307,7 @@ impl Collector {
                 slot.resource_span.store(cx.resource_span, Ordering::Relaxed);
             }
         }
-        // SAFETY: `meta` is only ever stored from a `&'static Metadata<'static>`.
-        let meta = unsafe { slot.meta.load(Ordering::Relaxed).as_ref() };
-        push(Frame { id, task_id: 0, kind, meta });
+        push(Frame { id, task_id: 0, kind });
     }
 
     pub(crate) fn on_exit(&self, id: u64) {
@@ -432,14 +430,27 @@ impl Subscriber for Collector {
 
     fn current_span(&self) -> Current {
         let top = STACK.try_with(|stack| stack.frames().next_back()).ok().flatten();
-        match top {
-            Some(Frame { id, meta: Some(meta), .. }) => Current::new(Id::from_u64(id), meta),
-            _ => Current::none(),
+        // A task's frame (kind 0, or a trace poll's) names no span metadata of the agent's.
+        match top.filter(|f| {
+            matches!(f.kind, span_kind::USER | span_kind::RESOURCE | span_kind::ASYNC_OP)
+        }) {
+            Some(frame) => match self.span_meta(frame.id) {
+                Some(meta) => Current::new(Id::from_u64(frame.id), meta),
+                None => Current::none(),
+            },
+            None => Current::none(),
         }
     }
 }
 
 impl Collector {
+    /// The metadata of the live non-task span `id`.
+    fn span_meta(&self, id: u64) -> Option<&'static Metadata<'static>> {
+        let (_, slot) = self.registry.span(id)?;
+        // SAFETY: `meta` is only ever stored from a `&'static Metadata<'static>` (or null).
+        unsafe { slot.meta.load(Ordering::Relaxed).as_ref() }
+    }
+
     fn new_task(&self, attrs: &Attributes<'_>) -> u64 {
         let interner = &self.registry.interner;
         let mut v = TaskVisitor {
@@ -469,7 +480,8 @@ impl Collector {
             return UNTRACKED;
         }
         let cx = context();
-        let (spawner_span, spawner_meta) = cx.user_span.map_or((0, None), |(id, m)| (id, Some(m)));
+        let spawner_meta = self.span_meta(cx.user_span);
+        let spawner_span = if spawner_meta.is_some() { cx.user_span } else { 0 };
         self.registry.new_task(&NewTask {
             task_id: v.task_id,
             kind,
@@ -507,8 +519,7 @@ impl Collector {
             0
         };
         let meta = attrs.metadata();
-        self.registry.new_span(|slot| {
-            slot.kind.store(span_kind::RESOURCE, Ordering::Relaxed);
+        self.registry.new_span(span_kind::RESOURCE, |slot| {
             slot.meta.store(std::ptr::from_ref(meta).cast_mut(), Ordering::Relaxed);
             slot.resource_kind.store(v.resource_kind, Ordering::Relaxed);
             slot.internal.store(v.internal, Ordering::Relaxed);
@@ -524,8 +535,7 @@ impl Collector {
         let op_name_id = v.source_id;
         let cx = context();
         let meta = attrs.metadata();
-        self.registry.new_span(|slot| {
-            slot.kind.store(span_kind::ASYNC_OP, Ordering::Relaxed);
+        self.registry.new_span(span_kind::ASYNC_OP, |slot| {
             slot.meta.store(std::ptr::from_ref(meta).cast_mut(), Ordering::Relaxed);
             slot.op_name_id.store(op_name_id, Ordering::Relaxed);
             slot.resource_span.store(cx.resource_span, Ordering::Relaxed);
@@ -779,25 +789,41 @@ enum Op {
     Sub,
 }
 
-/// Boolean fields one `state_update` event carries at most: tokio's carry one (a lock's
-/// `write_locked` beside its `current_readers` number); more are ignored.
-const STATE_BOOLS: usize = 4;
-
-/// One `state_update` event: a value and how to apply it. Held on the stack: an oneshot alone
-/// sends four of these as it is made, and a heap vector here was one allocation each.
-#[derive(Default)]
-struct StateVisitor {
-    bools: [(&'static str, bool); STATE_BOOLS],
-    bool_count: usize,
+/// One `state_update` event, applied to its resource's slot as it is visited: a flag as soon as
+/// its field is seen (tokio's flags are always overridden), a number once the event's `.op` field
+/// (which follows it) says how. Nothing is collected on the side: an oneshot alone sends four of
+/// these as it is made, all restating the flags its new slot starts with.
+struct StateVisitor<'a> {
+    slot: &'a registry::SpanSlot,
+    /// The task polling, which holds a lock that this event says is taken.
+    current_task: u64,
     number: Option<(&'static str, u64)>,
     op: Option<Op>,
 }
 
-impl Visit for StateVisitor {
+impl Visit for StateVisitor<'_> {
     fn record_bool(&mut self, field: &Field, value: bool) {
-        if let Some(place) = self.bools.get_mut(self.bool_count) {
-            *place = (field.name(), value);
-            self.bool_count += 1;
+        let slot = self.slot;
+        let bit = match field.name() {
+            "locked" | "write_locked" => {
+                let holder = if value { self.current_task } else { 0 };
+                slot.holder_task_id.store(holder, Ordering::Relaxed);
+                flag::LOCKED
+            }
+            "value_sent" => flag::VALUE_SENT,
+            "value_received" => flag::VALUE_RECEIVED,
+            "tx_dropped" => flag::TX_DROPPED,
+            "rx_dropped" => flag::RX_DROPPED,
+            _ => return,
+        };
+        // Most updates restate what the flags say already (a new oneshot reports four flags
+        // cleared on a slot that starts cleared): those need no read-modify-write. One racing
+        // with another thread's change of the same bit is ordered before it.
+        let flags = slot.flags.load(Ordering::Relaxed);
+        if value && flags & bit == 0 {
+            slot.flags.fetch_or(bit, Ordering::Relaxed);
+        } else if !value && flags & bit != 0 {
+            slot.flags.fetch_and(!bit, Ordering::Relaxed);
         }
     }
 
@@ -822,31 +848,10 @@ impl Visit for StateVisitor {
     fn record_debug(&mut self, _field: &Field, _value: &dyn fmt::Debug) {}
 }
 
-impl StateVisitor {
-    fn apply(&self, slot: &registry::SpanSlot, current_task: u64) {
-        for &(name, value) in &self.bools[..self.bool_count] {
-            let bit = match name {
-                "locked" | "write_locked" => {
-                    let holder = if value { current_task } else { 0 };
-                    slot.holder_task_id.store(holder, Ordering::Relaxed);
-                    flag::LOCKED
-                }
-                "value_sent" => flag::VALUE_SENT,
-                "value_received" => flag::VALUE_RECEIVED,
-                "tx_dropped" => flag::TX_DROPPED,
-                "rx_dropped" => flag::RX_DROPPED,
-                _ => continue,
-            };
-            // Most updates restate what the flags say already (a new oneshot reports four
-            // flags cleared on a slot that starts cleared): those need no read-modify-write. One
-            // racing with another thread's change of the same bit is ordered before it.
-            let flags = slot.flags.load(Ordering::Relaxed);
-            if value && flags & bit == 0 {
-                slot.flags.fetch_or(bit, Ordering::Relaxed);
-            } else if !value && flags & bit != 0 {
-                slot.flags.fetch_and(!bit, Ordering::Relaxed);
-            }
-        }
+impl StateVisitor<'_> {
+    /// Applies the event's number, once every field has been visited.
+    fn apply_number(&self) {
+        let slot = self.slot;
         let Some((name, value)) = self.number else { return };
         let op = self.op.unwrap_or(Op::Override);
         match name {
