@@ -7,9 +7,10 @@
 //! (tokio passes `Location::file()`, a `&'static str`, so the address is stable in practice; the
 //! content check keeps a reused address from ever aliasing).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 
@@ -113,12 +114,42 @@ pub(crate) struct Interner {
 pub(crate) const MAX_CHAINS: usize = 16_384;
 
 /// (address, length) of a string -> (its id, the string, to check the content).
-type AddressCache = FxMap<(usize, usize), (u32, Box<str>)>;
+/// Places in an [`AddressCache`]'s front.
+const RECENT_TEXTS: usize = 16;
+
+/// (address, length) of a text, its id, and the text, to check the content.
+type RecentText = ((usize, usize), u32, Rc<str>);
+
+/// A location's key and id (0 for an empty place).
+type RecentLocation = ((u32, u32, u32), u32);
+
+/// A per-thread cache of texts by address (see [`by_address`]): a small direct-mapped front of
+/// recent hits, which needs no hashing, before a map of every text the thread has seen.
+#[derive(Default)]
+struct AddressCache {
+    /// (address, length) -> (id, the text), by the address's bits above the alignment.
+    front: [Option<RecentText>; RECENT_TEXTS],
+    map: FxMap<(usize, usize), (u32, Rc<str>)>,
+}
+
+impl AddressCache {
+    fn place(key: (usize, usize)) -> usize {
+        (key.0 >> 3 ^ key.1) % RECENT_TEXTS
+    }
+}
+
+/// Places in the per-thread cache of recent locations ([`Interner::location`]).
+const RECENT_LOCATIONS: usize = 64;
 
 thread_local! {
-    static FILE_CACHE: RefCell<AddressCache> = RefCell::new(FxMap::default());
+    /// Recently interned locations by a hash of their key: a place holds one key and its id (0
+    /// for an empty place). No borrow flag, no hashing of the map's kind: a spawn in a loop finds
+    /// its site here.
+    static RECENT_LOCATION: [Cell<RecentLocation>; RECENT_LOCATIONS] =
+        const { [const { Cell::new(((0, 0, 0), 0)) }; RECENT_LOCATIONS] };
+    static FILE_CACHE: RefCell<AddressCache> = RefCell::new(AddressCache::default());
     /// Names tokio lends from its own literals (an async op's `source`), by address.
-    static NAME_ADDRESS_CACHE: RefCell<AddressCache> = RefCell::new(FxMap::default());
+    static NAME_ADDRESS_CACHE: RefCell<AddressCache> = RefCell::new(AddressCache::default());
     static LOCATION_CACHE: RefCell<FxMap<(u32, u32, u32), u32>> = RefCell::new(FxMap::default());
     static NAME_CACHE: RefCell<FxMap<Box<str>, u32>> = RefCell::new(FxMap::default());
     static CHAIN_CACHE: RefCell<FxMap<Box<[usize]>, u32>> = RefCell::new(FxMap::default());
@@ -152,16 +183,32 @@ impl Interner {
             return 0;
         }
         let key = (file_id, line, col);
-        let cached = LOCATION_CACHE.try_with(|c| c.borrow().get(&key).copied()).ok().flatten();
-        if let Some(id) = cached {
+        // The recent sites first: a loop spawns, and makes its channels, at the same few lines.
+        let place = (file_id.wrapping_mul(31).wrapping_add(line).wrapping_mul(31).wrapping_add(col)
+            as usize)
+            % RECENT_LOCATIONS;
+        let recent = RECENT_LOCATION
+            .try_with(|r| r[place].get())
+            .ok()
+            .filter(|&(k, id)| k == key && id != 0)
+            .map(|(_, id)| id);
+        if let Some(id) = recent {
             return id;
         }
-        let id = self.locations.intern(&key);
-        let _ = LOCATION_CACHE.try_with(|c| {
-            if let Ok(mut c) = c.try_borrow_mut() {
-                c.insert(key, id);
+        let cached = LOCATION_CACHE.try_with(|c| c.borrow().get(&key).copied()).ok().flatten();
+        let id = match cached {
+            Some(id) => id,
+            None => {
+                let id = self.locations.intern(&key);
+                let _ = LOCATION_CACHE.try_with(|c| {
+                    if let Ok(mut c) = c.try_borrow_mut() {
+                        c.insert(key, id);
+                    }
+                });
+                id
             }
-        });
+        };
+        let _ = RECENT_LOCATION.try_with(|r| r[place].set((key, id)));
         id
     }
 
@@ -269,9 +316,20 @@ fn by_address(
         return 0;
     }
     let key = (text.as_ptr() as usize, text.len());
+    let place = AddressCache::place(key);
     let cached = cache
         .try_with(|c| {
-            c.try_borrow().ok()?.get(&key).filter(|(_, t)| &**t == text).map(|(id, _)| *id)
+            let mut c = c.try_borrow_mut().ok()?;
+            if let Some((k, id, t)) = &c.front[place]
+                && *k == key
+                && **t == *text
+            {
+                return Some(*id);
+            }
+            let (id, t) = c.map.get(&key).filter(|(_, t)| **t == *text)?;
+            let hit = (*id, Rc::clone(t));
+            c.front[place] = Some((key, hit.0, hit.1));
+            Some(hit.0)
         })
         .ok()
         .flatten();
@@ -281,7 +339,9 @@ fn by_address(
     let id = table.intern(&text.into());
     let _ = cache.try_with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
-            c.insert(key, (id, text.into()));
+            let text: Rc<str> = text.into();
+            c.front[place] = Some((key, id, Rc::clone(&text)));
+            c.map.insert(key, (id, text));
         }
     });
     id
@@ -305,6 +365,29 @@ mod tests {
         }
         assert_ne!(hasher.hash_one("src/a.rs"), hasher.hash_one("src/b.rs"));
         assert_ne!(hasher.hash_one("worker"), hasher.hash_one("worker2"));
+    }
+
+    #[test]
+    fn recent_caches_never_answer_for_another_key() {
+        // More locations and texts than the caches' fronts have places: each place is taken
+        // over many times, and every answer must still be the key's own.
+        let interner = Interner::new();
+        let texts: Vec<String> = (0..100).map(|i| format!("src/file{i}.rs")).collect();
+        for round in 0..2 {
+            for (i, text) in texts.iter().enumerate() {
+                let file = interner.file(text);
+                assert_eq!(interner.files.get(file).as_deref(), Some(text.as_str()), "{round}");
+                for line in 0..70 {
+                    let id = interner.location(file, line, i as u32);
+                    assert_eq!(interner.resolve(id), Some((text.as_str().into(), line, i as u32)));
+                }
+            }
+        }
+        // Same address, other content: a reused address is told apart by its text.
+        let mut buffer = String::from("src/a.rs");
+        let a = interner.file(&buffer);
+        buffer.replace_range(.., "src/b.rs");
+        assert_ne!(interner.file(&buffer), a);
     }
 
     #[test]

@@ -622,9 +622,7 @@ impl Visit for TaskVisitor {
             // Interned while tokio's `&'static str` is in hand, so the per-thread cache can key
             // on its address.
             self.file_id = self.interner.file(value);
-            // The cheap suffix test first: it fails for every spawn but tokio's own.
-            self.from_tokio_handle =
-                value.ends_with("runtime/handle.rs") && value.contains("tokio");
+            self.from_tokio_handle = file_facts(self.file_id, value) & TOKIO_HANDLE != 0;
         }
     }
 
@@ -647,6 +645,53 @@ struct ResourceVisitor {
     tokio_source: bool,
     line: u32,
     col: u32,
+}
+
+/// [`file_facts`] bit: the file is tokio's own source ([`is_tokio_source`]).
+const TOKIO_SOURCE: u8 = 1;
+/// [`file_facts`] bit: the file is tokio's `runtime/handle.rs`, which starts the `block_on` of
+/// `Handle::dump` on a multi-thread runtime.
+const TOKIO_HANDLE: u8 = 2;
+/// Places in the per-thread cache of [`file_facts`].
+const FACT_PLACES: usize = 16;
+
+thread_local! {
+    /// (file id, its facts + 1, 0 for an empty place) by file id modulo the places.
+    static FILE_FACTS: [Cell<(u32, u8)>; FACT_PLACES] =
+        const { [const { Cell::new((0, 0)) }; FACT_PLACES] };
+}
+
+/// What the agent needs to know of the source file `file` (interned as `file_id`): the
+/// [`TOKIO_SOURCE`] and [`TOKIO_HANDLE`] bits. Computed once per file and thread: every spawn
+/// and every resource names its file, and searching the path for "tokio" each time was a
+/// visible share of making a oneshot.
+fn file_facts(file_id: u32, file: &str) -> u8 {
+    let compute = || {
+        let mut facts = 0;
+        if is_tokio_source(file) {
+            facts |= TOKIO_SOURCE;
+        }
+        if file.ends_with("runtime/handle.rs") && file.contains("tokio") {
+            facts |= TOKIO_HANDLE;
+        }
+        facts
+    };
+    if file_id == 0 {
+        return compute();
+    }
+    FILE_FACTS
+        .try_with(|places| {
+            let place = &places[file_id as usize % FACT_PLACES];
+            match place.get() {
+                (id, stored) if id == file_id && stored != 0 => stored - 1,
+                _ => {
+                    let facts = compute();
+                    place.set((file_id, facts + 1));
+                    facts
+                }
+            }
+        })
+        .unwrap_or_else(|_| compute())
 }
 
 /// Whether `file` is a source file of the tokio crate itself: a registry or vendored
@@ -689,7 +734,7 @@ impl Visit for ResourceVisitor {
         match field.name() {
             "loc.file" => {
                 self.file_id = self.interner.file(value);
-                self.tokio_source = is_tokio_source(value);
+                self.tokio_source = file_facts(self.file_id, value) & TOKIO_SOURCE != 0;
             }
             "concrete_type" => {
                 self.resource_kind = match value {
@@ -904,6 +949,27 @@ mod tests {
         assert!(!is_tokio_source("crates/leakscope-zoo/src/scenarios/lock_held_across_await.rs"));
         assert!(!is_tokio_source(&format!("{registry}/tokio-util-0.7.16/src/sync/cancel.rs")));
         assert!(!is_tokio_source("src/tokio/src.rs"));
+    }
+
+    #[test]
+    fn file_facts_are_the_files_own_when_cached() {
+        use super::{TOKIO_HANDLE, TOKIO_SOURCE, file_facts};
+        let registry = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f";
+        let handle = format!("{registry}/tokio-1.54.1/src/runtime/handle.rs");
+        let mutex = format!("{registry}/tokio-1.54.1/src/sync/mutex.rs");
+        let cases = [
+            (1, handle.as_str(), TOKIO_SOURCE | TOKIO_HANDLE),
+            (2, mutex.as_str(), TOKIO_SOURCE),
+            (3, "src/main.rs", 0),
+            // Id 17 shares a cache place with id 1: it must not be answered with 1's facts.
+            (17, "src/runtime/handle.rs", 0),
+            (0, mutex.as_str(), TOKIO_SOURCE),
+        ];
+        for _ in 0..2 {
+            for (id, file, expected) in cases {
+                assert_eq!(file_facts(id, file), expected, "{id} {file}");
+            }
+        }
     }
 
     #[test]
