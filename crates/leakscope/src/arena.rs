@@ -15,7 +15,7 @@
 //! needed the page, and slots never used cost no memory.
 
 use std::alloc::Layout;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// A record that is valid, and its own default, when every byte of it is zero: each field an
 /// atomic integer, boolean or pointer (the arena's invariant), or an array of them. The arena
@@ -83,7 +83,14 @@ pub(crate) struct Arena<T> {
     free_head: AtomicU64,
     /// Slots ever handed out from fresh pages.
     next_unused: AtomicU32,
-    live: AtomicUsize,
+    /// Slots on the free list, give or take the ones being pushed or popped right now. With
+    /// [`Arena::lost`] it tells how many records are live: an insert into a fresh slot (every
+    /// insert while the arena grows, as when an app spawns its millions of tasks) then costs one
+    /// read-modify-write, not two, and none after the record's stores, which a locked operation
+    /// would have had to wait for.
+    free_len: AtomicI64,
+    /// Fresh indices taken for a slot that could not be had (no memory for its page).
+    lost: AtomicU32,
     allocated_slots: AtomicUsize,
 }
 
@@ -94,7 +101,8 @@ impl<T: Zeroable> Arena<T> {
             allocations: [const { AtomicPtr::new(std::ptr::null_mut()) }; PAGES],
             free_head: AtomicU64::new(0),
             next_unused: AtomicU32::new(0),
-            live: AtomicUsize::new(0),
+            free_len: AtomicI64::new(0),
+            lost: AtomicU32::new(0),
             allocated_slots: AtomicUsize::new(0),
         }
     }
@@ -107,7 +115,8 @@ impl<T: Zeroable> Arena<T> {
             Some(index) => (index, true),
             None => (self.fresh()?, false),
         };
-        let slot = self.slot(index)?;
+        // A popped slot's page exists; a fresh one's was just made by `fresh`.
+        let slot = self.slot_if_allocated(index)?;
         // A free slot is this thread's alone: its generation is even while it is free, and
         // `remove` changes only the odd generation its key names (a stale key's compare-exchange
         // fails). So a store publishes the record, with no read-modify-write. A slot never used before is at
@@ -119,7 +128,6 @@ impl<T: Zeroable> Arena<T> {
         init(&slot.value, key);
         // Even -> odd: the record is published.
         slot.generation.store(generation, Ordering::Release);
-        self.live.fetch_add(1, Ordering::Relaxed);
         Some(key)
     }
 
@@ -145,7 +153,6 @@ impl<T: Zeroable> Arena<T> {
         {
             return false;
         }
-        self.live.fetch_sub(1, Ordering::Relaxed);
         self.push_free(key.index, slot);
         true
     }
@@ -172,8 +179,12 @@ impl<T: Zeroable> Arena<T> {
         }
     }
 
+    /// Live records: slots handed out less those free again and those never had. Exact when no
+    /// insert or remove is under way; off by the ones that are, never below 0.
     pub(crate) fn live(&self) -> usize {
-        self.live.load(Ordering::Relaxed)
+        let handed_out = i64::from(self.next_unused.load(Ordering::Relaxed))
+            - i64::from(self.lost.load(Ordering::Relaxed));
+        (handed_out - self.free_len.load(Ordering::Relaxed)).max(0) as usize
     }
 
     /// Bytes held by allocated pages.
@@ -196,7 +207,10 @@ impl<T: Zeroable> Arena<T> {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return Some(index),
+                Ok(_) => {
+                    self.free_len.fetch_sub(1, Ordering::Relaxed);
+                    return Some(index);
+                }
                 Err(actual) => head = actual,
             }
         }
@@ -213,7 +227,10 @@ impl<T: Zeroable> Arena<T> {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return,
+                Ok(_) => {
+                    self.free_len.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
                 Err(actual) => head = actual,
             }
         }
@@ -225,13 +242,11 @@ impl<T: Zeroable> Arena<T> {
             self.next_unused.store(u32::MAX, Ordering::Release);
             return None;
         }
-        self.ensure_page(index)?;
+        if self.ensure_page(index).is_none() {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
         Some(index)
-    }
-
-    fn slot(&self, index: u32) -> Option<&Slot<T>> {
-        self.ensure_page(index)?;
-        self.slot_if_allocated(index)
     }
 
     fn slot_if_allocated(&self, index: u32) -> Option<&Slot<T>> {

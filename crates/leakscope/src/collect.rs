@@ -913,7 +913,7 @@ mod imp {
         let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         AgentStats {
             tasks_live: reg.tasks.live() as u64,
-            tasks_spawned_total: load(&c.spawned),
+            tasks_spawned_total: reg.spawned_total(),
             tasks_finished_total: load(&c.finished),
             finished_retained: 0,
             finished_evicted_total: load(&c.finished_evicted),

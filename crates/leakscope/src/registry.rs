@@ -259,11 +259,14 @@ impl<T> std::ops::Deref for OwnLine<T> {
 
 /// Counters the agent serves as `AgentStats`.
 ///
-/// A task is usually spawned on one worker and finished on another; the two counters they bump
-/// on every task sit on lines of their own. The others move rarely.
+/// A task is usually spawned on one worker and finished on another; the counter bumped on
+/// every finished task sits on a line of its own. Spawns are not counted at all: every task
+/// recorded is either live or finished ([`Registry::spawned_total`]), so the spawn path does
+/// without a read-modify-write. The others move rarely.
 #[derive(Default)]
 pub(crate) struct Counters {
-    pub(crate) spawned: OwnLine<AtomicU64>,
+    /// The highest [`Registry::spawned_total`] reported, so that the total never goes back.
+    pub(crate) spawned_reported: AtomicU64,
     pub(crate) finished: OwnLine<AtomicU64>,
     pub(crate) finished_evicted: AtomicU64,
     pub(crate) spans_dropped: AtomicU64,
@@ -388,8 +391,15 @@ impl Registry {
             self.counters.spans_dropped.fetch_add(1, Ordering::Relaxed);
             return UNTRACKED;
         };
-        self.counters.spawned.fetch_add(1, Ordering::Relaxed);
         key.to_u64()
+    }
+
+    /// Tasks recorded since the start: the live ones and the finished ones. Read while tasks
+    /// come and go, the sum may be off by the few under way; it never goes back.
+    pub(crate) fn spawned_total(&self) -> u64 {
+        let finished = self.counters.finished.load(Ordering::Acquire);
+        let total = finished + self.tasks.live() as u64;
+        self.counters.spawned_reported.fetch_max(total, Ordering::Relaxed).max(total)
     }
 
     pub(crate) fn task(&self, id: u64) -> Option<(Key, &TaskSlot)> {
