@@ -35,7 +35,10 @@ const PAGES: usize = 24;
 /// share one: tasks spawned one after the other sit side by side, and two workers polling them
 /// at once would otherwise take the line from each other on every poll (measured: the self-wake
 /// poll workload ran at twice its cost in some memory layouts).
-#[repr(align(64))]
+///
+/// `repr(C)`: the generation comes first, so that a record can put its hottest fields on the
+/// same cache line as the generation every lookup reads.
+#[repr(C, align(64))]
 pub(crate) struct Slot<T> {
     /// Odd while the slot holds a record; bumped on insert and on remove.
     generation: AtomicU32,

@@ -112,40 +112,51 @@ impl Drop for DumpRunning {
     }
 }
 
-/// Per-task record. About 150 bytes; see docs/benchmarks.md for what a live task costs in all.
+/// Per-task record: 160 bytes, in a 192-byte slot; see docs/benchmarks.md for what a live task
+/// costs in all.
+///
+/// Laid out in order (`repr(C)`) so that a poll touches one cache line: the slot's generation
+/// ([`crate::arena`] puts it first) and the fields every poll's enter, exit and waker events
+/// read and write fill the first line; a wait capture adds the second; the third holds what
+/// only the spawn writes. A task is usually spawned on one worker and polled on another, so
+/// each line a poll touches is a line taken from the other core's cache.
 #[derive(Default)]
+#[repr(C)]
 pub(crate) struct TaskSlot {
-    pub(crate) refs: AtomicU32,
+    // First line (after the arena's 8-byte header): every poll.
     /// The [`state`] flags (low byte) and, above them, a version bumped on every change a client
     /// may want to see (`Watch` sends a task when it moved). One word: a poll's exit sets both
     /// with one read-modify-write.
     pub(crate) status: AtomicU64,
     pub(crate) task_id: AtomicU64,
+    pub(crate) polls: AtomicU64,
+    pub(crate) last_poll_start: AtomicU64,
+    pub(crate) busy: AtomicU64,
+    pub(crate) last_poll_end: AtomicU64,
+    /// Live wakers, packed with the slot generation they belong to (high 32 bits) so that a
+    /// waker event for a finished task can never touch the task that reused its slot.
+    pub(crate) wakers: AtomicU64,
+    // Second line: wakes, wait captures, and what clients are shown of the task.
+    /// Wakes from inside the task's own poll, counted by the polling thread.
+    pub(crate) self_wakes: AtomicU64,
+    /// Wakes from outside the task's own poll; [`TaskRecord::wakes`] adds the self-wakes.
+    pub(crate) wakes: AtomicU64,
+    pub(crate) last_wake: AtomicU64,
+    /// Interned wait chains (`crate::capture`) of the latest poll that registered a waker, one per
+    /// leaf; 0 marks an empty place.
+    pub(crate) wait_chains: [AtomicU32; WAIT_CHAINS],
+    pub(crate) refs: AtomicU32,
     pub(crate) location_id: AtomicU32,
     pub(crate) name_id: AtomicU32,
+    pub(crate) size_bytes: AtomicU32,
+    pub(crate) long_polls: AtomicU32,
     pub(crate) kind: AtomicU8,
+    // Third line: written by the spawn only.
     pub(crate) parent_task_id: AtomicU64,
     /// Span id (with [`SPAN_BIT`]) of the app span current at spawn; 0 for none.
     pub(crate) spawner_span: AtomicU64,
     pub(crate) spawner_meta: AtomicPtr<Metadata<'static>>,
     pub(crate) created: AtomicU64,
-    pub(crate) polls: AtomicU64,
-    pub(crate) busy: AtomicU64,
-    pub(crate) last_poll_start: AtomicU64,
-    pub(crate) last_poll_end: AtomicU64,
-    /// Wakes from outside the task's own poll; [`TaskRecord::wakes`] adds the self-wakes.
-    pub(crate) wakes: AtomicU64,
-    /// Wakes from inside the task's own poll, counted by the polling thread.
-    pub(crate) self_wakes: AtomicU64,
-    pub(crate) last_wake: AtomicU64,
-    /// Live wakers, packed with the slot generation they belong to (high 32 bits) so that a
-    /// waker event for a finished task can never touch the task that reused its slot.
-    pub(crate) wakers: AtomicU64,
-    pub(crate) size_bytes: AtomicU32,
-    pub(crate) long_polls: AtomicU32,
-    /// Interned wait chains (`crate::capture`) of the latest poll that registered a waker, one per
-    /// leaf; 0 marks an empty place.
-    pub(crate) wait_chains: [AtomicU32; WAIT_CHAINS],
 }
 
 // SAFETY: every field is an atomic integer or pointer, or an array of them, all zero (null) by
@@ -156,35 +167,37 @@ unsafe impl Zeroable for TaskSlot {}
 pub(crate) const WAIT_CHAINS: usize = 4;
 
 /// Per-span record for resources, async operations and the app's own spans. Fields are used
-/// according to `kind`.
+/// according to `kind`. Laid out in order (`repr(C)`): what an async operation's enter and a
+/// resource's flag updates touch shares the first cache line with the arena's header.
 #[derive(Default)]
+#[repr(C)]
 pub(crate) struct SpanSlot {
     pub(crate) refs: AtomicU32,
     pub(crate) kind: AtomicU8,
-    pub(crate) meta: AtomicPtr<Metadata<'static>>,
-    pub(crate) created: AtomicU64,
-    // Resources.
-    pub(crate) resource_kind: AtomicU8,
-    pub(crate) internal: AtomicBool,
-    pub(crate) location_id: AtomicU32,
     /// Bits: locked, value_sent, value_received, tx_dropped, rx_dropped (see [`flag`]).
     pub(crate) flags: AtomicU8,
+    pub(crate) resource_kind: AtomicU8,
+    pub(crate) internal: AtomicBool,
+    // Async operations.
+    pub(crate) waiter_task_id: AtomicU64,
+    pub(crate) since: AtomicU64,
+    /// Span id of the resource this operation is on.
+    pub(crate) resource_span: AtomicU64,
+    // Resources.
     pub(crate) holder_task_id: AtomicU64,
+    pub(crate) meta: AtomicPtr<Metadata<'static>>,
+    pub(crate) created: AtomicU64,
+    pub(crate) op_name_id: AtomicU32,
+    pub(crate) location_id: AtomicU32,
+    /// For a resource that tokio says it created in its own source (a `Default` impl, which
+    /// carries no `#[track_caller]`): the interned stack of its creation, whose first app frame is
+    /// the creation site clients are shown; 0 otherwise.
+    pub(crate) created_chain: AtomicU32,
     pub(crate) permits: AtomicI64,
     pub(crate) readers: AtomicU64,
     pub(crate) barrier_size: AtomicU64,
     pub(crate) barrier_arrived: AtomicU64,
     pub(crate) duration_nanos: AtomicU64,
-    /// For a resource that tokio says it created in its own source (a `Default` impl, which
-    /// carries no `#[track_caller]`): the interned stack of its creation, whose first app frame is
-    /// the creation site clients are shown; 0 otherwise.
-    pub(crate) created_chain: AtomicU32,
-    // Async operations.
-    pub(crate) op_name_id: AtomicU32,
-    /// Span id of the resource this operation is on.
-    pub(crate) resource_span: AtomicU64,
-    pub(crate) waiter_task_id: AtomicU64,
-    pub(crate) since: AtomicU64,
 }
 
 // SAFETY: every field is an atomic integer, boolean or pointer, all zero (false, null) by
@@ -592,5 +605,21 @@ impl Registry {
     /// Whether the app span `id` (with [`SPAN_BIT`]) is still open.
     pub(crate) fn span_open(&self, id: u64) -> bool {
         self.span(id).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SpanSlot, TaskSlot};
+    use crate::arena::Slot;
+    use std::mem::{offset_of, size_of};
+
+    #[test]
+    fn slots_keep_their_size_and_a_polls_fields_share_one_line() {
+        assert_eq!(size_of::<Slot<TaskSlot>>(), 192);
+        assert_eq!(size_of::<Slot<SpanSlot>>(), 128);
+        // The arena's 8-byte header, then the fields of every poll, all in the first 64 bytes.
+        assert!(8 + offset_of!(TaskSlot, wakers) + 8 <= 64);
+        assert!(8 + offset_of!(SpanSlot, resource_span) + 8 <= 64);
     }
 }
