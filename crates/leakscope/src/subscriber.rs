@@ -213,47 +213,45 @@ impl Collector {
     /// identity when the collector is the subscriber).
     pub(crate) fn on_event(&self, event: &Event<'_>, task_span: impl FnOnce(u64) -> u64) {
         let meta = event.metadata();
+        if is_state_update(meta) {
+            let cx = context();
+            let Some((_, slot)) = self.registry.span(cx.resource_span) else { return };
+            let mut v = StateVisitor { slot, current_task: cx.task_id, number: None, op: None };
+            event.record(&mut v);
+            v.apply_number();
+            return;
+        }
         // A waker callsite seen before: its operation is known, only the task id is read.
         let known =
             WAKER_CALLSITES.iter().position(|c| std::ptr::eq(c.load(Ordering::Relaxed), meta));
-        let target = if known.is_some() { "tokio::task::waker" } else { meta.target() };
-        match target {
-            "tokio::task::waker" => {
-                let mut v = WakerVisitor { op: known.map(|i| WakerOp::ALL[i]), span_id: 0 };
-                event.record(&mut v);
-                if known.is_none()
-                    && let Some(op) = v.op
-                {
-                    WAKER_CALLSITES[op as usize]
-                        .store(std::ptr::from_ref(meta).cast_mut(), Ordering::Relaxed);
-                }
-                let task = task_span(v.span_id);
-                let (delta, wake) = match v.op {
-                    Some(WakerOp::Clone) => {
-                        self.capture_wait(task);
-                        (1, false)
-                    }
-                    Some(WakerOp::Drop) => (-1, false),
-                    Some(WakerOp::Wake) => (-1, true),
-                    Some(WakerOp::WakeByRef) => (0, true),
-                    None => return,
-                };
-                // Inside the task's own poll: a self-wake if it wakes, and the poll's exit
-                // publishes the change.
-                let polling = POLLING.try_with(Cell::get).unwrap_or(Polling::NONE);
-                let own_poll = polling.slot.filter(|_| polling.task != 0 && polling.task == task);
-                if self.registry.waker(task, delta, wake, own_poll) && !polling.self_woke {
-                    let _ = POLLING.try_with(|p| p.set(Polling { self_woke: true, ..polling }));
-                }
+        if known.is_none() && meta.target() != "tokio::task::waker" {
+            return;
+        }
+        let mut v = WakerVisitor { op: known.map(|i| WakerOp::ALL[i]), span_id: 0 };
+        event.record(&mut v);
+        if known.is_none()
+            && let Some(op) = v.op
+        {
+            WAKER_CALLSITES[op as usize]
+                .store(std::ptr::from_ref(meta).cast_mut(), Ordering::Relaxed);
+        }
+        let task = task_span(v.span_id);
+        let (delta, wake) = match v.op {
+            Some(WakerOp::Clone) => {
+                self.capture_wait(task);
+                (1, false)
             }
-            "runtime::resource::state_update" => {
-                let cx = context();
-                let Some((_, slot)) = self.registry.span(cx.resource_span) else { return };
-                let mut v = StateVisitor { slot, current_task: cx.task_id, number: None, op: None };
-                event.record(&mut v);
-                v.apply_number();
-            }
-            _ => {}
+            Some(WakerOp::Drop) => (-1, false),
+            Some(WakerOp::Wake) => (-1, true),
+            Some(WakerOp::WakeByRef) => (0, true),
+            None => return,
+        };
+        // Inside the task's own poll: a self-wake if it wakes, and the poll's exit publishes the
+        // change.
+        let polling = POLLING.try_with(Cell::get).unwrap_or(Polling::NONE);
+        let own_poll = polling.slot.filter(|_| polling.task != 0 && polling.task == task);
+        if self.registry.waker(task, delta, wake, own_poll) && !polling.self_woke {
+            let _ = POLLING.try_with(|p| p.set(Polling { self_woke: true, ..polling }));
         }
     }
 
@@ -380,6 +378,33 @@ impl Collector {
         }
         false
     }
+}
+
+/// Places in the per-thread cache of [`is_state_update`].
+const STATE_PLACES: usize = 32;
+
+thread_local! {
+    /// Addresses of `state_update` callsites this thread has seen (0 for an empty place), by a
+    /// hash of the address.
+    static STATE_CALLSITES: [Cell<usize>; STATE_PLACES] =
+        const { [const { Cell::new(0) }; STATE_PLACES] };
+}
+
+/// Whether `meta` is a `runtime::resource::state_update` callsite's. An event's metadata lives
+/// for the program, so its address names its callsite for good: a thread compares the target
+/// once per callsite, not on each of the half-dozen updates a oneshot sends.
+#[inline]
+fn is_state_update(meta: &'static Metadata<'static>) -> bool {
+    let address = std::ptr::from_ref(meta) as usize;
+    let place = (address.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) % STATE_PLACES;
+    if STATE_CALLSITES.try_with(|c| c[place].get() == address).unwrap_or(false) {
+        return true;
+    }
+    let state_update = meta.target() == "runtime::resource::state_update";
+    if state_update {
+        let _ = STATE_CALLSITES.try_with(|c| c[place].set(address));
+    }
+    state_update
 }
 
 fn is_wanted_event(meta: &Metadata<'_>) -> bool {
