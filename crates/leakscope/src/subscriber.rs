@@ -213,7 +213,11 @@ impl Collector {
     /// identity when the collector is the subscriber).
     pub(crate) fn on_event(&self, event: &Event<'_>, task_span: impl FnOnce(u64) -> u64) {
         let meta = event.metadata();
-        if is_state_update(meta) {
+        // A waker callsite seen before: its operation is known, only the task id is read. Looked
+        // for first: a poll sends one such event, and pays nothing for the state updates' cache.
+        let known =
+            WAKER_CALLSITES.iter().position(|c| std::ptr::eq(c.load(Ordering::Relaxed), meta));
+        if known.is_none() && is_state_update(meta) {
             let cx = context();
             let Some((_, slot)) = self.registry.span(cx.resource_span) else { return };
             let mut v = StateVisitor { slot, current_task: cx.task_id, number: None, op: None };
@@ -221,9 +225,6 @@ impl Collector {
             v.apply_number();
             return;
         }
-        // A waker callsite seen before: its operation is known, only the task id is read.
-        let known =
-            WAKER_CALLSITES.iter().position(|c| std::ptr::eq(c.load(Ordering::Relaxed), meta));
         if known.is_none() && meta.target() != "tokio::task::waker" {
             return;
         }
