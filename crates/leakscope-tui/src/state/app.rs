@@ -11,9 +11,7 @@ use crate::state::columns::{FindingColumn, GroupColumn, ResourceColumn};
 use crate::state::data::{Data, Lists};
 use crate::state::link::Link;
 use crate::state::list::ListState;
-use crate::state::lists::{
-    ListView, ResourceList, build_findings, build_groups, resource_list, show_resources,
-};
+use crate::state::lists::{ListView, ResourceList, build_findings, build_groups, resource_list};
 use crate::state::tasks::{Scope, TasksPage};
 
 /// How long a status message stays.
@@ -535,10 +533,11 @@ impl App {
         }
     }
 
-    fn show_resources(&mut self, mut list: ResourceList, data: Arc<Data>) {
+    /// Shows a list built for `data`, keeping the selected resource selected.
+    fn show_resources(&mut self, list: ResourceList, data: Arc<Data>) {
         let old = self.resources.selected().and_then(|i| self.resource_data.resources.get(i));
         let old = old.map(|r| r.id);
-        show_resources(&mut self.resources, &mut list, &data, old);
+        self.resources.reorder(list.order, |i| data.resources.get(i).map(|r| r.id), old);
         self.resource_kinds = list.kinds;
         self.resource_stats = list.stats;
         self.resource_data = data;

@@ -40,7 +40,7 @@ impl<C: Column> ListView<C> {
     }
 
     /// Replaces the order, keeping the selection on the row whose key was selected.
-    fn reorder<K: PartialEq>(
+    pub(crate) fn reorder<K: PartialEq>(
         &mut self,
         order: Vec<usize>,
         key: impl Fn(usize) -> Option<K>,
@@ -229,17 +229,6 @@ pub(crate) struct ResourceList {
     pub(crate) kinds: Vec<(String, u64)>,
     pub(crate) stats: Vec<ResourceStats>,
     pub(crate) order: Vec<usize>,
-}
-
-/// Shows a list built for `data` in `view`, keeping the resource `old` selected.
-pub(crate) fn show_resources(
-    view: &mut ListView<ResourceColumn>,
-    list: &mut ResourceList,
-    data: &Data,
-    old: Option<u64>,
-) {
-    let order = std::mem::take(&mut list.order);
-    view.reorder(order, |i| data.resources.get(i).map(|r| r.id), old);
 }
 
 /// The Resources list of `data` under `filter` and `sort`: one pass over the waits, a label per
