@@ -539,7 +539,7 @@ pub(crate) fn capabilities() -> (leakscope_proto::v1::Capabilities, Vec<String>)
 #[cfg(tokio_unstable)]
 mod imp {
     use crate::arena::Key;
-    use crate::registry::{self, SpanSlot, TaskRecord, flag, span_kind, state};
+    use crate::registry::{self, SpanSlot, TaskRecord, flag, resource_kind, span_kind, state};
     use leakscope_proto::v1::{
         AgentStats, Location, LongPoll, Resource, SpawnerSpan, Task, TaskKind, TaskState, Wait,
         WaitChain,
@@ -777,12 +777,14 @@ mod imp {
                 } else if kind == span_kind::RESOURCE {
                     let flags = slot.flags.load(Ordering::Relaxed);
                     let internal = slot.internal.load(Ordering::Relaxed);
-                    let resource_kind = slot.resource_kind.load(Ordering::Relaxed);
-                    (flags & flag::LOCKED != 0 || (!internal && matches!(resource_kind, 1 | 2 | 4)))
-                        .then(|| {
-                            ids.push(registry::span_id(key, span_kind::RESOURCE));
-                            None
-                        })
+                    let shown = matches!(
+                        slot.resource_kind.load(Ordering::Relaxed),
+                        resource_kind::MUTEX | resource_kind::RW_LOCK | resource_kind::BARRIER
+                    );
+                    (flags & flag::LOCKED != 0 || (!internal && shown)).then(|| {
+                        ids.push(registry::span_id(key, span_kind::RESOURCE));
+                        None
+                    })
                 } else {
                     None
                 }
@@ -793,7 +795,7 @@ mod imp {
         let state = |op: &Op| {
             let (_, slot) = reg.span(op.resource)?;
             (slot.kind.load(Ordering::Relaxed) == span_kind::RESOURCE).then(|| {
-                let done = slot.resource_kind.load(Ordering::Relaxed) == 5
+                let done = slot.resource_kind.load(Ordering::Relaxed) == resource_kind::ONESHOT
                     && slot.flags.load(Ordering::Relaxed)
                         & (flag::VALUE_RECEIVED | flag::TX_DROPPED)
                         != 0;
@@ -851,9 +853,12 @@ mod imp {
     /// allocation in every client.
     pub(super) fn wait(op: &Op) -> Wait {
         let reg = registry();
-        let implied = reg
-            .and_then(|reg| reg.span(op.resource))
-            .is_some_and(|(_, slot)| matches!(slot.resource_kind.load(Ordering::Relaxed), 5 | 6));
+        let implied = reg.and_then(|reg| reg.span(op.resource)).is_some_and(|(_, slot)| {
+            matches!(
+                slot.resource_kind.load(Ordering::Relaxed),
+                resource_kind::ONESHOT | resource_kind::TIMER
+            )
+        });
         let name = reg.filter(|_| !implied).and_then(|reg| reg.interner.name_of(op.op_name_id));
         Wait {
             task_id: op.waiter,
@@ -881,11 +886,11 @@ mod imp {
             // Not for oneshots and timers, which an app may have a million of: their `kind`
             // says it all, and each name would be an allocation in every client.
             concrete_type: match r.resource_kind {
-                1 => "Mutex",
-                2 => "RwLock",
-                3 => "Semaphore",
-                4 => "Barrier",
-                5 | 6 => "",
+                resource_kind::MUTEX => "Mutex",
+                resource_kind::RW_LOCK => "RwLock",
+                resource_kind::SEMAPHORE => "Semaphore",
+                resource_kind::BARRIER => "Barrier",
+                resource_kind::ONESHOT | resource_kind::TIMER => "",
                 _ => "other",
             }
             .into(),

@@ -136,6 +136,8 @@ mod intern;
 #[cfg(tokio_unstable)]
 mod registry;
 #[cfg(tokio_unstable)]
+mod restate;
+#[cfg(tokio_unstable)]
 mod subscriber;
 #[cfg(tokio_unstable)]
 mod thread_times;

@@ -34,6 +34,17 @@ pub(crate) fn kind_of(id: u64) -> u8 {
     if id & SPAN_BIT == 0 { 0 } else { ((id >> KIND_SHIFT) & 3) as u8 }
 }
 
+/// Resource kinds, as stored in [`SpanSlot::resource_kind`]; the wire enum's values.
+pub(crate) mod resource_kind {
+    pub(crate) const MUTEX: u8 = 1;
+    pub(crate) const RW_LOCK: u8 = 2;
+    pub(crate) const SEMAPHORE: u8 = 3;
+    pub(crate) const BARRIER: u8 = 4;
+    pub(crate) const ONESHOT: u8 = 5;
+    pub(crate) const TIMER: u8 = 6;
+    pub(crate) const OTHER: u8 = 7;
+}
+
 /// Task kinds, as stored in [`TaskSlot::kind`]; the wire enum's values.
 pub(crate) mod kind {
     pub(crate) const ASYNC: u8 = 1;

@@ -148,6 +148,8 @@ fn serve(
             loop {
                 ticker.tick().await;
                 crate::runtime::start_heartbeats();
+                #[cfg(tokio_unstable)]
+                crate::restate::rebuild_if_learned();
             }
         });
         if let Some(http) = http {

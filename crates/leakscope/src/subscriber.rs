@@ -15,7 +15,7 @@ use crate::capture;
 use crate::intern::Interner;
 use crate::registry::{
     self, DUMPS_RUNNING, DUMPS_TAKEN, NewTask, Registry, SPAN_BIT, TaskSlot, UNTRACKED,
-    WAIT_CHAINS, flag, kind, span_kind, state,
+    WAIT_CHAINS, flag, kind, resource_kind, span_kind, state,
 };
 use std::cell::Cell;
 use std::fmt::{self, Write as _};
@@ -184,7 +184,7 @@ impl Collector {
             } else {
                 Interest::always()
             }
-        } else if is_wanted_event(meta) {
+        } else if is_wanted_event(meta) && !crate::restate::is_restating(meta) {
             Interest::always()
         } else {
             Interest::never()
@@ -196,6 +196,7 @@ impl Collector {
         if is_agent_thread() {
             return UNTRACKED;
         }
+        crate::restate::moved_on();
         let meta = attrs.metadata();
         match meta.name() {
             // Only reached when console-subscriber shares the stack and wants these.
@@ -218,7 +219,14 @@ impl Collector {
         let known =
             WAKER_CALLSITES.iter().position(|c| std::ptr::eq(c.load(Ordering::Relaxed), meta));
         if known.is_none() && is_state_update(meta) {
+            // Turned down, but another subscriber on the stack still wants it.
+            if crate::restate::is_restating(meta) {
+                return;
+            }
             let cx = context();
+            if crate::restate::is_making(cx.resource_span) {
+                crate::restate::learn(meta, |v| event.record(v));
+            }
             let Some((_, slot)) = self.registry.span(cx.resource_span) else { return };
             let mut v = StateVisitor { slot, current_task: cx.task_id, number: None, op: None };
             event.record(&mut v);
@@ -545,13 +553,17 @@ impl Collector {
             0
         };
         let meta = attrs.metadata();
-        self.registry.new_span(span_kind::RESOURCE, |slot| {
+        let id = self.registry.new_span(span_kind::RESOURCE, |slot| {
             slot.meta.store(std::ptr::from_ref(meta).cast_mut(), Ordering::Relaxed);
             slot.resource_kind.store(v.resource_kind, Ordering::Relaxed);
             slot.internal.store(v.internal, Ordering::Relaxed);
             slot.location_id.store(location_id, Ordering::Relaxed);
             slot.created_chain.store(created_chain, Ordering::Relaxed);
-        })
+        });
+        if v.resource_kind == resource_kind::ONESHOT && id & UNTRACKED == 0 {
+            crate::restate::made_oneshot(id);
+        }
+        id
     }
 
     fn new_async_op(&self, attrs: &Attributes<'_>) -> u64 {
@@ -764,13 +776,13 @@ impl Visit for ResourceVisitor {
             }
             "concrete_type" => {
                 self.resource_kind = match value {
-                    "Mutex" => 1,
-                    "RwLock" => 2,
-                    "Semaphore" => 3,
-                    "Barrier" => 4,
-                    "Sender|Receiver" => 5,
-                    "Sleep" => 6,
-                    _ => 7,
+                    "Mutex" => resource_kind::MUTEX,
+                    "RwLock" => resource_kind::RW_LOCK,
+                    "Semaphore" => resource_kind::SEMAPHORE,
+                    "Barrier" => resource_kind::BARRIER,
+                    "Sender|Receiver" => resource_kind::ONESHOT,
+                    "Sleep" => resource_kind::TIMER,
+                    _ => resource_kind::OTHER,
                 }
             }
             _ => {}
