@@ -775,16 +775,26 @@ mod imp {
                         })
                     })
                 } else if kind == span_kind::RESOURCE {
+                    let id = registry::span_id(key, span_kind::RESOURCE);
+                    // A oneshot's slot hosts its receiver's operation (`Registry::host_op`).
+                    let waiter = slot.waiter_task_id.load(Ordering::Relaxed);
+                    let hosted =
+                        (slot.op_refs.load(Ordering::Relaxed) != 0 && waiter != 0).then(|| Op {
+                            waiter,
+                            resource: id,
+                            op_name_id: slot.op_name_id.load(Ordering::Relaxed),
+                            since: slot.since.load(Ordering::Relaxed),
+                        });
                     let flags = slot.flags.load(Ordering::Relaxed);
                     let internal = slot.internal.load(Ordering::Relaxed);
                     let shown = matches!(
                         slot.resource_kind.load(Ordering::Relaxed),
                         resource_kind::MUTEX | resource_kind::RW_LOCK | resource_kind::BARRIER
                     );
-                    (flags & flag::LOCKED != 0 || (!internal && shown)).then(|| {
-                        ids.push(registry::span_id(key, span_kind::RESOURCE));
-                        None
-                    })
+                    if flags & flag::LOCKED != 0 || (!internal && shown) {
+                        ids.push(id);
+                    }
+                    hosted.is_some().then_some(hosted)
                 } else {
                     None
                 }

@@ -204,11 +204,16 @@ pub(crate) struct SpanSlot {
     /// carries no `#[track_caller]`): the interned stack of its creation, whose first app frame is
     /// the creation site clients are shown; 0 otherwise.
     pub(crate) created_chain: AtomicU32,
+    /// Handles open on the async operation a oneshot's slot hosts (see
+    /// [`Registry::host_op`]); 0 for none. The slot is freed once these and `refs` are both 0.
+    pub(crate) op_refs: AtomicU32,
     pub(crate) permits: AtomicI64,
     pub(crate) readers: AtomicU64,
     pub(crate) barrier_size: AtomicU64,
     pub(crate) barrier_arrived: AtomicU64,
     pub(crate) duration_nanos: AtomicU64,
+    /// The hosted operation's metadata.
+    pub(crate) op_meta: AtomicPtr<Metadata<'static>>,
 }
 
 // SAFETY: every field is an atomic integer, boolean or pointer, all zero (false, null) by
@@ -603,6 +608,8 @@ impl Registry {
             slot.internal.store(false, Ordering::Relaxed);
             slot.resource_span.store(0, Ordering::Relaxed);
             slot.op_name_id.store(0, Ordering::Relaxed);
+            slot.op_refs.store(0, Ordering::Relaxed);
+            slot.op_meta.store(std::ptr::null_mut(), Ordering::Relaxed);
             init(slot);
         }) {
             Some(key) => span_id(key, kind),
@@ -611,6 +618,60 @@ impl Registry {
                 UNTRACKED
             }
         }
+    }
+
+    /// Has the oneshot `resource`'s slot hold its receiver's async operation too, and returns
+    /// the operation's id (the slot's, with the operation's kind): a million parked receivers
+    /// then cost a million slots, not two million, and their making one insert, not two.
+    ///
+    /// Only for a oneshot this thread is making (`crate::restate::is_making`): tokio creates
+    /// its one operation inside `oneshot::channel`, before the channel's handles leave the
+    /// thread, so plain stores suffice. The operation's handles are counted in `op_refs`,
+    /// the resource's in `refs`; [`Registry::close_span`] frees the slot when both are 0.
+    pub(crate) fn host_op(
+        &self,
+        resource: u64,
+        meta: &'static Metadata<'static>,
+        op_name_id: u32,
+    ) -> Option<u64> {
+        let (key, slot) = self.span(resource)?;
+        if slot.kind.load(Ordering::Relaxed) != span_kind::RESOURCE
+            || slot.op_refs.load(Ordering::Relaxed) != 0
+        {
+            return None;
+        }
+        slot.op_meta.store(std::ptr::from_ref(meta).cast_mut(), Ordering::Relaxed);
+        slot.op_name_id.store(op_name_id, Ordering::Relaxed);
+        slot.resource_span.store(resource, Ordering::Relaxed);
+        slot.op_refs.store(1, Ordering::Release);
+        Some(span_id(key, span_kind::ASYNC_OP))
+    }
+
+    /// Whether span `id` is an operation hosted by its resource's slot ([`Registry::host_op`]).
+    #[inline]
+    pub(crate) fn is_hosted_op(id: u64, slot: &SpanSlot) -> bool {
+        kind_of(id) == span_kind::ASYNC_OP
+            && slot.kind.load(Ordering::Relaxed) == span_kind::RESOURCE
+    }
+
+    /// One handle of non-task span `id` fewer; `true` when that was its last. A slot is freed
+    /// when its span and the operation it hosts are both closed: each side decrements its own
+    /// count, then reads the other's (sequentially consistent, so of two racing last closes at
+    /// least one sees both at 0; a second free of the slot fails on its generation).
+    pub(crate) fn close_span(&self, id: u64) -> bool {
+        let Some((key, slot)) = self.span(id) else { return false };
+        let (own, other) = if Self::is_hosted_op(id, slot) {
+            (&slot.op_refs, &slot.refs)
+        } else {
+            (&slot.refs, &slot.op_refs)
+        };
+        if own.fetch_sub(1, Ordering::SeqCst) != 1 {
+            return false;
+        }
+        if other.load(Ordering::SeqCst) == 0 {
+            self.spans.remove(key);
+        }
+        true
     }
 
     /// Whether the app span `id` (with [`SPAN_BIT`]) is still open.

@@ -59,10 +59,12 @@ pub(crate) fn made_oneshot(resource: u64) {
     let _ = MAKING.try_with(|m| m.set(resource));
 }
 
-/// Something other than a oneshot's first state was dispatched on this thread.
+/// A new span is being made on this thread, which ends the window of the oneshot made before
+/// it: returns that oneshot (0 for none), whose receiver's operation is the span tokio makes
+/// next inside `oneshot::channel`.
 #[inline]
-pub(crate) fn moved_on() {
-    let _ = MAKING.try_with(|m| m.set(0));
+pub(crate) fn take_making() -> u64 {
+    MAKING.try_with(|m| m.replace(0)).unwrap_or(0)
 }
 
 /// Whether `resource` is the oneshot this thread is making.
@@ -159,8 +161,12 @@ mod tests {
             .collect()
     }
 
+    /// Held by the tests that count the registry's slots or learn callsites: one at a time.
+    static REGISTRY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn a_oneshots_first_state_is_learned_from_tokio_and_turned_down() {
+        let _one = REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let registry = crate::registry::install(u64::MAX, 16);
         let dispatch = tracing_core::Dispatch::new(Collector::new(registry));
         tracing_core::dispatcher::with_default(&dispatch, || {
@@ -216,6 +222,30 @@ mod tests {
             }
             assert_eq!(check.restates(), restates, "{fields:?}");
         }
+    }
+
+    /// `Registry::host_op`, with tokio's own oneshot: the receiver's operation shares the
+    /// channel's slot, which is freed once every handle of both is closed, in either order.
+    #[test]
+    fn a_oneshot_and_its_receivers_operation_share_one_slot() {
+        let _one = REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let registry = crate::registry::install(u64::MAX, 16);
+        let dispatch = tracing_core::Dispatch::new(Collector::new(registry));
+        tracing_core::dispatcher::with_default(&dispatch, || {
+            let before = registry.spans.live();
+            let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+            assert_eq!(registry.spans.live(), before + 1, "one slot for the channel");
+            drop(tx);
+            assert_eq!(registry.spans.live(), before + 1, "the receiver holds both spans");
+            drop(rx);
+            assert_eq!(registry.spans.live(), before, "freed with the last handle");
+
+            let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+            drop(rx);
+            assert_eq!(registry.spans.live(), before + 1, "the sender holds the resource");
+            drop(tx);
+            assert_eq!(registry.spans.live(), before);
+        });
     }
 
     #[derive(Debug)]

@@ -196,14 +196,14 @@ impl Collector {
         if is_agent_thread() {
             return UNTRACKED;
         }
-        crate::restate::moved_on();
+        let making = crate::restate::take_making();
         let meta = attrs.metadata();
         match meta.name() {
             // Only reached when console-subscriber shares the stack and wants these.
             "runtime.resource.async_op.poll" => UNTRACKED,
             "runtime.spawn" => self.new_task(attrs),
             "runtime.resource" => self.new_resource(attrs),
-            "runtime.resource.async_op" => self.new_async_op(attrs),
+            "runtime.resource.async_op" => self.new_async_op(attrs, making),
             _ => self.registry.new_span(span_kind::USER, |slot| {
                 slot.meta.store(std::ptr::from_ref(meta).cast_mut(), Ordering::Relaxed);
             }),
@@ -368,7 +368,11 @@ impl Collector {
         if let Some((_, slot)) = self.registry.task(id) {
             slot.refs.fetch_add(1, Ordering::Relaxed);
         } else if let Some((_, slot)) = self.registry.span(id) {
-            slot.refs.fetch_add(1, Ordering::Relaxed);
+            if Registry::is_hosted_op(id, slot) {
+                slot.op_refs.fetch_add(1, Ordering::Relaxed);
+            } else {
+                slot.refs.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -379,11 +383,8 @@ impl Collector {
                 self.registry.close_task(key, slot);
                 return true;
             }
-        } else if let Some((key, slot)) = self.registry.span(id)
-            && slot.refs.fetch_sub(1, Ordering::AcqRel) == 1
-        {
-            self.registry.spans.remove(key);
-            return true;
+        } else {
+            return self.registry.close_span(id);
         }
         false
     }
@@ -481,8 +482,10 @@ impl Collector {
     /// The metadata of the live non-task span `id`.
     fn span_meta(&self, id: u64) -> Option<&'static Metadata<'static>> {
         let (_, slot) = self.registry.span(id)?;
-        // SAFETY: `meta` is only ever stored from a `&'static Metadata<'static>` (or null).
-        unsafe { slot.meta.load(Ordering::Relaxed).as_ref() }
+        let meta = if Registry::is_hosted_op(id, slot) { &slot.op_meta } else { &slot.meta };
+        // SAFETY: `meta` and `op_meta` are only ever stored from a `&'static Metadata<'static>`
+        // (or null).
+        unsafe { meta.load(Ordering::Relaxed).as_ref() }
     }
 
     fn new_task(&self, attrs: &Attributes<'_>) -> u64 {
@@ -566,13 +569,21 @@ impl Collector {
         id
     }
 
-    fn new_async_op(&self, attrs: &Attributes<'_>) -> u64 {
+    /// `making`: the oneshot this thread was making when the span was created (0 for none),
+    /// whose slot hosts the operation when it is that oneshot's.
+    fn new_async_op(&self, attrs: &Attributes<'_>, making: u64) -> u64 {
         let interner = &self.registry.interner;
         let mut v = AsyncOpVisitor { interner, source_id: 0 };
         attrs.record(&mut v);
         let op_name_id = v.source_id;
         let cx = context();
         let meta = attrs.metadata();
+        if making != 0
+            && cx.resource_span == making
+            && let Some(id) = self.registry.host_op(making, meta, op_name_id)
+        {
+            return id;
+        }
         self.registry.new_span(span_kind::ASYNC_OP, |slot| {
             slot.meta.store(std::ptr::from_ref(meta).cast_mut(), Ordering::Relaxed);
             slot.op_name_id.store(op_name_id, Ordering::Relaxed);
