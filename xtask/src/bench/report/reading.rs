@@ -101,8 +101,8 @@ impl Summary {
             let _ = write!(
                 out,
                 "- With {} idle tasks, leakscope adds {} B per task to plain tokio's {} B (its \
-                 task slot plus the slots of each task's oneshot resource and async operation); \
-                 console-subscriber adds {} B",
+                 task slot plus the slot of each task's oneshot, which also holds the receiver's \
+                 async operation); console-subscriber adds {} B",
                 number(tasks as f64),
                 number(l),
                 number(p),
