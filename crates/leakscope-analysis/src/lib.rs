@@ -69,6 +69,7 @@
 //! The reasons for each default are on the fields of [`Config`]; each detector's module docs say
 //! what it deliberately does not flag.
 
+mod chunked;
 mod config;
 mod context;
 mod detect;
@@ -92,6 +93,7 @@ mod wait_point;
 #[cfg(test)]
 mod support;
 
+pub use chunked::Chunked;
 pub use config::{
     BlockingConfig, Config, DeadlockConfig, GrowthConfig, LargeFutureConfig, LockContentionConfig,
     LostWakerConfig, SelfWakeConfig, StuckConfig, Suppression, UncancelledConfig,

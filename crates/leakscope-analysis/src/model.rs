@@ -16,6 +16,7 @@ use leakscope_proto::v1::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::chunked::Chunked;
 use crate::history::{History, HistoryLimits, SeriesKey};
 use crate::location::SourceLocation;
 use crate::sources::Sources;
@@ -49,10 +50,11 @@ pub struct Model {
     sorted: usize,
     /// The names the tasks held have, each held once: a million tasks named alike share one.
     names: HashSet<TaskName>,
-    /// Sorted by id; shared, so that a client publishing them to its screens copies nothing.
-    resources: Arc<Vec<Resource>>,
-    /// Sorted by task id (stable: a task's waits keep the agent's order); shared as `resources`.
-    waits: Arc<Vec<Wait>>,
+    /// Sorted by id; in shared chunks, so that a client publishing them to its screens copies
+    /// nothing, and a delta then copies only the chunks it changes.
+    resources: Chunked<Resource>,
+    /// Sorted by task id (stable: a task's waits keep the agent's order); held as `resources`.
+    waits: Chunked<Wait>,
     long_polls: Vec<LongPoll>,
     poll_stats: BTreeMap<u32, LocationPollStats>,
     runtimes: Vec<RuntimeMetrics>,
@@ -368,8 +370,8 @@ impl Model {
             tasks: Vec::new(),
             sorted: 0,
             names: HashSet::new(),
-            resources: Arc::default(),
-            waits: Arc::default(),
+            resources: Chunked::default(),
+            waits: Chunked::default(),
             long_polls: Vec::new(),
             poll_stats: BTreeMap::new(),
             runtimes: Vec::new(),
@@ -553,9 +555,9 @@ impl Model {
         };
         if only.is_none() && !part.resources_unchanged {
             sort_keep_last(&mut partial.resources, |r| r.id);
-            self.resources = Arc::new(partial.resources);
+            self.resources = Chunked::from_sorted(partial.resources);
             partial.waits.sort_by_key(|w| w.task_id);
-            self.waits = Arc::new(partial.waits);
+            self.waits = Chunked::from_sorted(partial.waits);
         }
         self.merge_long_polls(snapshot.long_polls);
         self.poll_stats = snapshot.poll_stats.into_iter().map(|s| (s.location_id, s)).collect();
@@ -580,13 +582,10 @@ impl Model {
         let mut resources_changed: Vec<u64> = partial.resources.iter().map(|r| r.id).collect();
         resources_changed.extend(&partial.resources_removed);
         resources_changed.sort_unstable();
-        let mut removed = std::mem::take(&mut partial.resources_removed);
-        removed.sort_unstable();
+        resources_changed.dedup();
         let mut upserts = std::mem::take(&mut partial.resources);
         sort_keep_last(&mut upserts, |r| r.id);
-        let resources = Arc::make_mut(&mut self.resources);
-        resources.retain(|r| removed.binary_search(&r.id).is_err());
-        upsert_sorted(resources, upserts, |r| r.id);
+        self.resources.replace(&resources_changed, upserts, |r| r.id);
         // Every wait of a task that sent waits, or cleared them, is replaced.
         let mut waiters = std::mem::take(&mut partial.waits_cleared);
         waiters.extend(partial.waits.iter().map(|w| w.task_id));
@@ -594,12 +593,10 @@ impl Model {
         waiters.dedup();
         let mut incoming = std::mem::take(&mut partial.waits);
         incoming.sort_by_key(|w| w.task_id);
-        let waits = Arc::make_mut(&mut self.waits);
-        waits.retain(|w| waiters.binary_search(&w.task_id).is_err());
-        upsert_sorted(waits, incoming, |w| w.task_id);
+        self.waits.replace(&waiters, incoming, |w| w.task_id);
         let mut changed = waiters;
         changed.extend(
-            waits
+            self.waits
                 .iter()
                 .filter(|w| resources_changed.binary_search(&w.resource_id).is_ok())
                 .map(|w| w.task_id),
@@ -756,29 +753,28 @@ impl Model {
 
     /// One resource.
     pub fn resource(&self, id: u64) -> Option<&Resource> {
-        self.resources.binary_search_by_key(&id, |r| r.id).ok().map(|i| &self.resources[i])
+        self.resources.find(id, |r| r.id)
     }
 
-    /// Every wait.
-    pub fn waits(&self) -> &[Wait] {
+    /// Every wait, by task id.
+    pub fn waits(&self) -> &Chunked<Wait> {
         &self.waits
     }
 
-    /// Every resource, by id, as shared with the model: a new `Arc` after each update that
-    /// changed them.
-    pub fn shared_resources(&self) -> &Arc<Vec<Resource>> {
+    /// Every resource, by id, as the model holds them: a clone shares the model's chunks, and
+    /// the model copies a chunk before changing it.
+    pub fn shared_resources(&self) -> &Chunked<Resource> {
         &self.resources
     }
 
-    /// Every wait, by task id, shared as [`Model::shared_resources`].
-    pub fn shared_waits(&self) -> &Arc<Vec<Wait>> {
+    /// Every wait, by task id, held as [`Model::shared_resources`].
+    pub fn shared_waits(&self) -> &Chunked<Wait> {
         &self.waits
     }
 
     /// The waits of one task.
     pub fn waits_of(&self, task_id: u64) -> impl Iterator<Item = &Wait> {
-        let start = self.waits.partition_point(|w| w.task_id < task_id);
-        self.waits[start..].iter().take_while(move |w| w.task_id == task_id)
+        self.waits.equal(task_id, |w| w.task_id)
     }
 
     /// What a live task is parked in (unknown for tasks not held or not alive).

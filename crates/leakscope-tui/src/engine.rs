@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use leakscope_analysis::{Config, Model, Report, TaskRecord, WaitPoint, analyze, is_live};
+use leakscope_analysis::{Chunked, Config, Model, Report, TaskRecord, WaitPoint, analyze, is_live};
 use leakscope_proto::v1::{
     Backtrace, DumpStatus, HelloResponse, RuntimeMetrics, TaskDumpResponse, TaskState, Update,
     WatchMessage,
@@ -284,19 +284,20 @@ impl Engine {
             (Arc::clone(&self.last.tasks), Arc::clone(&self.last.groups))
         };
         // Shared with the model, not copied: a million resources are a hundred megabytes. Only
-        // while shown: the model changes a list a screen still holds by copying it first.
+        // while shown: a delta makes the model copy the chunks it changes, which a screen
+        // holding the last list keeps alive beside the new ones.
         let (resources, waits) = if self.lists.resources {
-            let resources = Arc::clone(self.model.shared_resources());
-            if !Arc::ptr_eq(&resources, &self.last.resources) {
+            let resources = self.model.shared_resources().clone();
+            if !resources.is_same(&self.last.resources) {
                 for resource in resources.iter() {
                     self.intern_location(resource.location_id);
                 }
             }
-            (resources, Arc::clone(self.model.shared_waits()))
+            (resources, self.model.shared_waits().clone())
         } else if self.last.lists.resources {
-            (Arc::default(), Arc::default())
+            (Chunked::default(), Chunked::default())
         } else {
-            (Arc::clone(&self.last.resources), Arc::clone(&self.last.waits))
+            (self.last.resources.clone(), self.last.waits.clone())
         };
         let focus = self.focus_view();
         let strings = if self.strings_dirty {
@@ -698,7 +699,6 @@ mod tests {
     fn the_lists_are_published_only_while_a_screen_shows_them() {
         use crate::state::Lists;
         use leakscope_proto::v1::{Resource, Wait, WatchMessage};
-        use std::sync::Arc;
         let task = |id, state: TaskState| Task { id, state: state as i32, ..Task::default() };
         let full = Snapshot {
             tasks: vec![
@@ -737,7 +737,7 @@ mod tests {
         let hidden = engine.publish();
         assert!(hidden.resources.is_empty() && hidden.waits.is_empty());
         drop(shown);
-        let held = Arc::as_ptr(engine.model.shared_resources());
+        let held = engine.model.shared_resources().clone();
         let changes = Snapshot {
             resources: vec![Resource { id: 11, ..Resource::default() }],
             waits: vec![Wait { task_id: 2, resource_id: 11, ..Wait::default() }],
@@ -749,11 +749,7 @@ mod tests {
             ..WatchMessage::default()
         }]);
         assert_eq!(engine.model.resources().count(), 2);
-        assert_eq!(
-            Arc::as_ptr(engine.model.shared_resources()),
-            held,
-            "changed in place, not copied"
-        );
+        assert_eq!(held.len(), 1, "a list handed out is never changed");
         assert!(engine.publish().resources.is_empty(), "still not shown: {hidden:?}");
     }
 

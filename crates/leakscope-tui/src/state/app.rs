@@ -485,8 +485,8 @@ impl App {
                 self.build_resources();
             }
         } else if !self.resource_stats.is_empty() || self.resource_build.running() {
-            // Off screen: let the publication go, or the model would copy a million resources
-            // it shares with it at its next change.
+            // Off screen: let the publication go, or every chunk of resources the model changes
+            // would stay alive twice, once in it.
             self.resource_build.clear();
             self.resource_kinds = Vec::new();
             self.resource_stats = Vec::new();
@@ -865,12 +865,14 @@ mod tests {
         app.handle(Down);
         app.handle(Open);
         let mut fewer = (*fixture::data(None)).clone();
-        fewer.resources = std::sync::Arc::new(fewer.resources[..2].to_vec());
+        fewer.resources = leakscope_analysis::Chunked::from_sorted(
+            fewer.resources.iter().take(2).cloned().collect(),
+        );
         app.on_data(std::sync::Arc::new(fewer));
         app.handle(Back);
         assert_eq!(describe(&app), "Resources[1/2]");
-        // Off the stack, the publication it was built from is let go with the next data: the
-        // model shares its resources, and would copy them at its next change.
+        // Off the stack, the publication it was built from is let go with the next data: it
+        // shares the model's resource chunks, and would keep the ones the model replaces.
         app.handle(Tab(crate::state::Tab::Groups));
         app.on_data(fixture::data(None));
         assert!(app.resource_stats.is_empty() && app.resource_data.resources.is_empty());
@@ -885,7 +887,7 @@ mod tests {
         let mut app = fixture::app();
         let mut data = (*fixture::data(None)).clone();
         let n = BUILD_ELSEWHERE as u64 + 5;
-        data.resources = std::sync::Arc::new(
+        data.resources = leakscope_analysis::Chunked::from_sorted(
             (1..=n)
                 .map(|id| Resource {
                     id,

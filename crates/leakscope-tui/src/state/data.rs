@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use leakscope_analysis::{Report, SourceLocation, TargetInfo, TaskRecord, TaskWait, WaitPoint};
+use leakscope_analysis::{
+    Chunked, Report, SourceLocation, TargetInfo, TaskRecord, TaskWait, WaitPoint,
+};
 use leakscope_proto::v1::{AgentStats, Backtrace, LongPoll, Resource, RuntimeMetrics, Wait};
 
 use crate::state::rows::Rows;
@@ -41,9 +43,9 @@ pub(crate) struct Data {
     /// Strings the rows refer to by index.
     pub(crate) strings: Arc<Strings>,
     /// Resources, by id (empty unless `lists.resources`).
-    pub(crate) resources: Arc<Vec<Resource>>,
+    pub(crate) resources: Chunked<Resource>,
     /// Every wait on a resource (empty unless `lists.resources`).
-    pub(crate) waits: Arc<Vec<Wait>>,
+    pub(crate) waits: Chunked<Wait>,
     /// Runtime metrics.
     pub(crate) runtimes: Arc<Vec<RuntimeMetrics>>,
     /// The agent's own counters.

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use leakscope_analysis::{Finding, Group, Report, Severity};
+use leakscope_analysis::{Chunked, Finding, Group, Report, Severity};
 use leakscope_proto::v1::{Resource, ResourceKind, Wait};
 
 use crate::state::columns::{Column, FindingColumn, GroupColumn, ResourceColumn, Sort};
@@ -174,7 +174,7 @@ pub(crate) fn build_findings(view: &mut ListView<FindingColumn>, data: &Data) {
 
 /// What a resource is, as the Resources screen names it. tokio's bounded mpsc channel is a
 /// semaphore inside; a wait on it with `Acquire::new` is a `send` waiting for room.
-pub(crate) fn resource_label(resource: &Resource, waits: &[Wait]) -> String {
+pub(crate) fn resource_label(resource: &Resource, waits: &Chunked<Wait>) -> String {
     let acquired =
         waits.iter().any(|w| w.resource_id == resource.id && w.op.starts_with("Acquire"));
     label(resource, acquired).to_owned()
@@ -234,7 +234,8 @@ pub(crate) struct ResourceList {
 /// The Resources list of `data` under `filter` and `sort`: one pass over the waits, a label per
 /// resource, a sort. Pure, so that a large one is built off the screen's thread.
 pub(crate) fn resource_list(filter: &str, sort: Sort<ResourceColumn>, data: &Data) -> ResourceList {
-    let resources = &data.resources;
+    // Flat, for the lookups and the sort below: 8 bytes a resource, while the list builds.
+    let resources: Vec<&Resource> = data.resources.iter().collect();
     // One pass over the waits, not one per resource: a leaking app has as many of each. The
     // resources are sorted by id, so each wait finds its resource's place by a binary search:
     // (waiters, earliest since, acquired) by place, where a map of a million cost five times as
