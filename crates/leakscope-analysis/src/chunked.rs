@@ -92,24 +92,23 @@ impl<T> Chunked<T> {
 }
 
 impl<T: Clone> Chunked<T> {
-    /// A list of `items`, which are sorted by their key already.
+    /// A list of `items`, which are sorted by their key already. Cut from the end, the vector
+    /// given back to the allocator as it goes, so that a million items are never held twice.
     pub fn from_sorted(items: Vec<T>) -> Self {
-        if items.len() <= CHUNK {
-            return Self::from_chunks(if items.is_empty() {
-                Vec::new()
-            } else {
-                vec![Arc::new(items)]
-            });
-        }
-        let mut chunks = Vec::with_capacity(items.len().div_ceil(CHUNK));
-        let mut items = items.into_iter();
-        loop {
-            let chunk: Vec<T> = items.by_ref().take(CHUNK).collect();
-            if chunk.is_empty() {
-                break;
+        let mut rest = items;
+        let mut chunks = Vec::with_capacity(rest.len().div_ceil(CHUNK));
+        while rest.len() > CHUNK {
+            chunks.push(Arc::new(rest.split_off(rest.len() - CHUNK)));
+            if chunks.len() % 64 == 0 {
+                // A large vector's shrink is the system's (`mremap`): no copy.
+                rest.shrink_to_fit();
             }
-            chunks.push(Arc::new(chunk));
         }
+        if !rest.is_empty() {
+            rest.shrink_to_fit();
+            chunks.push(Arc::new(rest));
+        }
+        chunks.reverse();
         Self::from_chunks(chunks)
     }
 
