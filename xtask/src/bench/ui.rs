@@ -57,6 +57,39 @@ pub(super) struct AppFigures {
     agent_spawn_seconds: f64,
     agent_rss_at_rest: u64,
     agent_rss_peak_serving: u64,
+    /// Spawn and park times, (plain tokio, the agent), of the targets above and of
+    /// [`SPAWN_ROUNDS`] more pairs started for nothing else: one pair is at the machine's mercy.
+    spawn_rounds: Vec<(f64, f64)>,
+}
+
+/// Pairs of large targets (plain tokio, then the agent) started only to time spawning and
+/// parking, after the measured pair.
+const SPAWN_ROUNDS: usize = 3;
+
+/// The agent's spawn-and-park time over plain tokio's, the median of the rounds' ratios.
+fn median_spawn_ratio(rounds: &[(f64, f64)]) -> Option<f64> {
+    let mut ratios: Vec<f64> =
+        rounds.iter().map(|&(plain, agent)| agent / plain.max(1e-9)).collect();
+    ratios.sort_by(f64::total_cmp);
+    let n = ratios.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(ratios[n / 2]),
+        _ => Some((ratios[n / 2 - 1] + ratios[n / 2]) / 2.0),
+    }
+}
+
+/// Spawn and park times of `rounds` more pairs of large targets: plain tokio, then `mode`, each
+/// alone. A pair that fails to start is left out.
+fn spawn_rounds(bench: &Path, mode: Mode, size: Option<usize>, rounds: usize) -> Vec<(f64, f64)> {
+    let time = |mode| Target::start(bench, mode, false, size).and_then(|target| target.idle());
+    (0..rounds)
+        .filter_map(|round| {
+            let pair = time(Mode::Plain).and_then(|(plain, _)| Ok((plain, time(mode)?.0)));
+            eprintln!("bench: spawn and park, round {}: {pair:?}", round + 2);
+            pair.ok()
+        })
+        .collect()
 }
 
 /// Builds the CLI, then attaches it to each kind of target in turn.
@@ -121,6 +154,7 @@ pub(super) fn run(bench: &Path, quick: bool) -> Vec<Run> {
                             agent_spawn_seconds,
                             agent_rss_at_rest,
                             agent_rss_peak_serving,
+                            spawn_rounds: vec![(plain_spawn_seconds, agent_spawn_seconds)],
                         })
                     });
                     if let Some(app) = &app {
@@ -130,6 +164,10 @@ pub(super) fn run(bench: &Path, quick: bool) -> Vec<Run> {
                 }
                 Err(err) => (0, Err(err), None),
             };
+            // With the measured target gone, so that nothing else shares the cores.
+            if let Some(Ok(app)) = &mut app {
+                app.spawn_rounds.extend(spawn_rounds(bench, mode, size, SPAWN_ROUNDS));
+            }
             match &figures {
                 Ok(f) => eprintln!("bench: ui {}: {f}", mode.arg()),
                 Err(e) => eprintln!("bench: ui {}: failed: {e}", mode.arg()),
@@ -537,6 +575,24 @@ pub(super) fn section(runs: &[Run]) -> String {
                     number(extra(a.agent_rss_at_rest)),
                     number(extra(a.agent_rss_peak_serving)),
                 );
+                let ratios: Vec<String> = a
+                    .spawn_rounds
+                    .iter()
+                    .map(|&(plain, agent)| {
+                        format!("{agent:.2} s / {plain:.2} s = {:.2}x", agent / plain.max(1e-9))
+                    })
+                    .collect();
+                if let Some(median) = median_spawn_ratio(&a.spawn_rounds) {
+                    let _ = writeln!(
+                        doc,
+                        "Spawning and parking is judged on the median of {} rounds, each a plain \
+                         tokio target and then the agent's, started one after the other (the \
+                         pair above, then pairs started for nothing else): {}. **Median: \
+                         {median:.2}x** plain tokio's time.\n",
+                        a.spawn_rounds.len(),
+                        ratios.join("; "),
+                    );
+                }
             }
             Err(err) => {
                 let _ = writeln!(doc, "Not measured: {err}.\n");
@@ -626,4 +682,20 @@ pub(super) fn section(runs: &[Run]) -> String {
     }
     doc.push('\n');
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median_spawn_ratio;
+
+    #[test]
+    fn spawning_is_judged_on_the_median_ratio_of_the_rounds() {
+        assert_eq!(median_spawn_ratio(&[]), None);
+        assert_eq!(median_spawn_ratio(&[(1.0, 1.5)]), Some(1.5));
+        // Ratios 2.0, 1.5, 1.2: the middle one, whatever the order.
+        assert_eq!(median_spawn_ratio(&[(1.0, 2.0), (2.0, 3.0), (1.0, 1.2)]), Some(1.5));
+        // Ratios 1.2, 1.4, 1.6, 3.0: between the middle two.
+        let four = median_spawn_ratio(&[(1.0, 3.0), (1.0, 1.2), (1.0, 1.6), (1.0, 1.4)]);
+        assert!((four.unwrap() - 1.5).abs() < 1e-9, "{four:?}");
+    }
 }
