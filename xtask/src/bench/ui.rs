@@ -68,15 +68,8 @@ const SPAWN_ROUNDS: usize = 3;
 
 /// The agent's spawn-and-park time over plain tokio's, the median of the rounds' ratios.
 fn median_spawn_ratio(rounds: &[(f64, f64)]) -> Option<f64> {
-    let mut ratios: Vec<f64> =
-        rounds.iter().map(|&(plain, agent)| agent / plain.max(1e-9)).collect();
-    ratios.sort_by(f64::total_cmp);
-    let n = ratios.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(ratios[n / 2]),
-        _ => Some((ratios[n / 2 - 1] + ratios[n / 2]) / 2.0),
-    }
+    let ratios: Vec<f64> = rounds.iter().map(|&(plain, agent)| agent / plain.max(1e-9)).collect();
+    super::report::median(&ratios)
 }
 
 /// Spawn and park times of `rounds` more pairs of large targets: plain tokio, then `mode`, each
