@@ -10,8 +10,9 @@
 //! there in between, whose only flag is `false` and whose op is `override`. The agent's thread
 //! then has tracing ask every subscriber again ([`rebuild_if_learned`]), and the collector turns
 //! those callsites down (`Interest::never`): tokio no longer builds or dispatches them. Where
-//! another subscriber still wants them (console-subscriber sharing the stack), the collector
-//! drops them by address.
+//! another subscriber still wants them (console-subscriber sharing the stack), or where no agent
+//! thread runs to ask tracing again (the in-process leak check of `leakscope::testing`), the
+//! collector drops them by address.
 //!
 //! Learning looks at values, not at line numbers, so a tokio whose `channel` sends something
 //! else is simply not learned from; an update that says `true`, as every later one of a oneshot
