@@ -76,7 +76,8 @@ impl<T> Chunked<T> {
     }
 
     /// How many of `self`'s chunks are `other`'s too, not copies (what a change shared).
-    pub fn shared_chunks(&self, other: &Chunked<T>) -> usize {
+    #[cfg(test)]
+    fn shared_chunks(&self, other: &Chunked<T>) -> usize {
         self.chunks.iter().filter(|c| other.chunks.iter().any(|o| Arc::ptr_eq(c, o))).count()
     }
 
