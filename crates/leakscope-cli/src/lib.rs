@@ -18,6 +18,7 @@ mod connect;
 mod doctor;
 mod exit;
 mod man;
+mod memory;
 mod profile;
 #[cfg(test)]
 mod proptests;

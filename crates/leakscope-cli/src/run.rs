@@ -10,6 +10,7 @@ use crate::exit;
 
 /// Runs `leakscope` with the process's arguments.
 pub fn main() -> ExitCode {
+    crate::memory::return_large_buffers();
     run(std::env::args_os())
 }
 

@@ -122,8 +122,10 @@ pub(super) fn run(bench: &Path, quick: bool) -> Vec<Run> {
                         eprintln!("bench: snapshot of {} tasks: {measured:?}", target.tasks);
                         snapshot = Some(measured);
                     }
-                    // Fewer frames at 1M: each may take a while, and the limit is shared.
-                    let frames = if size.is_some() { "60" } else { frames };
+                    // Fewer frames at 1M, as each may take a while and the limit is shared, but
+                    // enough to open every screen (the session opens one every 20 frames, the
+                    // Resources list of a million oneshots at the 140th).
+                    let frames = if size.is_some() { "200" } else { frames };
                     let figures = last_line(
                         &cli,
                         &["attach", &target.addr, "--bench-frames", frames],
