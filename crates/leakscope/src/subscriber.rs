@@ -140,6 +140,17 @@ fn push(frame: Frame) {
     });
 }
 
+/// The innermost recorded frame, if the stack is not empty or deeper than it keeps.
+fn top() -> Option<Frame> {
+    STACK
+        .try_with(|stack| {
+            let len = stack.len.get();
+            (1..=STACK_DEPTH).contains(&len).then(|| stack.frames[len - 1].get())
+        })
+        .ok()
+        .flatten()
+}
+
 /// Pops `id` (normally the top; exits may come out of order). Past [`STACK_DEPTH`] frames are
 /// not kept: leaving one only shortens the stack.
 fn pop(id: u64) -> Option<Frame> {
@@ -296,9 +307,14 @@ impl Collector {
             }
             return;
         }
-        // The id says the kind: only an async operation's enter touches its slot.
+        // The id says the kind: only an async operation's enter touches its slot, and only when
+        // it is entered right on top of a resource, as every poll of one is (tokio enters the
+        // resource, then the operation). `oneshot::channel` enters its receiver's operation
+        // alone, to make the operation's poll span: the task making a channel does not wait on
+        // it, and its receiver may never be polled at all (kept in a map, say).
         let kind = registry::kind_of(id);
         if kind == span_kind::ASYNC_OP
+            && let Some(resource) = top().filter(|f| f.kind == span_kind::RESOURCE)
             && let Some((_, slot)) = self.registry.span(id)
         {
             let cx = context();
@@ -310,8 +326,8 @@ impl Collector {
             }
             // Some operations (a `Sleep`'s) name their resource as an explicit parent rather than
             // being created inside it; every poll enters the resource first, so learn it here.
-            if slot.resource_span.load(Ordering::Relaxed) == 0 && cx.resource_span != 0 {
-                slot.resource_span.store(cx.resource_span, Ordering::Relaxed);
+            if slot.resource_span.load(Ordering::Relaxed) == 0 {
+                slot.resource_span.store(resource.id, Ordering::Relaxed);
             }
         }
         push(Frame { id, task_id: 0, kind });

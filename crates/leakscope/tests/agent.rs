@@ -151,6 +151,11 @@ mod unstable {
             let arriver = tokio::spawn(async move { bar.wait().await });
             let (_keep_tx, oneshot_rx) = tokio::sync::oneshot::channel::<()>();
             let receiver = tokio::spawn(oneshot_rx);
+            // A task that makes a oneshot and keeps its receiver unpolled waits on nothing.
+            let maker = tokio::spawn(async {
+                let _kept = tokio::sync::oneshot::channel::<()>();
+                std::future::pending::<()>().await;
+            });
             // A poll that blocks its worker.
             let block = async { std::thread::sleep(Duration::from_millis(60)) };
             let (blocker, block_line) = (tokio::spawn(block), line!());
@@ -241,6 +246,7 @@ mod unstable {
             check(task_id(&acquirer), ResourceKind::Semaphore);
             check(task_id(&arriver), ResourceKind::Barrier);
             check(task_id(&receiver), ResourceKind::Oneshot);
+            assert_eq!(waits_of(task_id(&maker)).count(), 0, "{:?}", snap.waits);
             let barrier_res = by_type("Barrier").next().expect("the barrier");
             assert_eq!((barrier_res.barrier_size, barrier_res.barrier_arrived), (3, 1));
 
