@@ -1,13 +1,19 @@
 //! What each path answers, and the analysis model the endpoints keep between requests so that
 //! growth has a history.
+//!
+//! The model follows the agent the way a `Watch` client does, in-process: each request applies
+//! the update since the last one (the first one full), a part of at most
+//! [`collect::DEFAULT_PART_RECORDS`] records at a time, yielding between parts. A scrape of an
+//! app whose million tasks sit idle applies the few that moved, where a whole snapshot in one
+//! message used to be built and applied on every scrape.
 
 use super::request::{Request, Response};
 use super::{metrics, tasks_text};
-use crate::collect::{self, Collector};
+use crate::collect::{self, Collector, WatchState};
 use crate::{clock, cpu, dump};
 use leakscope_analysis::{Model, Sources, TargetInfo, analyze};
 use leakscope_profile::{TaskFilter, pprof, task_wait_profile};
-use leakscope_proto::v1::{CpuProfileRequest, ProfileStatus, Snapshot, TaskDumpResponse};
+use leakscope_proto::v1::{CpuProfileRequest, ProfileStatus};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -29,21 +35,38 @@ leakscope agent HTTP endpoints
                                       #6343); refused while a runtime is stalled
 ";
 
-/// What the endpoints share: the agent's collector, and a model that has seen every scrape.
+/// What the endpoints share: the agent's collector, and a model that has seen every request.
 pub(crate) struct State {
     collector: Arc<Mutex<Collector>>,
-    model: Mutex<Model>,
+    /// Held for a whole request (an async lock: updates yield between parts, and a task dump is
+    /// awaited), so that one request's update, dump and answer are not interleaved with another's.
+    followed: tokio::sync::Mutex<Followed>,
+}
+
+/// The model and what the agent has sent it so far.
+struct Followed {
+    model: Model,
+    watch: WatchState,
+    /// An update was begun and not finished: its request went away between two parts (the
+    /// server drops a request's work when its client leaves). The watch state counts the
+    /// update's tasks as sent, which the model may not have, so the next update is a full one.
+    cut_short: bool,
 }
 
 impl State {
     pub(crate) fn new(collector: Arc<Mutex<Collector>>) -> Self {
-        Self { collector, model: Mutex::new(Model::new(Sources::none())) }
+        let followed = Followed {
+            model: Model::new(Sources::none()),
+            watch: WatchState::default(),
+            cut_short: false,
+        };
+        Self { collector, followed: tokio::sync::Mutex::new(followed) }
     }
 
     /// Answers one request.
     pub(crate) async fn route(&self, request: &Request) -> Response {
         match request.path.as_str() {
-            "/metrics" => self.metrics(),
+            "/metrics" => self.metrics().await,
             "/debug/pprof/profile" => match profile_seconds(request) {
                 Ok(seconds) => profile(seconds).await,
                 Err(answer) => answer,
@@ -62,12 +85,14 @@ impl State {
         }
     }
 
-    fn metrics(&self) -> Response {
-        let model = self.observe(self.snapshot(), None);
-        let report = analyze(&model, &leakscope_analysis::Config::default());
+    async fn metrics(&self) -> Response {
+        let mut followed = self.followed.lock().await;
+        self.follow(&mut followed).await;
+        let model = &followed.model;
+        let report = analyze(model, &leakscope_analysis::Config::default());
         let top = self.lock_collector().config().http.top_locations;
-        let extra_memory = model_memory(&model);
-        let body = metrics::render(&model, &report, top, extra_memory);
+        let extra_memory = model_memory(model) + followed.watch.memory_bytes() as u64;
+        let body = metrics::render(model, &report, top, extra_memory);
         Response {
             status: 200,
             content_type: metrics::CONTENT_TYPE,
@@ -77,40 +102,45 @@ impl State {
     }
 
     async fn tasks(&self, debug: u8, take_dump: bool) -> Response {
-        // The snapshot before the dump. A trace is trusted only for a task not polled since the
+        // The update before the dump. A trace is trusted only for a task not polled since the
         // dump, and tokio polls every traced task once more right after a dump (its trace wakes
-        // it): a snapshot taken after the dump would see that poll and distrust every trace.
+        // it): an update taken after the dump would see that poll and distrust every trace.
         // Taken before, it holds each task's last poll up to the dump, and the traces are the
         // newer word on where each task is parked.
-        let snapshot = self.snapshot();
+        let mut followed = self.followed.lock().await;
+        self.follow(&mut followed).await;
         let dump = if take_dump { Some(dump::take(dump::DEFAULT_TIMEOUT).await) } else { None };
-        let model = self.observe(snapshot, dump.clone());
+        if let Some(dump) = &dump {
+            followed.model.apply_dump(dump.clone());
+        }
+        let model = &followed.model;
         match debug {
             0 => {
-                let mut profile = task_wait_profile(&model, dump.as_ref(), &TaskFilter::all());
+                let mut profile = task_wait_profile(model, dump.as_ref(), &TaskFilter::all());
                 let when = clock::origin_unix_nanos().saturating_add(model.now_nanos());
                 profile.set_origin(&model.target().process_name, i64::try_from(when).unwrap_or(0));
                 Response::profile(pprof::encode(&profile))
             }
             1 => {
-                let report = analyze(&model, &leakscope_analysis::Config::default());
-                Response::text(200, tasks_text::grouped(&model, &report, dump.as_ref()))
+                let report = analyze(model, &leakscope_analysis::Config::default());
+                Response::text(200, tasks_text::grouped(model, &report, dump.as_ref()))
             }
-            _ => Response::text(200, tasks_text::every_task(&model, dump.as_ref())),
+            _ => Response::text(200, tasks_text::every_task(model, dump.as_ref())),
         }
     }
 
-    /// A snapshot of the agent's records, retained finished tasks included (the model learns
-    /// from them when spawners ended).
-    fn snapshot(&self) -> Snapshot {
-        self.lock_collector().snapshot(true)
-    }
-
-    /// Applies `snapshot`, then `dump` when one was taken, to the model and returns it.
-    fn observe(&self, snapshot: Snapshot, dump: Option<TaskDumpResponse>) -> MutexGuard<'_, Model> {
+    /// Brings the model up to date: the update since the last request (retained finished tasks
+    /// included, from which the model learns when spawners ended), part by part. The collector
+    /// is locked for each part alone, as for a `Watch` stream, and the agent's other clients are
+    /// served between parts. Returns whether the update was a full one.
+    async fn follow(&self, followed: &mut Followed) -> bool {
         let config = self.lock_collector().config().clone();
         let (capabilities, missing) = collect::capabilities();
-        let mut model = self.model.lock().unwrap_or_else(PoisonError::into_inner);
+        if followed.cut_short {
+            followed.watch = WatchState::default();
+        }
+        followed.cut_short = true;
+        let Followed { model, watch, .. } = followed;
         model.set_sources(Sources::from_capabilities(&capabilities));
         model.set_target(TargetInfo {
             process_name: process_name(),
@@ -119,11 +149,14 @@ impl State {
             missing,
             long_poll_threshold_nanos: config.long_poll_threshold.as_nanos() as u64,
         });
-        model.apply_snapshot(snapshot);
-        if let Some(dump) = dump {
-            model.apply_dump(dump);
+        let mut plan = self.lock_collector().begin(watch, collect::DEFAULT_PART_RECORDS);
+        loop {
+            let Some(part) = self.lock_collector().next_part(&mut plan) else { break };
+            model.apply_part(part);
+            tokio::task::yield_now().await;
         }
-        model
+        followed.cut_short = false;
+        plan.is_full()
     }
 
     fn lock_collector(&self) -> MutexGuard<'_, Collector> {
@@ -202,6 +235,31 @@ fn process_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::Future as _;
+    use std::task::{Context, Waker};
+
+    #[test]
+    fn an_update_cut_short_makes_the_next_one_full() {
+        let state =
+            State::new(Arc::new(Mutex::new(Collector::new(crate::builder::Config::default()))));
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(async {
+            let mut followed = state.followed.lock().await;
+            assert!(state.follow(&mut followed).await, "the first update is full");
+            assert!(!state.follow(&mut followed).await, "then deltas");
+            // A request that goes away after the first part: its future is dropped at the
+            // yield that follows the part.
+            {
+                let mut cut = std::pin::pin!(state.follow(&mut followed));
+                let mut cx = Context::from_waker(Waker::noop());
+                assert!(cut.as_mut().poll(&mut cx).is_pending());
+            }
+            assert!(followed.cut_short);
+            assert!(state.follow(&mut followed).await, "full again after one was cut short");
+            assert!(!followed.cut_short);
+            assert!(!state.follow(&mut followed).await);
+        });
+    }
 
     fn request(query: &[(&str, &str)]) -> Request {
         Request {
