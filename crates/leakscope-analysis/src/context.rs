@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::detect::deadlock::{self, Edge};
 use crate::finding::FindingKind;
 use crate::location::SourceLocation;
-use crate::model::{Model, TaskWait, is_live};
+use crate::model::{Model, TaskWait};
 use crate::names;
 use crate::site::{self, Site};
 use crate::task_record::TaskRecord;
@@ -62,16 +62,15 @@ impl<'a> Ctx<'a> {
     pub(crate) fn new(model: &'a Model, config: &'a Config) -> Self {
         let now = model.now_nanos();
         let live = model
-            .tasks()
-            .filter(|t| is_live(t))
-            .map(|task| {
+            .live_tasks_and_waits()
+            .map(|(task, wait)| {
                 let state = TaskState::try_from(task.state).unwrap_or(TaskState::Unspecified);
                 Live {
                     task,
                     state,
                     kind: TaskKind::try_from(task.kind).unwrap_or(TaskKind::Unspecified),
                     location: model.location(task.location_id),
-                    wait: model.task_wait(task.id),
+                    wait,
                 }
             })
             .collect();

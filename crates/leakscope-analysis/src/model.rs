@@ -350,6 +350,42 @@ pub fn is_live(task: &TaskRecord) -> bool {
     task.dropped_nanos == 0 && task.state != TaskState::Done as i32
 }
 
+/// When the task of this record ended: its drop time, or its last poll if it is done but not
+/// yet dropped; `None` while it lives.
+pub(crate) fn ended_at(task: &TaskRecord) -> Option<u64> {
+    if task.dropped_nanos != 0 {
+        Some(task.dropped_nanos)
+    } else if !is_live(task) {
+        Some(task.last_poll_end_nanos.max(task.created_nanos))
+    } else {
+        None
+    }
+}
+
+/// [`Model::task_ended_at`] for a run of lookups that mostly ask about one task again (the
+/// parent of the many tasks it spawned, which sit side by side): the last answer is kept.
+pub(crate) struct EndedAt<'a> {
+    model: &'a Model,
+    last: Option<(u64, Option<u64>)>,
+}
+
+impl<'a> EndedAt<'a> {
+    pub(crate) fn new(model: &'a Model) -> Self {
+        Self { model, last: None }
+    }
+
+    pub(crate) fn get(&mut self, id: u64) -> Option<u64> {
+        match self.last {
+            Some((last, end)) if last == id => end,
+            _ => {
+                let end = self.model.task_ended_at(id);
+                self.last = Some((id, end));
+                end
+            }
+        }
+    }
+}
+
 impl Model {
     /// An empty model for a source with these capabilities.
     pub fn new(sources: Sources) -> Self {
@@ -734,11 +770,18 @@ impl Model {
     /// remembered end of a task whose record is gone. `None` while alive or never seen.
     pub fn task_ended_at(&self, id: u64) -> Option<u64> {
         match self.task(id) {
-            Some(task) if task.dropped_nanos != 0 => Some(task.dropped_nanos),
-            Some(task) if !is_live(task) => Some(task.last_poll_end_nanos.max(task.created_nanos)),
-            Some(_) => None,
+            Some(task) => ended_at(task),
             None => self.ended.get(&id).copied(),
         }
+    }
+
+    /// Every live task with its wait ([`Model::task_wait`]), by id: one pass, where a lookup
+    /// per task searched the tasks again.
+    pub fn live_tasks_and_waits(&self) -> impl Iterator<Item = (&TaskRecord, &TaskWait)> {
+        self.tasks
+            .iter()
+            .filter(|h| is_live(&h.task))
+            .map(|h| (&h.task, h.wait.as_ref().unwrap_or(&UNKNOWN_WAIT)))
     }
 
     /// When the model first saw a spawner span closed.

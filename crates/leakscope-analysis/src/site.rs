@@ -38,7 +38,7 @@ use leakscope_proto::v1::TaskKind;
 use crate::config::Config;
 use crate::context::nanos;
 use crate::history::{Sample, fit};
-use crate::model::{Model, is_live};
+use crate::model::{EndedAt, Model, ended_at, is_live};
 use crate::task_record::TaskRecord;
 
 /// One spawn site's tasks.
@@ -102,10 +102,11 @@ pub(crate) fn sites(model: &Model, config: &Config) -> HashMap<u32, Site> {
     // keeps the latest finished tasks, so every finish after it is held.
     let mut finished: HashMap<u32, Vec<(u64, u64)>> = HashMap::new();
     let mut held_since = u64::MAX;
+    let mut parent_ended = EndedAt::new(model);
     for task in model.tasks().filter(|t| counts(t)) {
         let site = sites.entry(task.location_id).or_default();
         if !is_live(task)
-            && let Some(end) = model.task_ended_at(task.id)
+            && let Some(end) = ended_at(task)
         {
             finished.entry(task.location_id).or_default().push((task.created_nanos, end));
             held_since = held_since.min(end);
@@ -113,10 +114,10 @@ pub(crate) fn sites(model: &Model, config: &Config) -> HashMap<u32, Site> {
         if is_live(task) {
             site.live += 1;
             created.entry(task.location_id).or_default().push(task.created_nanos);
-            if let Some(spawner) = ended_spawner(model, task) {
+            if let Some(spawner) = ended_spawner(model, task, &mut parent_ended) {
                 spawners.entry(task.location_id).or_default().insert(spawner);
             }
-        } else if let Some(end) = model.task_ended_at(task.id) {
+        } else if let Some(end) = ended_at(task) {
             site.finished += 1;
             let lifetime = end.saturating_sub(task.created_nanos);
             site.longest_finished_nanos =
@@ -161,11 +162,15 @@ pub(crate) fn sites(model: &Model, config: &Config) -> HashMap<u32, Site> {
 }
 
 /// The task's spawner if it has ended: `(false, parent task id)` or `(true, span id)`.
-fn ended_spawner(model: &Model, task: &TaskRecord) -> Option<(bool, u64)> {
+fn ended_spawner(
+    model: &Model,
+    task: &TaskRecord,
+    parent_ended: &mut EndedAt<'_>,
+) -> Option<(bool, u64)> {
     let sources = model.sources();
     if sources.parents
         && task.parent_task_id != 0
-        && model.task_ended_at(task.parent_task_id).is_some()
+        && parent_ended.get(task.parent_task_id).is_some()
     {
         return Some((false, task.parent_task_id));
     }

@@ -6,6 +6,7 @@
 //! live tasks, and at least `min-wait` old (default 1 s): a snapshot can catch a holder an
 //! instant before it releases, but a real deadlock never ends.
 
+use leakscope_proto::v1::Resource;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::config::Config;
@@ -36,14 +37,15 @@ pub(crate) fn unevaluable(model: &Model, _: &Config) -> Option<String> {
 /// Iterative depth-first search: each task is visited once, however long the chains.
 pub(crate) fn cycles(model: &Model, now: u64, min_wait: u64) -> Vec<Vec<Edge>> {
     let alive = |id: u64| model.task(id).is_some_and(is_live);
+    // Only a held resource makes an edge: found once, not by a search per wait (a million
+    // tasks parked on their oneshots are a million waits on resources nobody holds).
+    let held: HashMap<u64, &Resource> =
+        model.resources().filter(|r| r.holder_task_id != 0).map(|r| (r.id, r)).collect();
     let mut graph: BTreeMap<u64, Vec<Edge>> = BTreeMap::new();
     for wait in model.waits() {
-        let Some(resource) = model.resource(wait.resource_id) else { continue };
+        let Some(&resource) = held.get(&wait.resource_id) else { continue };
         let holder = resource.holder_task_id;
-        if holder == 0
-            || !alive(wait.task_id)
-            || !alive(holder)
-            || now.saturating_sub(wait.since_nanos) < min_wait
+        if !alive(wait.task_id) || !alive(holder) || now.saturating_sub(wait.since_nanos) < min_wait
         {
             continue;
         }

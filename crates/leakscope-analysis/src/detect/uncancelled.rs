@@ -27,7 +27,7 @@ use crate::context::{Ctx, Live, Tally, nanos, tasks};
 use crate::duration::format_secs;
 use crate::finding::{Evidence, Finding, FindingKind, Severity};
 use crate::hits::{TaskHit, group_hits};
-use crate::model::Model;
+use crate::model::{EndedAt, Model};
 use crate::wait_point::WaitPoint;
 
 pub(crate) fn unevaluable(model: &Model, _: &Config) -> Option<String> {
@@ -38,13 +38,17 @@ pub(crate) fn unevaluable(model: &Model, _: &Config) -> Option<String> {
 }
 
 /// When `live`'s spawner ended, whether that time was observed, and the evidence.
-fn spawner_end(ctx: &Ctx<'_>, live: &Live<'_>) -> Option<(u64, bool, Evidence)> {
+fn spawner_end(
+    ctx: &Ctx<'_>,
+    live: &Live<'_>,
+    parent_ended: &mut EndedAt<'_>,
+) -> Option<(u64, bool, Evidence)> {
     let sources = ctx.model.sources();
     let task = live.task;
     let mut ends = Vec::new();
     if sources.parents
         && task.parent_task_id != 0
-        && let Some(end) = ctx.model.task_ended_at(task.parent_task_id)
+        && let Some(end) = parent_ended.get(task.parent_task_id)
     {
         let parent_location =
             ctx.model.task(task.parent_task_id).map(|_| ctx.task_location(task.parent_task_id));
@@ -84,13 +88,14 @@ fn settled_service(ctx: &Ctx<'_>, live: &Live<'_>) -> Option<()> {
 pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
     let threshold = nanos(ctx.config.uncancelled.threshold);
     let mut coming: Vec<(&crate::location::SourceLocation, u64)> = Vec::new();
+    let mut parent_ended = EndedAt::new(ctx.model);
     let hits = ctx
         .live
         .iter()
         .filter(|live| live.kind != TaskKind::BlockOn)
         .filter(|live| settled_service(ctx, live).is_none())
         .filter_map(|live| {
-            let (end, _, _) = spawner_end(ctx, live)?;
+            let (end, _, _) = spawner_end(ctx, live, &mut parent_ended)?;
             let since = ctx.now.saturating_sub(end);
             if since < threshold {
                 // On its way: said as pending when the spawner ended a while ago.
@@ -122,8 +127,10 @@ pub(crate) fn detect(ctx: &Ctx<'_>, tally: &mut Tally) -> Vec<Finding> {
             ),
         });
     }
-    let evidence =
-        |hit: &TaskHit<'_>| spawner_end(ctx, hit.live).map(|(.., e)| e).into_iter().collect();
+    let evidence = |hit: &TaskHit<'_>| {
+        let mut parent_ended = EndedAt::new(ctx.model);
+        spawner_end(ctx, hit.live, &mut parent_ended).map(|(.., e)| e).into_iter().collect()
+    };
     group_hits(ctx, tally, FindingKind::Uncancelled, hits, true, evidence, |group, evidence| {
         let oldest = group.oldest();
         let parked = group

@@ -220,14 +220,20 @@ fn lock_waits(out: &mut Writer, model: &Model) {
         (ResourceKind::RwLock, "RwLock"),
         (ResourceKind::Semaphore, "Semaphore"),
     ];
+    // The app's locks by id, with their place in `locks`: found once, not by a search per wait
+    // (a million tasks parked on their oneshots are a million waits on no lock).
+    let app_locks: HashMap<u64, usize> = model
+        .resources()
+        .filter(|r| !r.internal)
+        .filter_map(|r| {
+            let kind = ResourceKind::try_from(r.kind).unwrap_or(ResourceKind::Unspecified);
+            locks.iter().position(|(k, _)| *k == kind).map(|slot| (r.id, slot))
+        })
+        .collect();
     let mut waiters = [0_u64; 3];
     let mut longest = 0_u64;
     for wait in model.waits() {
-        let Some(resource) = model.resource(wait.resource_id).filter(|r| !r.internal) else {
-            continue;
-        };
-        let kind = ResourceKind::try_from(resource.kind).unwrap_or(ResourceKind::Unspecified);
-        let Some(slot) = locks.iter().position(|(k, _)| *k == kind) else { continue };
+        let Some(&slot) = app_locks.get(&wait.resource_id) else { continue };
         waiters[slot] += 1;
         longest = longest.max(model.now_nanos().saturating_sub(wait.since_nanos));
     }
