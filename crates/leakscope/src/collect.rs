@@ -763,11 +763,24 @@ mod imp {
         (ids.into_iter().filter_map(resource).collect(), ops.iter().map(wait).collect())
     }
 
+    /// Whether a resource is internal to tokio, and whether it is a oneshot done with (its value
+    /// received, or its sender dropped): no task waits on such a one any more.
+    type ResourceState = (bool, bool);
+
+    fn resource_state(slot: &registry::SpanSlot) -> ResourceState {
+        let done = slot.resource_kind.load(Ordering::Relaxed) == resource_kind::ONESHOT
+            && slot.flags.load(Ordering::Relaxed) & (flag::VALUE_RECEIVED | flag::TX_DROPPED) != 0;
+        (slot.internal.load(Ordering::Relaxed), done)
+    }
+
     /// What [`resources_and_waits`] sends, as wait tuples (in span order) and resource ids
     /// (sorted): 32 and 8 bytes a record, where the records themselves are built part by part.
     pub(super) fn plan_resources_and_waits() -> (Vec<Op>, Vec<u64>) {
         let Some(reg) = registry() else { return (Vec::new(), Vec::new()) };
         let mut ops = Vec::new();
+        // Beside each op, what its resource is when the visit read it already (a oneshot's slot
+        // hosts its receiver's op): not a second lookup per op for a million parked receivers.
+        let mut known: Vec<Option<ResourceState>> = Vec::new();
         let mut ids = Vec::new();
         reg.spans.for_each(
             |key, slot| {
@@ -776,12 +789,13 @@ mod imp {
                     let waiter = slot.waiter_task_id.load(Ordering::Relaxed);
                     let resource = slot.resource_span.load(Ordering::Relaxed);
                     (waiter != 0 && resource != 0).then(|| {
-                        Some(Op {
+                        let op = Op {
                             waiter,
                             resource,
                             op_name_id: slot.op_name_id.load(Ordering::Relaxed),
                             since: slot.since.load(Ordering::Relaxed),
-                        })
+                        };
+                        Some((op, None))
                     })
                 } else if kind == span_kind::RESOURCE {
                     let id = registry::span_id(key, span_kind::RESOURCE);
@@ -803,26 +817,29 @@ mod imp {
                     if flags & flag::LOCKED != 0 || (!internal && shown) {
                         ids.push(id);
                     }
-                    hosted.is_some().then_some(hosted)
+                    hosted.map(|op| Some((op, Some(resource_state(slot)))))
                 } else {
                     None
                 }
             },
-            |op: Option<Op>| ops.extend(op),
+            |visited: Option<(Op, Option<ResourceState>)>| {
+                if let Some((op, state)) = visited {
+                    ops.push(op);
+                    known.push(state);
+                }
+            },
         );
         // What each op's resource is: live, internal, a finished oneshot.
-        let state = |op: &Op| {
-            let (_, slot) = reg.span(op.resource)?;
-            (slot.kind.load(Ordering::Relaxed) == span_kind::RESOURCE).then(|| {
-                let done = slot.resource_kind.load(Ordering::Relaxed) == resource_kind::ONESHOT
-                    && slot.flags.load(Ordering::Relaxed)
-                        & (flag::VALUE_RECEIVED | flag::TX_DROPPED)
-                        != 0;
-                (slot.internal.load(Ordering::Relaxed), done)
+        let state = |op: &Op, known: Option<ResourceState>| {
+            known.or_else(|| {
+                let (_, slot) = reg.span(op.resource)?;
+                (slot.kind.load(Ordering::Relaxed) == span_kind::RESOURCE)
+                    .then(|| resource_state(slot))
             })
         };
         let mut internal = Vec::with_capacity(ops.len());
-        ops.retain(|op| match state(op) {
+        let mut known = known.into_iter();
+        ops.retain(|op| match state(op, known.next().flatten()) {
             Some((is_internal, false)) => {
                 internal.push(is_internal);
                 true
