@@ -90,7 +90,7 @@
 //! | `LEAKSCOPE_LONG_POLL_MS` | a poll longer than this is recorded as blocking | `10` |
 //! | `LEAKSCOPE_RETAIN_FINISHED` | finished tasks kept for clients, at most | `4096` |
 //! | `LEAKSCOPE_RETAIN_SECS` | how long a finished task is kept | `60` |
-//! | `LEAKSCOPE_WATCH_INTERVAL_MS` | period of `Watch` updates | `500` |
+//! | `LEAKSCOPE_WATCH_INTERVAL_MS` | period of `Watch` updates (longer when building one takes over a tenth of it: see docs/protocol.md) | `500` |
 //! | `LEAKSCOPE_WAIT_CAPTURE` | `0` turns off the wait capture (wait points then come only from an explicit task dump) | on |
 //! | `LEAKSCOPE_DISABLE` | `1` makes [`init`] and [`layer()`] do nothing (a subscriber given to [`Builder::forward_to`] is installed alone) | off |
 //! | `LEAKSCOPE_HTTP_BIND` | also serve `/metrics` and `/debug/pprof/*` over HTTP here (same loopback rule; needs the `http` feature) | off |

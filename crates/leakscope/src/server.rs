@@ -283,6 +283,22 @@ impl Agent for Service {
     }
 }
 
+/// The share of one core a `Watch` stream may take from the app to build its updates: at a
+/// million tasks an update takes the agent's thread about 0.2 s, every 500 ms by default, so
+/// updates are spaced out until building them takes no more than this (see [`pace`]).
+const WATCH_WORK_SHARE: u32 = 10;
+/// The longest a stream waits between updates because of [`WATCH_WORK_SHARE`]: clients count a
+/// target as silent after 10 s without a message.
+const MAX_WATCH_PACE: Duration = Duration::from_secs(5);
+
+/// How long to wait before the next update when the last one took `work` to build, if longer
+/// than the stream's `interval`: enough that building takes at most 1/[`WATCH_WORK_SHARE`] of
+/// the time, and no more than [`MAX_WATCH_PACE`].
+fn pace(interval: Duration, work: Duration) -> Option<Duration> {
+    let paced = work.saturating_mul(WATCH_WORK_SHARE - 1).min(MAX_WATCH_PACE);
+    (paced > interval).then_some(paced)
+}
+
 /// Sends one client's `Watch` updates, each in parts, until the client leaves.
 ///
 /// Each part is built under the collector's lock and sent with the lock released; awaiting the
@@ -316,11 +332,16 @@ async fn stream_updates(
             lagged = true;
             continue;
         }
+        let building = std::time::Instant::now();
         let mut plan = lock().begin(&mut state, part_records);
+        let mut work = building.elapsed();
         guard.hold(state.memory_bytes() + plan.memory_bytes());
         lagged = false;
         loop {
-            let Some(part) = lock().next_part(&mut plan) else { break };
+            let building = std::time::Instant::now();
+            let part = lock().next_part(&mut plan);
+            work += building.elapsed();
+            let Some(part) = part else { break };
             if tx.send(Ok(part)).await.is_err() {
                 return;
             }
@@ -329,6 +350,9 @@ async fn stream_updates(
             tokio::task::yield_now().await;
         }
         guard.hold(state.memory_bytes());
+        if let Some(wait) = pace(interval, work) {
+            ticker.reset_after(wait);
+        }
     }
 }
 
@@ -337,4 +361,24 @@ fn process_name() -> String {
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_WATCH_PACE, pace};
+    use std::time::Duration;
+
+    #[test]
+    fn updates_are_spaced_out_only_when_building_them_takes_a_tenth_of_the_interval() {
+        let interval = Duration::from_millis(500);
+        // 100k tasks: an update builds in about 20 ms; the interval stands.
+        assert_eq!(pace(interval, Duration::from_millis(20)), None);
+        assert_eq!(pace(interval, Duration::from_millis(55)), None);
+        // 1M tasks: about 0.2 s, so the next one comes 1.8 s later (a tenth of the time).
+        assert_eq!(pace(interval, Duration::from_millis(200)), Some(Duration::from_millis(1800)));
+        // Never so long that a client counts the target as silent.
+        assert_eq!(pace(interval, Duration::from_secs(3)), Some(MAX_WATCH_PACE));
+        // A client asking for slower updates than that is not sped up.
+        assert_eq!(pace(Duration::from_secs(10), Duration::from_secs(3)), None);
+    }
 }
