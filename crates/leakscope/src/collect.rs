@@ -124,7 +124,6 @@ impl Drop for StreamGuard {
 impl Streaming {
     /// Whether the update sends every live task (the stream's first, or one after finished
     /// tasks were lost), rather than those that moved since the last.
-    #[cfg_attr(not(feature = "http"), expect(dead_code, reason = "only the HTTP endpoints ask"))]
     pub(crate) fn is_full(&self) -> bool {
         self.full
     }

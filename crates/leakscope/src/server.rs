@@ -284,8 +284,9 @@ impl Agent for Service {
 }
 
 /// The share of one core a `Watch` stream may take from the app to build its updates: at a
-/// million tasks an update takes the agent's thread about 0.2 s, every 500 ms by default, so
-/// updates are spaced out until building them takes no more than this (see [`pace`]).
+/// million tasks a delta takes the agent's thread about 0.2 s, every 500 ms by default, so
+/// deltas are spaced out until building them takes no more than this (see [`pace`]). A full
+/// update, paid once per client, sets no pace.
 const WATCH_WORK_SHARE: u32 = 10;
 /// The longest a stream waits between updates because of [`WATCH_WORK_SHARE`]: clients count a
 /// target as silent after 10 s without a message.
@@ -334,6 +335,7 @@ async fn stream_updates(
         }
         let building = std::time::Instant::now();
         let mut plan = lock().begin(&mut state, part_records);
+        let full = plan.is_full();
         let mut work = building.elapsed();
         guard.hold(state.memory_bytes() + plan.memory_bytes());
         lagged = false;
@@ -350,7 +352,8 @@ async fn stream_updates(
             tokio::task::yield_now().await;
         }
         guard.hold(state.memory_bytes());
-        if let Some(wait) = pace(interval, work) {
+        // A full update is paid once per client (or after a lag): only deltas set the pace.
+        if let Some(wait) = pace(interval, work).filter(|_| !full) {
             ticker.reset_after(wait);
         }
     }
