@@ -103,28 +103,54 @@ impl Tui {
         self.wait_for(text, within, |screen| screen.contains(text))
     }
 
-    /// Waits for the process to exit and returns its exit code.
+    /// Waits for the process to exit and returns its exit code, once what it wrote last has been
+    /// read: the process can be seen gone before the reading thread has taken its last bytes
+    /// (the terminal's restoring among them) from the pseudo-terminal.
     fn wait_exit(&mut self, within: Duration) -> u32 {
         let deadline = Instant::now() + within;
-        loop {
+        let code = loop {
             if let Some(status) = self.child.try_wait().expect("waitable") {
-                return status.exit_code();
+                break status.exit_code();
             }
             assert!(Instant::now() < deadline, "leakscope did not exit:\n{}", self.contents());
             std::thread::sleep(Duration::from_millis(50));
+        };
+        self.settle();
+        code
+    }
+
+    /// Waits (at most 5 s) until the alternate screen, if it was entered, was left in what was
+    /// read, and no more output arrived for 200 ms.
+    fn settle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut seen = 0;
+        while Instant::now() < deadline {
+            let output = self.output();
+            let left = match output.rfind("\x1b[?1049h") {
+                Some(entered) => output[entered..].contains("\x1b[?1049l"),
+                None => true,
+            };
+            if left && output.len() == seen {
+                return;
+            }
+            seen = output.len();
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 
     /// Checks that the terminal is as it was: main screen, cursor shown, no mouse reporting, and
     /// (asked of the terminal itself with `stty`) line editing and echo back on.
     fn assert_restored(&mut self) {
-        {
+        // Read under the lock, asserted after it: a failed assertion must not poison the lock
+        // the reading thread takes.
+        let (alternate, hidden, mouse) = {
             let parser = self.screen.lock().unwrap();
             let screen = parser.screen();
-            assert!(!screen.alternate_screen(), "the alternate screen was left");
-            assert!(!screen.hide_cursor(), "the cursor is shown again");
-            assert_eq!(screen.mouse_protocol_mode(), vt100::MouseProtocolMode::None);
-        }
+            (screen.alternate_screen(), screen.hide_cursor(), screen.mouse_protocol_mode())
+        };
+        assert!(!alternate, "the alternate screen was left");
+        assert!(!hidden, "the cursor is shown again");
+        assert_eq!(mouse, vt100::MouseProtocolMode::None);
         let output = self.output();
         let entered = output.find("\x1b[?1049h").expect("the alternate screen was entered");
         let left = output.rfind("\x1b[?1049l").expect("the alternate screen was left");
