@@ -126,6 +126,9 @@ pub(super) fn run(bench: &Path, quick: bool) -> Vec<Run> {
                     // enough to open every screen (the session opens one every 20 frames, the
                     // Resources list of a million oneshots at the 140th).
                     let frames = if size.is_some() { "200" } else { frames };
+                    // What serving the UI costs the target: its CPU time over the session.
+                    let cpu_before = cpu_seconds(target.child.id());
+                    let attached = std::time::Instant::now();
                     let figures = last_line(
                         &cli,
                         &["attach", &target.addr, "--bench-frames", frames],
@@ -134,6 +137,14 @@ pub(super) fn run(bench: &Path, quick: bool) -> Vec<Run> {
                     .and_then(|line| {
                         serde_json::from_str::<Value>(&line)
                             .map_err(|_| format!("unreadable figures {line:?}"))
+                    })
+                    .map(|mut figures| {
+                        let cpu = cpu_before
+                            .zip(cpu_seconds(target.child.id()))
+                            .map(|(before, after)| after - before);
+                        figures["target_cpu_seconds"] = cpu.into();
+                        figures["attached_seconds"] = attached.elapsed().as_secs_f64().into();
+                        figures
                     });
                     let tokio_console = (mode == Mode::Console).then(|| {
                         tokio_console(bench).and_then(|exe| watch_tokio_console(&exe, &target.addr))
@@ -474,14 +485,18 @@ pub(super) fn section(runs: &[Run]) -> String {
          connect, first analysis, and the Tasks screen of every live task sorted, drawn \
          off-screen at 160x48 (time to the first full frame); then N frames paced at 16 ms, each \
          applying what arrived and drawing while the screens are cycled (steady frame time); and \
-         the CLI's peak RSS. Against the console-subscriber app the UI reads console-api, as \
+         the CLI's peak RSS. The target's CPU time (user and system) over the session says what \
+         serving the UI cost the app; the agent spaces its updates out when building them takes \
+         over a tenth of a core (docs/protocol.md). Against the console-subscriber app the UI \
+         reads console-api, as \
          tokio-console does. The live-task column is how many of the target's tasks the UI was \
          told about: console-subscriber's aggregator falls behind on large counts (see the burst \
          above), so against it the UI has far fewer to draw.\n\n",
     );
     doc.push_str(
         "| target | live tasks | first full frame | frame p50 | frame p99 | frame max | engine: \
-         apply one update / analyse | CLI peak RSS |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+         apply one update / analyse | CLI peak RSS | target CPU while attached |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for run in runs {
         let title = match run.mode {
@@ -495,9 +510,13 @@ pub(super) fn section(runs: &[Run]) -> String {
                 let rss = f["peak_rss_bytes"]
                     .as_f64()
                     .map_or("?".to_owned(), |b| format!("{} MiB", number(b / 1_048_576.0)));
+                let cpu = match (f["target_cpu_seconds"].as_f64(), f["attached_seconds"].as_f64()) {
+                    (Some(cpu), Some(wall)) => format!("{cpu:.1} s in {wall:.1} s"),
+                    _ => "?".to_owned(),
+                };
                 let _ = writeln!(
                     doc,
-                    "| {title} | {} of {} | {} | {} | {} | {} | {} / {} | {rss} |",
+                    "| {title} | {} of {} | {} | {} | {} | {} | {} / {} | {rss} | {cpu} |",
                     number(f["live_tasks"].as_f64().unwrap_or(0.0)),
                     number(run.tasks as f64),
                     ms(&f["first_frame_ms"]),
@@ -509,7 +528,7 @@ pub(super) fn section(runs: &[Run]) -> String {
                 );
             }
             Err(err) => {
-                let _ = writeln!(doc, "| {title} | not measured: {err} |||||||");
+                let _ = writeln!(doc, "| {title} | not measured: {err} ||||||||");
             }
         }
     }
