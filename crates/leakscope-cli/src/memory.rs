@@ -7,9 +7,8 @@
 //! arenas, which keep freed memory mapped. With the Resources screen open on a million oneshots,
 //! the CLI peaked at 557-574 MB that way, against 450-515 MB with fixed thresholds (three runs
 //! each on an idle machine; docs/benchmarks.md has the bench's figure). So the command fixes both
-//! thresholds at
-//! 128 KiB, glibc's default: large buffers stay mapped on their own, and free memory at the top
-//! of a heap goes back to the system. Only the command does this: the agent lives in the app's
+//! thresholds at 128 KiB, glibc's default: large buffers stay mapped on their own, and free
+//! memory at the top of a heap goes back to the system. Only the command does this: the agent lives in the app's
 //! process, whose allocator is the app's business.
 
 /// glibc's default mmap and trim threshold, fixed rather than left to grow.
