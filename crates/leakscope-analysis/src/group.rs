@@ -2,6 +2,7 @@
 //! of a leak is many tasks from one place parked in one await.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use leakscope_proto::v1::TaskState;
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,9 @@ use crate::finding::FindingKind;
 use crate::history::SeriesKey;
 use crate::hits::MAX_SAMPLE;
 use crate::location::SourceLocation;
-use crate::model::WaitSource;
+use crate::model::{Model, WaitShape, WaitSource};
+use crate::names;
+use crate::task_record::TaskRecord;
 use crate::wait_point::{UserFrame, WaitPoint};
 
 /// Live tasks spawned at one location and parked in one wait point.
@@ -198,6 +201,80 @@ pub(crate) fn groups(ctx: &Ctx<'_>, tally: &Tally) -> Vec<Group> {
     groups
 }
 
+/// How [`group_tasks`] orders a group's tasks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TaskOrder {
+    /// The longest idle first, by id among equals: the order of [`Group::task_ids`].
+    #[default]
+    Idle,
+    /// The oldest first.
+    Age,
+    /// The most polled first.
+    Polls,
+    /// By id, lowest first.
+    Id,
+}
+
+/// One page of a group's tasks.
+#[derive(Debug)]
+pub struct GroupPage<'m> {
+    /// How many tasks the group has in all.
+    pub total: u64,
+    /// The page asked for, in the order asked for.
+    pub tasks: Vec<&'m TaskRecord>,
+}
+
+/// The live tasks of the group spawned at `location` and parked in `waiting_on` (both as a
+/// report writes them: [`Group::location`] and [`Group::waiting_on`] as text), in `order`,
+/// skipping `offset` and at most `limit`: what a client shows of a group of a million tasks
+/// without holding them. A group the model does not have has no tasks.
+pub fn group_tasks<'m>(
+    model: &'m Model,
+    location: &str,
+    waiting_on: &str,
+    order: TaskOrder,
+    offset: usize,
+    limit: usize,
+) -> GroupPage<'m> {
+    let now = model.now_nanos();
+    // Whether a (location, wait shape) belongs, decided once per distinct pair: the texts are
+    // built per pair, not per task.
+    let mut belongs: HashMap<(u32, *const WaitShape), bool> = HashMap::new();
+    // Each member with a key that sorts it into place ascending.
+    let mut members: Vec<(u64, &TaskRecord)> = Vec::new();
+    for (task, wait) in model.live_tasks_and_waits() {
+        let pair = (task.location_id, Arc::as_ptr(&wait.shape));
+        let member = *belongs.entry(pair).or_insert_with(|| {
+            wait.point.to_string() == waiting_on
+                && model.location(task.location_id).to_string() == location
+        });
+        if member {
+            let key = match order {
+                TaskOrder::Idle => u64::MAX - names::idle_nanos(now, task),
+                TaskOrder::Age => task.created_nanos,
+                TaskOrder::Polls => u64::MAX - task.polls,
+                TaskOrder::Id => task.id,
+            };
+            members.push((key, task));
+        }
+    }
+    let total = members.len() as u64;
+    let by =
+        |a: &(u64, &TaskRecord), b: &(u64, &TaskRecord)| a.0.cmp(&b.0).then(a.1.id.cmp(&b.1.id));
+    let end = offset.saturating_add(limit).min(members.len());
+    if offset >= end {
+        return GroupPage { total, tasks: Vec::new() };
+    }
+    // Only the tasks up to the page's end are put in order: a page of a million-task group
+    // costs one pass and a partial selection, not a sort of them all.
+    if end < members.len() {
+        members.select_nth_unstable_by(end, by);
+        members.truncate(end);
+    }
+    members.sort_unstable_by(by);
+    GroupPage { total, tasks: members.drain(offset..end).map(|(_, task)| task).collect() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::MAX_SAMPLE;
@@ -229,5 +306,56 @@ mod tests {
         let mut sorted = tasks.clone();
         sorted.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         assert_eq!(acc.sample, sorted[..MAX_SAMPLE]);
+    }
+}
+
+#[cfg(test)]
+mod pages {
+    use crate::support::{T, model, snapshot};
+    use crate::{Config, TaskOrder, analyze, group_tasks};
+
+    /// A group's pages hold the tasks the report counts in it, in the order asked for, each
+    /// once; the first page by idle time is the group's own sample.
+    #[test]
+    fn a_groups_pages_are_its_tasks_in_order() {
+        let mut tasks: Vec<_> = (1..=50u64)
+            .map(|id| {
+                T::new(id).loc(2).idle((id % 7) as f64).polls(id % 5).created(id as f64 / 100.0)
+            })
+            .map(T::build)
+            .collect();
+        tasks.extend((51..=60).map(|id| T::new(id).loc(3).build()));
+        let model = model(snapshot(100.0, tasks));
+        let report = analyze(&model, &Config::default());
+        let group =
+            report.groups.iter().find(|g| g.location.line == 20).expect("location 2's group");
+        let (location, waiting_on) = (group.location.to_string(), group.waiting_on.to_string());
+        let page = |order, offset, limit| {
+            let page = group_tasks(&model, &location, &waiting_on, order, offset, limit);
+            assert_eq!(page.total, group.count);
+            page.tasks.iter().map(|t| t.id).collect::<Vec<_>>()
+        };
+        assert_eq!(page(TaskOrder::Idle, 0, group.task_ids.len()), group.task_ids);
+        for order in [TaskOrder::Idle, TaskOrder::Age, TaskOrder::Polls, TaskOrder::Id] {
+            let whole = page(order, 0, 1000);
+            assert_eq!(whole.len(), 50);
+            let paged: Vec<u64> = (0..50).step_by(7).flat_map(|at| page(order, at, 7)).collect();
+            assert_eq!(paged, whole, "{order:?}");
+            let key = |id: u64| {
+                let task = model.task(id).unwrap();
+                match order {
+                    TaskOrder::Idle => {
+                        (u64::MAX - crate::names::idle_nanos(model.now_nanos(), task), id)
+                    }
+                    TaskOrder::Age => (task.created_nanos, id),
+                    TaskOrder::Polls => (u64::MAX - task.polls, id),
+                    TaskOrder::Id => (id, id),
+                }
+            };
+            assert!(whole.windows(2).all(|w| key(w[0]) < key(w[1])), "{order:?}: {whole:?}");
+        }
+        assert_eq!(page(TaskOrder::Id, 50, 10), Vec::<u64>::new());
+        let other = group_tasks(&model, "src/l9.rs:90:5", &waiting_on, TaskOrder::Id, 0, 10);
+        assert_eq!((other.total, other.tasks.len()), (0, 0));
     }
 }

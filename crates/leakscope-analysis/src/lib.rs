@@ -106,7 +106,7 @@ pub use error::ConfigError;
 pub use facts::{CARGO_CONFIG_FIX, Check, Facts, Status, TOKIO_MINIMUM};
 pub use finding::{ChainLink, DOC_FILE, Evidence, Finding, FindingKind, Severity};
 pub use glob::Glob;
-pub use group::{Group, StateCounts};
+pub use group::{Group, GroupPage, StateCounts, TaskOrder, group_tasks};
 pub use history::{Fit, History, HistoryLimits, Sample, Series, SeriesKey, fit};
 pub use hits::MAX_SAMPLE;
 pub use location::SourceLocation;
