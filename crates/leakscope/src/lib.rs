@@ -108,6 +108,7 @@
 //! `.await` line and the frames tokio inlined.
 
 mod adopt;
+mod aggregate;
 mod builder;
 #[cfg(tokio_unstable)]
 mod capture;
@@ -117,6 +118,7 @@ mod cpu;
 mod dump;
 mod error;
 mod facts;
+mod follow;
 mod http;
 #[cfg(feature = "layer")]
 mod layer;

@@ -3,12 +3,13 @@
 
 use crate::builder::Config;
 use crate::collect::{self, Collector, StreamGuard, WatchState};
-use crate::{Error, clock, cpu, dump};
+use crate::follow::Follower;
+use crate::{Error, aggregate, clock, cpu, dump};
 use leakscope_proto::v1::agent_server::{Agent, AgentServer};
 use leakscope_proto::v1::{
-    AgentConfig, CpuProfileRequest, CpuProfileResponse, HelloRequest, HelloResponse,
-    PROTOCOL_VERSION, Snapshot, SnapshotRequest, TaskDumpRequest, TaskDumpResponse, WatchMessage,
-    WatchRequest,
+    AgentConfig, AggregateRequest, AggregateResponse, CpuProfileRequest, CpuProfileResponse,
+    GroupTasksRequest, GroupTasksResponse, HelloRequest, HelloResponse, PROTOCOL_VERSION, Snapshot,
+    SnapshotRequest, TaskDumpRequest, TaskDumpResponse, WatchMessage, WatchRequest,
 };
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -152,8 +153,10 @@ fn serve(
                 crate::restate::rebuild_if_learned();
             }
         });
+        // One model for every client the agent analyses for; `/metrics` keeps it for good.
+        let follower = Arc::new(Follower::new(collector.clone(), http.is_some()));
         if let Some(http) = http {
-            tokio::spawn(crate::http::serve(http, collector.clone()));
+            tokio::spawn(crate::http::serve(http, follower.clone()));
         }
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,
@@ -162,7 +165,7 @@ fn serve(
                 return;
             }
         };
-        let service = AgentServer::new(Service { collector })
+        let service = AgentServer::new(Service { collector, follower })
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
             .max_decoding_message_size(1 << 20);
         let incoming = TcpListenerStream::new(listener);
@@ -184,6 +187,7 @@ fn serve(
 
 struct Service {
     collector: Arc<Mutex<Collector>>,
+    follower: Arc<Follower>,
 }
 
 impl Service {
@@ -281,6 +285,24 @@ impl Agent for Service {
     ) -> Result<Response<CpuProfileResponse>, Status> {
         Ok(Response::new(cpu::profile(request.into_inner()).await))
     }
+
+    async fn aggregate(
+        &self,
+        request: Request<AggregateRequest>,
+    ) -> Result<Response<AggregateResponse>, Status> {
+        let interval = self.with(|c| c.config().watch_interval);
+        aggregate::aggregate(&self.follower, request.into_inner(), interval)
+            .await
+            .map(Response::new)
+    }
+
+    async fn group_tasks(
+        &self,
+        request: Request<GroupTasksRequest>,
+    ) -> Result<Response<GroupTasksResponse>, Status> {
+        let interval = self.with(|c| c.config().watch_interval);
+        Ok(Response::new(aggregate::tasks(&self.follower, request.into_inner(), interval).await))
+    }
 }
 
 /// The share of one core a `Watch` stream may take from the app to build its updates: at a
@@ -295,7 +317,7 @@ const MAX_WATCH_PACE: Duration = Duration::from_secs(5);
 /// How long to wait before the next update when the last one took `work` to build, if longer
 /// than the stream's `interval`: enough that building takes at most 1/[`WATCH_WORK_SHARE`] of
 /// the time, and no more than [`MAX_WATCH_PACE`].
-fn pace(interval: Duration, work: Duration) -> Option<Duration> {
+pub(crate) fn pace(interval: Duration, work: Duration) -> Option<Duration> {
     let paced = work.saturating_mul(WATCH_WORK_SHARE - 1).min(MAX_WATCH_PACE);
     (paced > interval).then_some(paced)
 }
@@ -359,7 +381,7 @@ async fn stream_updates(
     }
 }
 
-fn process_name() -> String {
+pub(crate) fn process_name() -> String {
     std::env::current_exe()
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))

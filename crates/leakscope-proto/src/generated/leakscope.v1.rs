@@ -629,6 +629,88 @@ pub struct CpuProfileResponse {
     pub dropped_samples: u64,
 }
 #[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AggregateRequest {
+    /// How long the agent follows its updates before analysing (growth needs a window); at most
+    /// 10 minutes. 0 analyses what the agent's model holds after one update.
+    #[prost(uint64, tag = "1")]
+    pub wait_nanos: u64,
+    /// How often it takes an update meanwhile; 0 means the agent's watch interval. Paced like a
+    /// `Watch` stream's deltas when building one takes long.
+    #[prost(uint64, tag = "2")]
+    pub interval_nanos: u64,
+    /// The analysis thresholds as JSON: leakscope-analysis's `Config`, the keys of a thresholds file
+    /// (`leakscope.toml`). Empty means the defaults.
+    #[prost(string, tag = "3")]
+    pub config_json: ::prost::alloc::string::String,
+    /// Take a task dump after the window (opt-in, as for `TaskDump`), with this time limit; 0
+    /// takes none.
+    #[prost(uint64, tag = "4")]
+    pub dump_timeout_millis: u64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct AggregateResponse {
+    /// The analysis report as JSON: leakscope-analysis's `Report`, the fields `snapshot --format  json` prints (docs/json-schema.md) less the client's own (`schema_version`, `backend`,
+    /// `target.runtimes`).
+    #[prost(bytes = "vec", tag = "1")]
+    pub report_json: ::prost::alloc::vec::Vec<u8>,
+    /// The runtimes as the last update reported them.
+    #[prost(message, repeated, tag = "2")]
+    pub runtimes: ::prost::alloc::vec::Vec<RuntimeMetrics>,
+    /// Bytes the agent holds for the model behind this report (released `AGGREGATE_KEEP` after the
+    /// last request).
+    #[prost(uint64, tag = "3")]
+    pub model_bytes: u64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GroupTasksRequest {
+    /// The group: its spawn location as the report writes it (`file:line:column`) and its wait
+    /// point's label (the report's `waiting_on`, as text).
+    #[prost(string, tag = "1")]
+    pub location: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub waiting_on: ::prost::alloc::string::String,
+    #[prost(enumeration = "GroupTaskOrder", tag = "3")]
+    pub order: i32,
+    /// Tasks to skip, and at most how many to send (0 means 100; the agent caps it at 1000).
+    #[prost(uint64, tag = "4")]
+    pub offset: u64,
+    #[prost(uint32, tag = "5")]
+    pub limit: u32,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GroupTask {
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    #[prost(string, tag = "2")]
+    pub name: ::prost::alloc::string::String,
+    #[prost(enumeration = "TaskState", tag = "3")]
+    pub state: i32,
+    #[prost(uint64, tag = "4")]
+    pub age_nanos: u64,
+    /// Since its last poll ended, for an idle task; 0 otherwise.
+    #[prost(uint64, tag = "5")]
+    pub idle_nanos: u64,
+    #[prost(uint64, tag = "6")]
+    pub polls: u64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct GroupTasksResponse {
+    /// The group's tasks in all; `tasks` is the page asked for.
+    #[prost(uint64, tag = "1")]
+    pub total: u64,
+    #[prost(message, repeated, tag = "2")]
+    pub tasks: ::prost::alloc::vec::Vec<GroupTask>,
+    /// The agent has no model to page (no `Aggregate` within `AGGREGATE_KEEP`), or no group by
+    /// that name: `total` is 0 and this says which.
+    #[prost(string, tag = "3")]
+    pub message: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
 pub enum TaskKind {
@@ -824,6 +906,43 @@ impl ProfileStatus {
             "PROFILE_STATUS_BUSY" => Some(Self::Busy),
             "PROFILE_STATUS_UNSUPPORTED" => Some(Self::Unsupported),
             "PROFILE_STATUS_FAILED" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum GroupTaskOrder {
+    /// The longest idle first (the order of a group's `task_ids`).
+    Idle = 0,
+    /// The oldest first.
+    Age = 1,
+    /// The most polled first.
+    Polls = 2,
+    /// By id, lowest first.
+    Id = 3,
+}
+impl GroupTaskOrder {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Idle => "GROUP_TASK_ORDER_IDLE",
+            Self::Age => "GROUP_TASK_ORDER_AGE",
+            Self::Polls => "GROUP_TASK_ORDER_POLLS",
+            Self::Id => "GROUP_TASK_ORDER_ID",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "GROUP_TASK_ORDER_IDLE" => Some(Self::Idle),
+            "GROUP_TASK_ORDER_AGE" => Some(Self::Age),
+            "GROUP_TASK_ORDER_POLLS" => Some(Self::Polls),
+            "GROUP_TASK_ORDER_ID" => Some(Self::Id),
             _ => None,
         }
     }
@@ -1041,6 +1160,60 @@ pub mod agent_client {
                 .insert(GrpcMethod::new("leakscope.v1.Agent", "CpuProfile"));
             self.inner.unary(req, path, codec).await
         }
+        /// The analysis done by the agent (protocol v3, added later; an older agent answers
+        /// UNIMPLEMENTED): the agent follows its own updates for `wait` and answers with the report, a
+        /// few kilobytes whatever the app's size, where a `Watch` client holds every task. The agent
+        /// keeps the model it built for `AGGREGATE_KEEP` after the last such request, so that
+        /// `GroupTasks` pages and the next report are cheap; then it is dropped.
+        pub async fn aggregate(
+            &mut self,
+            request: impl tonic::IntoRequest<super::AggregateRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::AggregateResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/leakscope.v1.Agent/Aggregate",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("leakscope.v1.Agent", "Aggregate"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// One group's tasks, a page at a time, sorted by the agent, from the model `Aggregate` built.
+        pub async fn group_tasks(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GroupTasksRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GroupTasksResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/leakscope.v1.Agent/GroupTasks",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("leakscope.v1.Agent", "GroupTasks"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -1100,6 +1273,26 @@ pub mod agent_server {
             request: tonic::Request<super::CpuProfileRequest>,
         ) -> std::result::Result<
             tonic::Response<super::CpuProfileResponse>,
+            tonic::Status,
+        >;
+        /// The analysis done by the agent (protocol v3, added later; an older agent answers
+        /// UNIMPLEMENTED): the agent follows its own updates for `wait` and answers with the report, a
+        /// few kilobytes whatever the app's size, where a `Watch` client holds every task. The agent
+        /// keeps the model it built for `AGGREGATE_KEEP` after the last such request, so that
+        /// `GroupTasks` pages and the next report are cheap; then it is dropped.
+        async fn aggregate(
+            &self,
+            request: tonic::Request<super::AggregateRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::AggregateResponse>,
+            tonic::Status,
+        >;
+        /// One group's tasks, a page at a time, sorted by the agent, from the model `Aggregate` built.
+        async fn group_tasks(
+            &self,
+            request: tonic::Request<super::GroupTasksRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GroupTasksResponse>,
             tonic::Status,
         >;
     }
@@ -1382,6 +1575,92 @@ pub mod agent_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = CpuProfileSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/leakscope.v1.Agent/Aggregate" => {
+                    #[allow(non_camel_case_types)]
+                    struct AggregateSvc<T: Agent>(pub Arc<T>);
+                    impl<T: Agent> tonic::server::UnaryService<super::AggregateRequest>
+                    for AggregateSvc<T> {
+                        type Response = super::AggregateResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::AggregateRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Agent>::aggregate(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = AggregateSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/leakscope.v1.Agent/GroupTasks" => {
+                    #[allow(non_camel_case_types)]
+                    struct GroupTasksSvc<T: Agent>(pub Arc<T>);
+                    impl<T: Agent> tonic::server::UnaryService<super::GroupTasksRequest>
+                    for GroupTasksSvc<T> {
+                        type Response = super::GroupTasksResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GroupTasksRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Agent>::group_tasks(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GroupTasksSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

@@ -3,9 +3,9 @@
 
 use crate::Error;
 use crate::builder::Config;
-use crate::collect::Collector;
+use crate::follow::Follower;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Never made: there is no listener without the feature.
 #[derive(Debug)]
@@ -25,6 +25,6 @@ pub(crate) fn bind(config: &Config) -> Result<Option<Listener>, Error> {
     }
 }
 
-pub(crate) async fn serve(listener: Listener, _collector: Arc<Mutex<Collector>>) {
+pub(crate) async fn serve(listener: Listener, _follower: Arc<Follower>) {
     match listener {}
 }

@@ -1,20 +1,14 @@
-//! What each path answers, and the analysis model the endpoints keep between requests so that
-//! growth has a history.
-//!
-//! The model follows the agent the way a `Watch` client does, in-process: each request applies
-//! the update since the last one (the first one full), a part of at most
-//! [`collect::DEFAULT_PART_RECORDS`] records at a time, yielding between parts. A scrape of an
-//! app whose million tasks sit idle applies the few that moved, where a whole snapshot in one
-//! message used to be built and applied on every scrape.
+//! What each path answers. The analysis model the endpoints read, kept between requests so that
+//! growth has a history, is the agent's [`Follower`]'s, shared with the `Aggregate` call.
 
 use super::request::{Request, Response};
 use super::{metrics, tasks_text};
-use crate::collect::{self, Collector, WatchState};
+use crate::follow::Follower;
 use crate::{clock, cpu, dump};
-use leakscope_analysis::{Model, Sources, TargetInfo, analyze};
+use leakscope_analysis::analyze;
 use leakscope_profile::{TaskFilter, pprof, task_wait_profile};
 use leakscope_proto::v1::{CpuProfileRequest, ProfileStatus};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// `seconds` of a CPU profile when the request does not say, as Go's handler.
@@ -35,32 +29,14 @@ leakscope agent HTTP endpoints
                                       #6343); refused while a runtime is stalled
 ";
 
-/// What the endpoints share: the agent's collector, and a model that has seen every request.
+/// What the endpoints share: the agent's model and its collector.
 pub(crate) struct State {
-    collector: Arc<Mutex<Collector>>,
-    /// Held for a whole request (an async lock: updates yield between parts, and a task dump is
-    /// awaited), so that one request's update, dump and answer are not interleaved with another's.
-    followed: tokio::sync::Mutex<Followed>,
-}
-
-/// The model and what the agent has sent it so far.
-struct Followed {
-    model: Model,
-    watch: WatchState,
-    /// An update was begun and not finished: its request went away between two parts (the
-    /// server drops a request's work when its client leaves). The watch state counts the
-    /// update's tasks as sent, which the model may not have, so the next update is a full one.
-    cut_short: bool,
+    follower: Arc<Follower>,
 }
 
 impl State {
-    pub(crate) fn new(collector: Arc<Mutex<Collector>>) -> Self {
-        let followed = Followed {
-            model: Model::new(Sources::none()),
-            watch: WatchState::default(),
-            cut_short: false,
-        };
-        Self { collector, followed: tokio::sync::Mutex::new(followed) }
+    pub(crate) fn new(follower: Arc<Follower>) -> Self {
+        Self { follower }
     }
 
     /// Answers one request.
@@ -86,12 +62,12 @@ impl State {
     }
 
     async fn metrics(&self) -> Response {
-        let mut followed = self.followed.lock().await;
-        self.follow(&mut followed).await;
+        let mut followed = self.follower.lock().await;
+        self.follower.follow(&mut followed).await;
         let model = &followed.model;
         let report = analyze(model, &leakscope_analysis::Config::default());
-        let top = self.lock_collector().config().http.top_locations;
-        let extra_memory = model_memory(model) + followed.watch.memory_bytes() as u64;
+        let top = self.follower.collector().config().http.top_locations;
+        let extra_memory = followed.memory_bytes();
         let body = metrics::render(model, &report, top, extra_memory);
         Response {
             status: 200,
@@ -107,8 +83,8 @@ impl State {
         // it): an update taken after the dump would see that poll and distrust every trace.
         // Taken before, it holds each task's last poll up to the dump, and the traces are the
         // newer word on where each task is parked.
-        let mut followed = self.followed.lock().await;
-        self.follow(&mut followed).await;
+        let mut followed = self.follower.lock().await;
+        self.follower.follow(&mut followed).await;
         let dump = if take_dump { Some(dump::take(dump::DEFAULT_TIMEOUT).await) } else { None };
         if let Some(dump) = &dump {
             followed.model.apply_dump(dump.clone());
@@ -127,40 +103,6 @@ impl State {
             }
             _ => Response::text(200, tasks_text::every_task(model, dump.as_ref())),
         }
-    }
-
-    /// Brings the model up to date: the update since the last request (retained finished tasks
-    /// included, from which the model learns when spawners ended), part by part. The collector
-    /// is locked for each part alone, as for a `Watch` stream, and the agent's other clients are
-    /// served between parts. Returns whether the update was a full one.
-    async fn follow(&self, followed: &mut Followed) -> bool {
-        let config = self.lock_collector().config().clone();
-        let (capabilities, missing) = collect::capabilities();
-        if followed.cut_short {
-            followed.watch = WatchState::default();
-        }
-        followed.cut_short = true;
-        let Followed { model, watch, .. } = followed;
-        model.set_sources(Sources::from_capabilities(&capabilities));
-        model.set_target(TargetInfo {
-            process_name: process_name(),
-            pid: std::process::id(),
-            agent_version: env!("CARGO_PKG_VERSION").into(),
-            missing,
-            long_poll_threshold_nanos: config.long_poll_threshold.as_nanos() as u64,
-        });
-        let mut plan = self.lock_collector().begin(watch, collect::DEFAULT_PART_RECORDS);
-        loop {
-            let Some(part) = self.lock_collector().next_part(&mut plan) else { break };
-            model.apply_part(part);
-            tokio::task::yield_now().await;
-        }
-        followed.cut_short = false;
-        plan.is_full()
-    }
-
-    fn lock_collector(&self) -> MutexGuard<'_, Collector> {
-        self.collector.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -217,49 +159,9 @@ fn tasks_params(request: &Request) -> Result<(u8, bool), Response> {
     Ok((debug, take_dump && dump::SUPPORTED))
 }
 
-/// What the model holds, roughly: its task records dominate.
-fn model_memory(model: &Model) -> u64 {
-    let tasks = model.tasks().count() * std::mem::size_of::<leakscope_analysis::TaskRecord>();
-    let resources =
-        model.resources().count() * std::mem::size_of::<leakscope_proto::v1::Resource>();
-    (tasks + resources) as u64
-}
-
-fn process_name() -> String {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::future::Future as _;
-    use std::task::{Context, Waker};
-
-    #[test]
-    fn an_update_cut_short_makes_the_next_one_full() {
-        let state =
-            State::new(Arc::new(Mutex::new(Collector::new(crate::builder::Config::default()))));
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        runtime.block_on(async {
-            let mut followed = state.followed.lock().await;
-            assert!(state.follow(&mut followed).await, "the first update is full");
-            assert!(!state.follow(&mut followed).await, "then deltas");
-            // A request that goes away after the first part: its future is dropped at the
-            // yield that follows the part.
-            {
-                let mut cut = std::pin::pin!(state.follow(&mut followed));
-                let mut cx = Context::from_waker(Waker::noop());
-                assert!(cut.as_mut().poll(&mut cx).is_pending());
-            }
-            assert!(followed.cut_short);
-            assert!(state.follow(&mut followed).await, "full again after one was cut short");
-            assert!(!followed.cut_short);
-            assert!(!state.follow(&mut followed).await);
-        });
-    }
 
     fn request(query: &[(&str, &str)]) -> Request {
         Request {

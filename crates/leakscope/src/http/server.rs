@@ -9,9 +9,9 @@ use super::request::{self, Response};
 use super::routes::State;
 use crate::Error;
 use crate::builder::Config;
-use crate::collect::Collector;
+use crate::follow::Follower;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -52,7 +52,7 @@ pub(crate) fn bind(config: &Config) -> Result<Option<Listener>, Error> {
 }
 
 /// Serves until the process ends. Runs on the agent's runtime.
-pub(crate) async fn serve(listener: Listener, collector: Arc<Mutex<Collector>>) {
+pub(crate) async fn serve(listener: Listener, follower: Arc<Follower>) {
     let listener = match tokio::net::TcpListener::from_std(listener.listener) {
         Ok(listener) => listener,
         Err(err) => {
@@ -60,7 +60,7 @@ pub(crate) async fn serve(listener: Listener, collector: Arc<Mutex<Collector>>) 
             return;
         }
     };
-    let state = Arc::new(State::new(collector));
+    let state = Arc::new(State::new(follower));
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let stream = match listener.accept().await {
