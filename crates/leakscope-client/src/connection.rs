@@ -10,8 +10,9 @@ use console_api::instrument::InstrumentRequest;
 use console_api::instrument::instrument_client::InstrumentClient;
 use leakscope_proto::v1::agent_client::AgentClient;
 use leakscope_proto::v1::{
-    HelloRequest, HelloResponse, PROTOCOL_VERSION, Snapshot, SnapshotRequest, TaskDumpRequest,
-    TaskDumpResponse, Update, WatchMessage, WatchRequest,
+    AggregateRequest, AggregateResponse, GroupTasksRequest, GroupTasksResponse, HelloRequest,
+    HelloResponse, PROTOCOL_VERSION, Snapshot, SnapshotRequest, TaskDumpRequest, TaskDumpResponse,
+    Update, WatchMessage, WatchRequest,
 };
 use std::pin::Pin;
 use std::time::Duration;
@@ -200,6 +201,46 @@ impl Connection {
         }
     }
 
+    /// The agent's own analysis, made after it followed its updates for the request's window
+    /// (`Aggregate` in agent.proto): a report of a few kilobytes whatever the app's size. Only
+    /// a leakscope agent that has the call can: for console-subscriber or an older agent, the
+    /// error says so.
+    pub async fn aggregate(
+        &mut self,
+        request: AggregateRequest,
+    ) -> Result<AggregateResponse, ClientError> {
+        self.can_aggregate("aggregate")?;
+        match self.agent.aggregate(request).await {
+            Ok(response) => Ok(response.into_inner()),
+            Err(status) => Err(self.request_error("aggregate", &status)),
+        }
+    }
+
+    /// A page of one group's tasks, sorted by the agent (`GroupTasks` in agent.proto).
+    pub async fn group_tasks(
+        &mut self,
+        request: GroupTasksRequest,
+    ) -> Result<GroupTasksResponse, ClientError> {
+        self.can_aggregate("group tasks")?;
+        match self.agent.group_tasks(request).await {
+            Ok(response) => Ok(response.into_inner()),
+            Err(status) => Err(self.request_error("group tasks", &status)),
+        }
+    }
+
+    fn can_aggregate(&self, what: &'static str) -> Result<(), ClientError> {
+        match self.console {
+            Some(_) => Err(ClientError::Request {
+                what,
+                addr: self.target.to_string(),
+                reason: "console-subscriber does not analyse for its clients; only a leakscope \
+                         agent does"
+                    .to_owned(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// The raw gRPC client, for requests this type does not wrap. On a console-subscriber target
     /// its calls fail as unimplemented.
     pub fn agent(&mut self) -> &mut AgentClient<Channel> {
@@ -210,6 +251,15 @@ impl Connection {
         let addr = self.target.to_string();
         match status.code() {
             tonic::Code::Unavailable => ClientError::Disconnected { addr },
+            tonic::Code::Unimplemented => ClientError::Request {
+                what,
+                addr,
+                reason: format!(
+                    "the agent (leakscope {}) does not answer this call, which newer agents \
+                     have: update the app's leakscope dependency",
+                    self.hello.agent_version
+                ),
+            },
             _ => ClientError::Request { what, addr, reason: describe_status(status) },
         }
     }

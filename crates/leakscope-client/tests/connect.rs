@@ -78,18 +78,21 @@ async fn a_silent_server_times_out_as_not_an_agent() {
     drop(hold);
 }
 
-/// An agent from a future leakscope: it answers `Hello` with another protocol version (and
-/// nothing else). The client must refuse it with one line, before asking for anything.
-struct FutureAgent;
+/// An agent from another leakscope: it answers `Hello` with this protocol version, and nothing
+/// else. With a future version, the client must refuse it with one line before asking for
+/// anything; with ours, it stands for an older agent of the same protocol that lacks the calls
+/// added since (`Aggregate`, `GroupTasks`), which tonic answers `UNIMPLEMENTED`.
+struct OtherAgent(u32);
 
 #[tonic::async_trait]
-impl leakscope_proto::v1::agent_server::Agent for FutureAgent {
+impl leakscope_proto::v1::agent_server::Agent for OtherAgent {
     async fn hello(
         &self,
         _: tonic::Request<leakscope_proto::v1::HelloRequest>,
     ) -> Result<tonic::Response<leakscope_proto::v1::HelloResponse>, tonic::Status> {
         Ok(tonic::Response::new(leakscope_proto::v1::HelloResponse {
-            protocol_version: leakscope_proto::v1::PROTOCOL_VERSION + 1,
+            protocol_version: self.0,
+            agent_version: "0.0.9".into(),
             pid: 1,
             ..Default::default()
         }))
@@ -125,17 +128,57 @@ impl leakscope_proto::v1::agent_server::Agent for FutureAgent {
     ) -> Result<tonic::Response<leakscope_proto::v1::CpuProfileResponse>, tonic::Status> {
         Err(tonic::Status::failed_precondition("asked before the handshake"))
     }
+
+    async fn aggregate(
+        &self,
+        _: tonic::Request<leakscope_proto::v1::AggregateRequest>,
+    ) -> Result<tonic::Response<leakscope_proto::v1::AggregateResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not in this agent"))
+    }
+
+    async fn group_tasks(
+        &self,
+        _: tonic::Request<leakscope_proto::v1::GroupTasksRequest>,
+    ) -> Result<tonic::Response<leakscope_proto::v1::GroupTasksResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not in this agent"))
+    }
+}
+
+/// Serves `agent` on a free loopback port.
+async fn serve(agent: OtherAgent) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let service = leakscope_proto::v1::agent_server::AgentServer::new(agent);
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let _ = tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming)
+            .await;
+    });
+    (addr, server)
+}
+
+#[tokio::test]
+async fn an_agent_without_the_aggregate_call_is_told_to_update() {
+    let (addr, server) = serve(OtherAgent(leakscope_proto::v1::PROTOCOL_VERSION)).await;
+    let mut connection = Connection::connect(&target(addr)).await.unwrap();
+    let err = connection.aggregate(Default::default()).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "aggregate from {addr} failed: the agent (leakscope 0.0.9) does not answer this \
+             call, which newer agents have: update the app's leakscope dependency"
+        )
+    );
+    let err = connection.group_tasks(Default::default()).await.unwrap_err();
+    assert!(err.to_string().starts_with(&format!("group tasks from {addr} failed: the agent")));
+    server.abort();
 }
 
 #[tokio::test]
 async fn an_agent_speaking_another_protocol_version_is_refused() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(leakscope_proto::v1::agent_server::AgentServer::new(FutureAgent))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
+    let (addr, server) = serve(OtherAgent(leakscope_proto::v1::PROTOCOL_VERSION + 1)).await;
     let err = Connection::connect(&target(addr)).await.unwrap_err();
     assert!(matches!(err, ClientError::Incompatible { .. }), "{err}");
     let ours = leakscope_proto::v1::PROTOCOL_VERSION;
