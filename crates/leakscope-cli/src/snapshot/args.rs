@@ -6,6 +6,7 @@ use clap::{Args, ValueEnum};
 use leakscope_client::DEFAULT_ADDR;
 use leakscope_gate::{ADDR_ENV, parse_bounded_duration};
 
+use super::page::{Ask, Order};
 use crate::thresholds::ThresholdArgs;
 
 /// The flags of `leakscope snapshot` (its help text is on [`crate::Command::Snapshot`]).
@@ -44,11 +45,41 @@ pub struct SnapshotArgs {
     /// Text only: how many task groups to list, largest first; 0 lists all
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub groups: usize,
+    /// Let the agent analyse, and send the report alone: a few kilobytes whatever the app's
+    /// size, where a plain snapshot receives every task (a leakscope agent only; see
+    /// docs/protocol.md, `Aggregate`). The analysis then runs in the app's process, as
+    /// `/metrics` does, and the agent keeps its model 30 s for the next request
+    #[arg(long)]
+    pub in_agent: bool,
+    /// Print one page of the report's Nth group's tasks (1: the largest) instead of the report;
+    /// with --in-agent the agent sorts and pages them
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub tasks_of: Option<u32>,
+    /// With --tasks-of: how to sort the group's tasks
+    #[arg(long, value_enum, value_name = "ORDER", default_value_t = Order::Idle, requires = "tasks_of")]
+    pub order: Order,
+    /// With --tasks-of: how many of the sorted tasks to skip
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "tasks_of")]
+    pub offset: u64,
+    /// With --tasks-of: at most how many tasks to print, 1 to 1000
+    #[arg(long, value_name = "N", default_value_t = 50, requires = "tasks_of",
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: u32,
     #[command(flatten)]
     pub thresholds: ThresholdArgs,
 }
 
 impl SnapshotArgs {
+    /// The page `--tasks-of` asks for.
+    pub(crate) fn page(&self) -> Option<Ask> {
+        self.tasks_of.map(|rank| Ask {
+            rank: rank as usize,
+            order: self.order,
+            offset: self.offset,
+            limit: self.limit,
+        })
+    }
+
     /// The interval to ask the agent for: `--interval`, cut to `--wait` when longer (a watch
     /// ends at the first update past `--wait`, so a longer interval would stretch it); with the
     /// line that says so when it was cut.

@@ -3,18 +3,21 @@
 use std::io::Write as _;
 use std::time::Duration;
 
-use leakscope_analysis::{Config, Model, Report, analyze, format_count};
+use leakscope_analysis::{Config, Group, Model, Report, analyze, format_count, group_tasks};
 use leakscope_client::{Backend, ClientError, Connection, Target};
 use leakscope_gate::RuntimeStatus;
-use leakscope_proto::v1::HelloResponse;
+use leakscope_proto::v1::{AggregateRequest, GroupTasksRequest, HelloResponse};
 use tokio_stream::StreamExt as _;
 
 use super::args::{Format, SnapshotArgs};
-use super::{json, text};
+use super::page::{Ask, Page, PageTask};
+use super::{json, page, text};
 use crate::connect::{model_for, take_dump, warn_stalled};
 use crate::exit::{CliError, ExitStatus};
 use crate::runtime::block_on;
 
+/// The longest `--wait` an agent watches for when it analyses (`MAX_WAIT` in the agent).
+const MAX_AGENT_WAIT: Duration = Duration::from_secs(600);
 /// How long the target may send nothing at all (no part of an update) before it counts as
 /// silent.
 const SILENCE_LIMIT: Duration = Duration::from_secs(10);
@@ -33,12 +36,33 @@ pub(crate) fn first_update_limit(asked: Option<Duration>, hello: &HelloResponse)
     })
 }
 
-/// What the renderers print: the analysis, the kind of source, and the runtimes' health as the
-/// last update reported it.
+/// What the renderers print: the analysis, the kind of source, who analysed, the runtimes'
+/// health as the last update reported it, and the page of a group's tasks `--tasks-of` asked
+/// for.
 pub(crate) struct Observed {
     pub(crate) report: Report,
     pub(crate) backend: Backend,
+    pub(crate) analysed_by: AnalysedBy,
     pub(crate) runtimes: Vec<RuntimeStatus>,
+    pub(crate) page: Option<Page>,
+}
+
+/// Where the analysis ran: in this command, from every task the target sent, or in the agent
+/// (`--in-agent`), which sent its report alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AnalysedBy {
+    Client,
+    Agent,
+}
+
+impl AnalysedBy {
+    /// `client` or `agent`, as the JSON's `analysed_by` says.
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::Agent => "agent",
+        }
+    }
 }
 
 /// Why the first update did not arrive: the target said nothing, or it is busy sending a large
@@ -66,10 +90,23 @@ fn first_update_late(model: &Model, limit: Duration, whole_limit: bool) -> Strin
 pub(crate) fn run(args: SnapshotArgs) -> Result<ExitStatus, CliError> {
     let config = args.thresholds.load()?;
     let target = Target::parse(&args.addr)?;
-    let observed = block_on(observe(&args, &target, &config))??;
-    let output = match args.format {
-        Format::Text => text::render(&observed, args.groups),
-        Format::Json => json::render(&observed),
+    if args.in_agent && args.wait > MAX_AGENT_WAIT {
+        return Err(CliError::Usage(format!(
+            "--in-agent watches for at most {}s (the agent's limit); --wait {:?} is longer",
+            MAX_AGENT_WAIT.as_secs(),
+            args.wait
+        )));
+    }
+    let observed = if args.in_agent {
+        block_on(observe_in_agent(&args, &target, &config))??
+    } else {
+        block_on(observe(&args, &target, &config))??
+    };
+    let output = match (&observed.page, args.format) {
+        (Some(tasks), Format::Text) => page::text(&observed, tasks),
+        (Some(tasks), Format::Json) => page::json(&observed, tasks),
+        (None, Format::Text) => text::render(&observed, args.groups),
+        (None, Format::Json) => json::render(&observed),
     };
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(output.as_bytes()).and_then(|()| stdout.flush()).map_err(CliError::Output)?;
@@ -153,15 +190,133 @@ async fn observe(
     if unanswered.is_some() {
         report.target.dump = unanswered;
     }
+    let page = match args.page() {
+        Some(ask) => {
+            let group = ranked(&report, ask)?;
+            let page = group_tasks(
+                &model,
+                &group.location.to_string(),
+                &group.waiting_on.to_string(),
+                ask.order.analysis(),
+                usize::try_from(ask.offset).unwrap_or(usize::MAX),
+                ask.limit as usize,
+            );
+            let now = model.now_nanos();
+            Some(Page {
+                rank: ask.rank,
+                groups: report.groups.len(),
+                order: ask.order,
+                offset: ask.offset,
+                total: page.total,
+                tasks: page.tasks.iter().map(|t| PageTask::from_record(t, now)).collect(),
+            })
+        }
+        None => None,
+    };
     let observed = Observed {
         report,
         backend: connection.backend(),
+        analysed_by: AnalysedBy::Client,
         runtimes: RuntimeStatus::all(model.runtimes()),
+        page,
     };
     // The process ends after printing: freeing a million records one by one would only delay
     // the report (over a second at 1M tasks); the OS takes the memory back at exit.
     std::mem::forget(model);
     Ok(observed)
+}
+
+/// `--in-agent`: the agent follows its updates for `--wait` and analyses under the same
+/// thresholds; the command receives the report, and with `--tasks-of` one page of a group's
+/// tasks, never the tasks themselves.
+async fn observe_in_agent(
+    args: &SnapshotArgs,
+    target: &Target,
+    config: &Config,
+) -> Result<Observed, CliError> {
+    let mut connection = Connection::connect(target).await?;
+    warn_stalled(&connection);
+    let addr = target.to_string();
+    let (interval, cut) = args.watch_interval();
+    if let Some(cut) = cut {
+        eprintln!("leakscope: {cut}");
+    }
+    let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    let request = AggregateRequest {
+        wait_nanos: nanos(args.wait),
+        interval_nanos: interval.map_or(0, nanos),
+        config_json: serde_json::to_string(config).map_err(|err| {
+            CliError::Usage(format!("the thresholds cannot be sent to the agent: {err}"))
+        })?,
+        dump_timeout_millis: if args.task_dump {
+            u64::try_from(args.dump_timeout.as_millis()).unwrap_or(u64::MAX).max(1)
+        } else {
+            0
+        },
+    };
+    // The agent watches for `--wait`, after a first update that takes as long as a client's
+    // would, then dumps when asked: the answer is late past all three.
+    let first = first_update_limit(args.first_update_timeout, connection.hello());
+    let dump = if args.task_dump { args.dump_timeout } else { Duration::ZERO };
+    let limit = args.wait.saturating_add(first).saturating_add(dump).saturating_add(SILENCE_LIMIT);
+    let late = || ClientError::Request {
+        what: "aggregate",
+        addr: addr.clone(),
+        reason: format!(
+            "no report within {}s (the agent watches for --wait, after its first update: raise \
+             --first-update-timeout for a very large app)",
+            limit.as_secs_f64()
+        ),
+    };
+    let response =
+        tokio::time::timeout(limit, connection.aggregate(request)).await.map_err(|_| late())??;
+    let mut report: Report =
+        serde_json::from_slice(&response.report_json).map_err(|err| ClientError::Request {
+            what: "aggregate",
+            addr: addr.clone(),
+            reason: format!("the agent's report does not parse: {err}"),
+        })?;
+    report.target.address = Some(addr);
+    let page = match args.page() {
+        Some(ask) => {
+            let group = ranked(&report, ask)?;
+            let request = GroupTasksRequest {
+                location: group.location.to_string(),
+                waiting_on: group.waiting_on.to_string(),
+                order: ask.order.wire() as i32,
+                offset: ask.offset,
+                limit: ask.limit,
+            };
+            let answer = connection.group_tasks(request).await?;
+            Some(Page {
+                rank: ask.rank,
+                groups: report.groups.len(),
+                order: ask.order,
+                offset: ask.offset,
+                total: answer.total,
+                tasks: answer.tasks.iter().map(PageTask::from_wire).collect(),
+            })
+        }
+        None => None,
+    };
+    Ok(Observed {
+        report,
+        backend: connection.backend(),
+        analysed_by: AnalysedBy::Agent,
+        runtimes: RuntimeStatus::all(&response.runtimes),
+        page,
+    })
+}
+
+/// The group `--tasks-of` names, or why there is none.
+fn ranked(report: &Report, ask: Ask) -> Result<&Group, CliError> {
+    report.groups.get(ask.rank - 1).ok_or_else(|| {
+        CliError::Usage(match report.groups.len() {
+            0 => format!("--tasks-of {}: the report has no group of live tasks", ask.rank),
+            1 => format!("--tasks-of {}: the report has 1 group", ask.rank),
+            n => format!("--tasks-of {}: the report has {n} groups", ask.rank),
+        })
+    })
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use leakscope_proto::v1::{
     Snapshot, Task, TaskKind, TaskState, Wait,
 };
 
-use super::command::Observed;
+use super::command::{AnalysedBy, Observed};
 
 const SEC: u64 = 1_000_000_000;
 
@@ -98,5 +98,11 @@ pub(crate) fn observed() -> Observed {
     });
     let mut report = analyze(&model, &Config::default());
     report.target.address = Some("127.0.0.1:6669".into());
-    Observed { report, backend: Backend::Leakscope, runtimes: RuntimeStatus::all(model.runtimes()) }
+    Observed {
+        report,
+        backend: Backend::Leakscope,
+        analysed_by: AnalysedBy::Client,
+        runtimes: RuntimeStatus::all(model.runtimes()),
+        page: None,
+    }
 }

@@ -19,6 +19,7 @@ pub const JSON_SCHEMA_VERSION: u32 = 1;
 struct Document<'a> {
     schema_version: u32,
     backend: &'static str,
+    analysed_by: &'static str,
     target: TargetDocument<'a>,
     tasks: &'a TaskSummary,
     groups: &'a [Group],
@@ -51,6 +52,7 @@ pub(crate) fn render(observed: &Observed) -> String {
     let document = Document {
         schema_version: JSON_SCHEMA_VERSION,
         backend: observed.backend.as_str(),
+        analysed_by: observed.analysed_by.as_str(),
         target: TargetDocument { target: &report.target, runtimes: &observed.runtimes },
         tasks: &report.tasks,
         groups: &report.groups,
@@ -123,6 +125,7 @@ mod tests {
         let mut expected = [
             "schema_version",
             "backend",
+            "analysed_by",
             "target",
             "tasks",
             "groups",

@@ -4,6 +4,7 @@
 mod args;
 mod command;
 mod json;
+mod page;
 mod text;
 
 #[cfg(test)]

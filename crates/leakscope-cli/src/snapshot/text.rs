@@ -8,7 +8,7 @@ use leakscope_analysis::{Finding, Group, Pending, Report, Severity, format_secs}
 use leakscope_client::Backend;
 use leakscope_gate::RuntimeStatus;
 
-use super::command::Observed;
+use super::command::{AnalysedBy, Observed};
 
 /// Explanations and fixes are wrapped to this many columns.
 const WIDTH: usize = 100;
@@ -20,7 +20,7 @@ const EVIDENCE_SHOWN: usize = 3;
 pub(crate) fn render(observed: &Observed, groups: usize) -> String {
     let report = &observed.report;
     let mut out = String::new();
-    header(&mut out, report, observed.backend, &observed.runtimes);
+    header(&mut out, report, observed.backend, observed.analysed_by, &observed.runtimes);
     findings(&mut out, &report.findings, report.suppressed, !report.pending.is_empty());
     pending(&mut out, &report.pending);
     group_table(&mut out, &report.groups, groups);
@@ -33,7 +33,13 @@ pub(crate) fn render(observed: &Observed, groups: usize) -> String {
     out
 }
 
-fn header(out: &mut String, report: &Report, backend: Backend, runtimes: &[RuntimeStatus]) {
+fn header(
+    out: &mut String,
+    report: &Report,
+    backend: Backend,
+    analysed_by: AnalysedBy,
+    runtimes: &[RuntimeStatus],
+) {
     let t = &report.target;
     let who = match (t.process_name.as_str(), t.pid) {
         ("", 0) => "an app".to_owned(),
@@ -43,9 +49,12 @@ fn header(out: &mut String, report: &Report, backend: Backend, runtimes: &[Runti
     };
     let at = t.address.as_deref().map(|a| format!(" at {a}")).unwrap_or_default();
     let _ = writeln!(out, "leakscope snapshot of {who}{at}");
-    let source = match backend {
-        Backend::Leakscope => format!("leakscope agent {}", t.agent_version),
-        Backend::Console => t.agent_version.clone(),
+    let source = match (backend, analysed_by) {
+        (Backend::Leakscope, AnalysedBy::Client) => format!("leakscope agent {}", t.agent_version),
+        (Backend::Leakscope, AnalysedBy::Agent) => {
+            format!("leakscope agent {}, which analysed", t.agent_version)
+        }
+        (Backend::Console, _) => t.agent_version.clone(),
     };
     let updates =
         if t.observations == 1 { "1 update".into() } else { format!("{} updates", t.observations) };
@@ -243,7 +252,7 @@ fn group_table(out: &mut String, groups: &[Group], limit: usize) {
 
 /// An aligned table indented by two spaces; the columns listed in `right` are right-aligned.
 /// Trailing spaces are trimmed.
-fn table(headers: &[&str], right: &[usize], rows: Vec<Vec<String>>) -> String {
+pub(super) fn table(headers: &[&str], right: &[usize], rows: Vec<Vec<String>>) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
