@@ -119,9 +119,50 @@ fn assert_clean_not_flagged_but_for_blocking(report: &Value) {
 
 #[test]
 fn every_leaking_scenario_is_flagged_at_its_line() {
+    every_leaking_scenario_is_flagged(&[], "client");
+}
+
+/// The same findings when the agent analyses (issue 14: its report is the client's, from the
+/// same updates under the same thresholds), and a page of a group's tasks sorted by the agent is
+/// the page the command sorts from its own model.
+#[test]
+fn the_agent_analyses_alike_and_pages_a_groups_tasks() {
+    every_leaking_scenario_is_flagged(&["--in-agent"], "agent");
+    let zoo = Zoo::start("lost-waker", 20);
+    let addr = zoo.addr.to_string();
+    // Its tasks never end and are the largest group within a second, so two pages by id taken a
+    // moment apart hold the same tasks.
+    let page = |extra: &[&str]| {
+        let args = ["snapshot", &addr, "--format", "json", "--wait", "0s", "--tasks-of", "1"];
+        let output = leakscope(&[&args[..], &["--order", "id", "--limit", "3"], extra].concat());
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice::<Value>(&output.stdout).expect("a JSON page")
+    };
+    let started = std::time::Instant::now();
+    while page(&[])["total"].as_u64() < Some(10) {
+        assert!(started.elapsed() < Duration::from_secs(30), "no group of 10 tasks");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (here, there) = (page(&[]), page(&["--in-agent"]));
+    assert_eq!((&here["analysed_by"], &there["analysed_by"]), (&"client".into(), &"agent".into()));
+    let ids = |page: &Value| {
+        page["tasks"].as_array().unwrap().iter().map(|t| t["id"].clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&here).len(), 3, "{here}");
+    assert_eq!(ids(&here), ids(&there));
+    assert_eq!(here["group"]["location"], there["group"]["location"]);
+    assert_eq!(here["group"]["waiting_on"], there["group"]["waiting_on"]);
+    let next = page(&["--in-agent", "--offset", "3"]);
+    assert!(ids(&next).iter().all(|id| !ids(&there).contains(id)), "{there}\n{next}");
+}
+
+/// Runs the zoo's every scenario and checks a snapshot taken with `extra` flags flags each at its
+/// marked line; `analysed_by` is what its report must say.
+fn every_leaking_scenario_is_flagged(extra: &[&str], analysed_by: &str) {
     leakscope_binary();
     let zoo = Zoo::start("all", 20);
-    let report = snapshot_json(zoo.addr, &[&["--wait", "6s"], FAST].concat());
+    let report = snapshot_json(zoo.addr, &[&["--wait", "6s"], FAST, extra].concat());
+    assert_eq!(report["analysed_by"], analysed_by);
     assert_eq!(report["schema_version"], 1);
     assert_eq!(report["backend"], "leakscope");
     // No task dump unless asked: the wait points below come from the agent's capture.

@@ -15,6 +15,7 @@ use crate::support::{leakscope_binary, marked_line, release_binary, start_up_lin
 use crate::waits::{Expect, Named, check_named, default_snapshot, leakscope_bounded, scratch_dir};
 use leakscope_proto::v1::agent_client::AgentClient;
 use leakscope_proto::v1::{Backtrace, Snapshot, SnapshotRequest};
+use serde_json::Value;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -334,6 +335,31 @@ fn a_busy_app_keeps_answering_default_commands_and_every_wait_is_named() {
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         assert!(body.len() > 1000, "{}", String::from_utf8_lossy(&body));
     }
+    // The agent's own analysis, asked for again and again, then pages of the largest group (the
+    // tickers), which the agent sorts by id: the pages follow each other with no task twice.
+    let mut in_agent = None;
+    for i in 0..4 {
+        let run = leakscope_bounded(&["snapshot", &addr, "--format", "json", "--in-agent"]);
+        took.push(format!("snapshot --in-agent {i}: {:?}", run.took));
+        let report: Value = serde_json::from_slice(&run.stdout).expect("a JSON report");
+        assert_eq!(report["analysed_by"], "agent");
+        in_agent = Some(report);
+    }
+    let mut paged: Vec<u64> = Vec::new();
+    for i in 0..3 {
+        let offset = (i * 200).to_string();
+        let args = ["snapshot", &addr, "--format", "json", "--in-agent", "--wait", "0s"];
+        let page = ["--tasks-of", "1", "--order", "id", "--offset", &offset, "--limit", "200"];
+        let run = leakscope_bounded(&[&args[..], &page[..]].concat());
+        took.push(format!("snapshot --in-agent --tasks-of 1 page {i}: {:?}", run.took));
+        let page: Value = serde_json::from_slice(&run.stdout).expect("a JSON page");
+        assert!(page["total"].as_u64().unwrap() >= TICKERS * 97 / 100, "{}", page["total"]);
+        let ids = page["tasks"].as_array().expect("tasks").iter().map(|t| t["id"].as_u64());
+        paged.extend(ids.map(|id| id.expect("an id")));
+    }
+    assert_eq!(paged.len(), 600);
+    // Tickers live for good, so successive pages by id neither skip nor repeat one.
+    assert!(paged.windows(2).all(|w| w[0] < w[1]), "pages out of order: {paged:?}");
 
     let probed = probe.finish();
     let mut sorted = probed.round_trips.clone();
@@ -362,4 +388,7 @@ fn a_busy_app_keeps_answering_default_commands_and_every_wait_is_named() {
         named_ok,
         "not every parked kind was named at its await:\n{named}\nraw capture:\n{raw}"
     );
+    // The agent's analysis names them alike: it is the same analysis, over the same updates.
+    let (named, named_ok) = check_named(&in_agent.expect("four reports"), &expected);
+    assert!(named_ok, "the agent's report does not name every parked kind:\n{named}");
 }
