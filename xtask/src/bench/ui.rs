@@ -42,6 +42,9 @@ pub(super) struct Run {
     tokio_console: Option<Result<Value, String>>,
     /// `leakscope snapshot` of the target (the large target only).
     snapshot: Option<Result<Value, String>>,
+    /// `leakscope snapshot --in-agent` of the target, after the figures above, with what it cost
+    /// the target (the large agent target only).
+    in_agent: Option<Result<Value, String>>,
     /// The app's side at the large size, against a plain tokio target of the same size (the
     /// large target only): see [`AppFigures`].
     app: Option<Result<AppFigures, String>>,
@@ -99,6 +102,7 @@ pub(super) fn run(bench: &Path, quick: bool) -> Vec<Run> {
                     figures: Err(err.clone()),
                     tokio_console: None,
                     snapshot: None,
+                    in_agent: None,
                     app: None,
                 })
                 .collect();
@@ -110,6 +114,7 @@ pub(super) fn run(bench: &Path, quick: bool) -> Vec<Run> {
         .filter(|(_, size)| !quick || size.is_none())
         .map(|&(mode, size)| {
             let mut snapshot = None;
+            let mut in_agent = None;
             let mut app = None;
             // The plain tokio target first, alone, so that the two never share the cores.
             let plain = size.map(|_| {
@@ -118,7 +123,7 @@ pub(super) fn run(bench: &Path, quick: bool) -> Vec<Run> {
             let (tasks, figures, tokio_console) = match Target::start(bench, mode, quick, size) {
                 Ok(target) => {
                     if size.is_some() {
-                        let measured = measure_snapshot(&cli, &target.addr);
+                        let measured = measure_snapshot(&cli, &target.addr, &[]);
                         eprintln!("bench: snapshot of {} tasks: {measured:?}", target.tasks);
                         snapshot = Some(measured);
                     }
@@ -166,6 +171,13 @@ pub(super) fn run(bench: &Path, quick: bool) -> Vec<Run> {
                     if let Some(app) = &app {
                         eprintln!("bench: the app at {} tasks: {app:?}", target.tasks);
                     }
+                    // After the app's figures: the model the agent builds for it would raise
+                    // the serving peak above what one attached client costs.
+                    if size.is_some() && mode == Mode::Leakscope {
+                        let measured = measure_in_agent(&cli, &target);
+                        eprintln!("bench: snapshot --in-agent: {measured:?}");
+                        in_agent = Some(measured);
+                    }
                     (target.tasks, figures, tokio_console)
                 }
                 Err(err) => (0, Err(err), None),
@@ -183,17 +195,50 @@ pub(super) fn run(bench: &Path, quick: bool) -> Vec<Run> {
                 Some(Err(e)) => eprintln!("bench: tokio-console {}: failed: {e}", mode.arg()),
                 None => {}
             }
-            Run { mode, tasks, figures, tokio_console, snapshot, app }
+            Run { mode, tasks, figures, tokio_console, snapshot, in_agent, app }
         })
         .collect()
 }
 
-/// `leakscope snapshot ADDR --wait 2s --format json`: how long it takes, the live count it
-/// reports, and its peak RSS (the kernel's high-water mark, read while it runs).
-fn measure_snapshot(cli: &Path, addr: &str) -> Result<Value, String> {
+/// `leakscope snapshot ADDR --wait 2s --format json --in-agent`, three times: what each took,
+/// the CLI's peak RSS and the target's CPU time, the target's RSS with the agent's model, and
+/// its RSS once the agent dropped the model (35 s after the last request, past its 30 s keep).
+fn measure_in_agent(cli: &Path, target: &Target) -> Result<Value, String> {
+    let pid = target.child.id();
+    let rss_before = rss(pid).ok_or("the target's RSS is unreadable")?;
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let cpu_before = cpu_seconds(pid);
+        let mut run = measure_snapshot(cli, &target.addr, &["--in-agent"])?;
+        let cpu = cpu_before.zip(cpu_seconds(pid)).map(|(before, after)| after - before);
+        run["target_cpu_seconds"] = cpu.into();
+        runs.push(run);
+    }
+    let rss_held = rss(pid).ok_or("the target's RSS is unreadable")?;
+    std::thread::sleep(Duration::from_secs(35));
+    let rss_released = rss(pid).ok_or("the target's RSS is unreadable")?;
+    Ok(serde_json::json!({
+        "runs": runs,
+        "target_rss_before": rss_before,
+        "target_rss_held": rss_held,
+        "target_rss_released": rss_released,
+    }))
+}
+
+/// A process's resident set now (`VmRSS`), in bytes.
+fn rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+}
+
+/// `leakscope snapshot ADDR --wait 2s --format json` with `extra` flags: how long it takes, the
+/// live count it reports, and its peak RSS (the kernel's high-water mark, read while it runs).
+fn measure_snapshot(cli: &Path, addr: &str, extra: &[&str]) -> Result<Value, String> {
     let started = Instant::now();
     let mut child = Command::new(cli)
         .args(["snapshot", addr, "--wait", "2s", "--format", "json"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -558,6 +603,55 @@ pub(super) fn section(runs: &[Run]) -> String {
         }
     }
     for run in runs {
+        let Some(in_agent) = &run.in_agent else { continue };
+        let _ = writeln!(
+            doc,
+            "**`leakscope snapshot --in-agent` of {} idle tasks** (`--wait 2s --format json`, \
+             three times in a row, after the figures above: the agent follows its updates and \
+             analyses in the app, and sends the report alone; it keeps its model 30 s after the \
+             last request):\n",
+            number(run.tasks as f64),
+        );
+        match in_agent {
+            Ok(v) => {
+                let mib = |b: &Value| number(b.as_f64().unwrap_or(0.0) / 1_048_576.0);
+                doc.push_str(
+                    "| request | live tasks reported | took | CLI peak RSS | target CPU |\n\
+                     |---|---:|---:|---:|---:|\n",
+                );
+                for (i, r) in v["runs"].as_array().into_iter().flatten().enumerate() {
+                    let _ = writeln!(
+                        doc,
+                        "| {} | {} | {:.1} s | {} MiB | {:.1} s |",
+                        if i == 0 { "first (builds the model)" } else { "then" },
+                        r["live"].as_f64().map_or("?".to_owned(), number),
+                        r["seconds"].as_f64().unwrap_or(0.0),
+                        mib(&r["peak_rss_bytes"]),
+                        r["target_cpu_seconds"].as_f64().unwrap_or(f64::NAN),
+                    );
+                }
+                let per_task = |b: &Value| {
+                    let extra =
+                        b.as_f64().unwrap_or(0.0) - v["target_rss_before"].as_f64().unwrap_or(0.0);
+                    number(extra / run.tasks.max(1) as f64)
+                };
+                let _ = writeln!(
+                    doc,
+                    "\nThe target's RSS: {} MiB before, {} MiB holding the model ({} B per task \
+                     more), {} MiB 35 s after the last request ({} B per task more).\n",
+                    mib(&v["target_rss_before"]),
+                    mib(&v["target_rss_held"]),
+                    per_task(&v["target_rss_held"]),
+                    mib(&v["target_rss_released"]),
+                    per_task(&v["target_rss_released"]),
+                );
+            }
+            Err(err) => {
+                let _ = writeln!(doc, "Not measured: {err}.\n");
+            }
+        }
+    }
+    for run in runs {
         let Some(app) = &run.app else { continue };
         let _ = writeln!(
             doc,
@@ -689,6 +783,9 @@ pub(super) fn section(runs: &[Run]) -> String {
         }
         if let Some(Ok(s)) = &run.snapshot {
             let _ = writeln!(doc, "- snapshot (1M): `{s}`");
+        }
+        if let Some(Ok(s)) = &run.in_agent {
+            let _ = writeln!(doc, "- snapshot --in-agent (1M): `{s}`");
         }
         if let Some(Ok(c)) = &run.tokio_console {
             let _ = writeln!(doc, "- tokio-console on {}: `{c}`", run.mode.arg());
