@@ -200,12 +200,16 @@ pub(crate) fn clap_error_line(err: &clap::Error) -> String {
 /// Clap's rendered error (several lines: the error, a tip, the usage) as one line: the error,
 /// then which `--help` to read (from the usage line, else `fallback`).
 fn usage_line(rendered: &str, fallback: &str) -> String {
-    let message = rendered
-        .lines()
-        .map(str::trim)
-        .find(|line| !line.is_empty())
-        .unwrap_or("invalid usage")
-        .trim_start_matches("error: ");
+    let mut lines = rendered.lines().map(str::trim).skip_while(|line| line.is_empty());
+    let first = lines.next().unwrap_or("invalid usage").trim_start_matches("error: ");
+    // A message that ends in a colon lists what it means on the lines below it ("the following
+    // required arguments were not provided:", then one line per argument): keep the list.
+    let message = if first.ends_with(':') {
+        let list: Vec<&str> = lines.take_while(|line| !line.is_empty()).collect();
+        format!("{first} {}", list.join(", "))
+    } else {
+        first.to_owned()
+    };
     let command = rendered
         .lines()
         .find_map(|line| line.trim().strip_prefix("Usage: "))
@@ -249,6 +253,10 @@ mod tests {
             "'leakscope' requires a subcommand but one was not provided; see 'leakscope --help'",
         );
         check("", "invalid usage; see 'leakscope --help'");
+        check(
+            "error: the following required arguments were not provided:\n  --tasks-of <N>\n\nUsage: leakscope snapshot --tasks-of <N> --order <ORDER> [ADDR]\n\nFor more information, try '--help'.\n",
+            "the following required arguments were not provided: --tasks-of <N>; see 'leakscope snapshot --help'",
+        );
         // Without a usage line, the command the arguments named.
         assert_eq!(
             usage_line("error: invalid value 'x' for '--wait <DUR>'\n", "leakscope snapshot"),
