@@ -88,6 +88,38 @@ fn durations_past_any_clock_are_one_line_usage_errors_within_a_second() {
 }
 
 #[test]
+fn what_the_agents_analysis_and_pages_cannot_do_is_one_line() {
+    // Flags first, before anything connects (nothing listens at 127.0.0.1:1).
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["snapshot", "127.0.0.1:1", "--in-agent", "--wait", "11m"],
+            "--in-agent watches for at most 600s (the agent's limit); --wait 660s is longer",
+        ),
+        (&["snapshot", "127.0.0.1:1", "--order", "id"], "--tasks-of <N>"),
+        (&["snapshot", "127.0.0.1:1", "--offset", "5"], "--tasks-of <N>"),
+        (&["snapshot", "127.0.0.1:1", "--tasks-of", "0"], "--tasks-of <N>"),
+        (&["snapshot", "127.0.0.1:1", "--tasks-of", "1", "--limit", "1001"], "--limit <N>"),
+    ];
+    for (args, fragment) in cases {
+        let (output, took) = run(args);
+        assert_error(&output, 2, fragment);
+        assert!(took < Duration::from_secs(1), "{args:?} took {took:?}");
+    }
+    // Then what only the target can say: a group past the report's, from either side.
+    let zoo = Zoo::start("clean", 20);
+    let addr = zoo.addr.to_string();
+    for extra in [&[][..], &["--in-agent"][..]] {
+        let args = ["snapshot", &addr, "--wait", "0s", "--tasks-of", "999"];
+        let (output, _) = run(&[&args[..], extra].concat());
+        assert_error(&output, 2, "--tasks-of 999: the report has ");
+    }
+    // And a target that cannot analyse: console-subscriber has no such call.
+    let app = crate::snapshot::ConsoleApp::start();
+    let (output, _) = run(&["snapshot", &app.addr.to_string(), "--in-agent", "--wait", "0s"]);
+    assert_error(&output, 2, "console-subscriber does not analyse for its clients");
+}
+
+#[test]
 fn an_interval_longer_than_the_wait_is_cut_and_the_watch_ends_after_the_wait() {
     let zoo = Zoo::start("clean", 20);
     let addr = zoo.addr.to_string();
