@@ -635,15 +635,18 @@ pub(super) fn section(runs: &[Run]) -> String {
                         b.as_f64().unwrap_or(0.0) - v["target_rss_before"].as_f64().unwrap_or(0.0);
                     number(extra / run.tasks.max(1) as f64)
                 };
+                let change = (v["target_rss_released"].as_f64().unwrap_or(0.0)
+                    - v["target_rss_before"].as_f64().unwrap_or(0.0))
+                    / 1_048_576.0;
                 let _ = writeln!(
                     doc,
                     "\nThe target's RSS: {} MiB before, {} MiB holding the model ({} B per task \
-                     more), {} MiB 35 s after the last request ({} B per task more).\n",
+                     more), {} MiB 35 s after the last request, the model dropped ({change:+.0} \
+                     MiB against before).\n",
                     mib(&v["target_rss_before"]),
                     mib(&v["target_rss_held"]),
                     per_task(&v["target_rss_held"]),
                     mib(&v["target_rss_released"]),
-                    per_task(&v["target_rss_released"]),
                 );
             }
             Err(err) => {
