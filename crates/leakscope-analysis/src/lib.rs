@@ -69,6 +69,7 @@
 //! The reasons for each default are on the fields of [`Config`]; each detector's module docs say
 //! what it deliberately does not flag.
 
+mod ages;
 mod chunked;
 mod config;
 mod context;
@@ -93,6 +94,7 @@ mod wait_point;
 #[cfg(test)]
 mod support;
 
+pub use ages::AgeQuantiles;
 pub use chunked::Chunked;
 pub use config::{
     BlockingConfig, Config, DeadlockConfig, GrowthConfig, LargeFutureConfig, LockContentionConfig,

@@ -226,6 +226,7 @@ fn group_table(out: &mut String, groups: &[Group], limit: usize) {
                 g.states.scheduled.to_string(),
                 g.states.idle.to_string(),
                 format_secs(g.oldest_idle_secs),
+                format!("{} / {}", format_secs(g.ages.p50_secs), format_secs(g.ages.p90_secs)),
                 g.trend_per_sec.map_or_else(|| "-".to_owned(), |t| format!("{t:+.2}/s")),
                 g.location.to_string(),
                 g.waiting_on.to_string(),
@@ -240,12 +241,13 @@ fn group_table(out: &mut String, groups: &[Group], limit: usize) {
             "SCHED",
             "IDLE",
             "OLDEST IDLE",
+            "AGE p50 / p90",
             "TREND",
             "LOCATION",
             "WAITING ON",
             "FLAGS",
         ],
-        &[0, 1, 2, 3, 4, 5],
+        &[0, 1, 2, 3, 4, 5, 6],
         rows,
     ));
 }
