@@ -11,7 +11,7 @@
 //! keeps it for good (its series have a history); without the HTTP endpoints it is dropped
 //! [`AGGREGATE_KEEP`] after the last request that used it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,8 @@ pub(crate) struct Follower {
     users: AtomicUsize,
     /// When the last request that used the model ended.
     last_used: Mutex<tokio::time::Instant>,
+    /// A task waits to drop the model ([`InUse`]'s drop starts it).
+    release_pending: AtomicBool,
 }
 
 /// A request's use of the model, from its start to its end (or its client leaving): when the
@@ -51,22 +53,37 @@ impl Drop for InUse {
         let follower = &self.0;
         *follower.last_used.lock().unwrap_or_else(PoisonError::into_inner) =
             tokio::time::Instant::now();
-        follower.users.fetch_sub(1, Ordering::Relaxed);
+        follower.users.fetch_sub(1, Ordering::AcqRel);
         if follower.kept {
             return;
         }
-        // Always on the agent's runtime; a use ended elsewhere leaves the model to the next
-        // use's end.
+        // One release task at a time, however many requests end: a client asking again and
+        // again must not pile up sleeping tasks. Always on the agent's runtime; a use ended
+        // elsewhere leaves the model to the next use's end.
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        if follower.release_pending.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let follower = Arc::clone(follower);
         runtime.spawn(async move {
-            tokio::time::sleep(follower.keep).await;
-            let mut followed = follower.followed.lock().await;
-            let idle = follower.last_used.lock().unwrap_or_else(PoisonError::into_inner).elapsed();
-            if follower.users.load(Ordering::Relaxed) == 0 && idle >= follower.keep {
-                *followed = Followed::new();
+            loop {
+                let last_used = *follower.last_used.lock().unwrap_or_else(PoisonError::into_inner);
+                tokio::time::sleep_until(last_used + follower.keep).await;
+                let mut followed = follower.followed.lock().await;
+                let last_used = *follower.last_used.lock().unwrap_or_else(PoisonError::into_inner);
+                let in_use = follower.users.load(Ordering::Acquire) != 0;
+                if !in_use && last_used.elapsed() >= follower.keep {
+                    *followed = Followed::new();
+                    follower.release_pending.store(false, Ordering::Release);
+                    drop(followed);
+                    give_back_freed_memory();
+                    return;
+                }
                 drop(followed);
-                give_back_freed_memory();
+                if in_use {
+                    // Its end sets `last_used`; look again a keep time from now at the latest.
+                    tokio::time::sleep(follower.keep).await;
+                }
             }
         });
     }
@@ -124,12 +141,13 @@ impl Follower {
             keep: AGGREGATE_KEEP,
             users: AtomicUsize::new(0),
             last_used: Mutex::new(tokio::time::Instant::now()),
+            release_pending: AtomicBool::new(false),
         }
     }
 
     /// Marks the model in use until the guard is dropped (see [`InUse`]).
     pub(crate) fn start_use(self: &Arc<Self>) -> InUse {
-        self.users.fetch_add(1, Ordering::Relaxed);
+        self.users.fetch_add(1, Ordering::AcqRel);
         InUse(Arc::clone(self))
     }
 
@@ -252,6 +270,13 @@ mod tests {
                 tokio::time::sleep(keep * 2).await;
                 assert!(follower.lock().await.since_last().is_some(), "kept={kept}: in use");
                 drop(in_use);
+                // One task waits to release it, whatever the number of requests that ended.
+                assert_eq!(follower.release_pending.load(Ordering::Acquire), !kept);
+                tokio::time::sleep(keep + Duration::from_secs(1)).await;
+                assert_eq!(follower.lock().await.since_last().is_none(), !kept, "kept={kept}");
+                assert!(!follower.release_pending.load(Ordering::Acquire));
+                // Built again by the next request, and released again after it.
+                request(&follower).await;
                 tokio::time::sleep(keep + Duration::from_secs(1)).await;
                 assert_eq!(follower.lock().await.since_last().is_none(), !kept, "kept={kept}");
             }
