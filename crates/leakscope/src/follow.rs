@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use leakscope_analysis::{Model, Sources, TargetInfo};
+use leakscope_analysis::{Model, Sources};
 
 use crate::collect::{self, Collector, WatchState};
 
@@ -163,20 +163,14 @@ impl Follower {
     pub(crate) async fn follow(&self, followed: &mut Followed) -> bool {
         let started = Instant::now();
         let config = self.collector().config().clone();
-        let (capabilities, missing) = collect::capabilities();
         if followed.cut_short {
             followed.watch = WatchState::default();
         }
         followed.cut_short = true;
         let Followed { model, watch, .. } = followed;
-        model.set_sources(Sources::from_capabilities(&capabilities));
-        model.set_target(TargetInfo {
-            process_name: crate::server::process_name(),
-            pid: std::process::id(),
-            agent_version: env!("CARGO_PKG_VERSION").into(),
-            missing,
-            long_poll_threshold_nanos: config.long_poll_threshold.as_nanos() as u64,
-        });
+        // The agent's own `Hello`, as a client's model takes it: the same sources, build facts
+        // and missing pieces in the report.
+        model.set_hello(&crate::server::hello(&config));
         let mut plan = self.collector().begin(watch, collect::DEFAULT_PART_RECORDS);
         loop {
             let Some(part) = self.collector().next_part(&mut plan) else { break };

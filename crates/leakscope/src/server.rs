@@ -199,42 +199,8 @@ impl Service {
 #[tonic::async_trait]
 impl Agent for Service {
     async fn hello(&self, _: Request<HelloRequest>) -> Result<Response<HelloResponse>, Status> {
-        let (capabilities, mut missing) = collect::capabilities();
-        let build = crate::probe::build_facts();
-        if !cfg!(feature = "cpu") {
-            missing
-                .push("CPU profiles: the app built leakscope without its `cpu` feature".to_owned());
-        } else if !cpu::SUPPORTED {
-            missing.push("CPU profiles: they need Linux on x86_64 or aarch64".to_owned());
-        } else if capabilities.frame_pointers
-            == leakscope_proto::v1::capabilities::Presence::Absent as i32
-        {
-            missing.push(
-                "CPU profile stacks: the app was built without frame pointers, so samples stop \
-                 at their first frame (-C force-frame-pointers=yes)"
-                    .to_owned(),
-            );
-        }
         let config = self.with(|c| c.config().clone());
-        Ok(Response::new(HelloResponse {
-            protocol_version: PROTOCOL_VERSION,
-            agent_version: env!("CARGO_PKG_VERSION").into(),
-            pid: std::process::id(),
-            process_name: process_name(),
-            origin_unix_nanos: clock::origin_unix_nanos(),
-            capabilities: Some(capabilities),
-            missing,
-            config: Some(AgentConfig {
-                long_poll_threshold_nanos: config.long_poll_threshold.as_nanos() as u64,
-                retain_finished_max: config.retain_finished_max as u32,
-                retain_finished_nanos: config.retain_finished_for.as_nanos() as u64,
-                watch_interval_nanos: config.watch_interval.as_nanos() as u64,
-                stall_threshold_nanos: crate::runtime::STALL_THRESHOLD.as_nanos() as u64,
-            }),
-            runtimes: crate::runtime::metrics(),
-            tokio_version: build.tokio_version.clone(),
-            tokio_minimum: crate::probe::TOKIO_MINIMUM.to_owned(),
-        }))
+        Ok(Response::new(hello(&config)))
     }
 
     async fn get_snapshot(
@@ -302,6 +268,46 @@ impl Agent for Service {
     ) -> Result<Response<GroupTasksResponse>, Status> {
         let interval = self.with(|c| c.config().watch_interval);
         Ok(Response::new(aggregate::tasks(&self.follower, request.into_inner(), interval).await))
+    }
+}
+
+/// The handshake's answer: who the agent is, what this build can collect and what it cannot.
+/// Also what the agent's own analysis model takes as its `Hello` (`follow.rs`), so that its
+/// report names the same sources and build facts as a client's.
+pub(crate) fn hello(config: &Config) -> HelloResponse {
+    let (capabilities, mut missing) = collect::capabilities();
+    let build = crate::probe::build_facts();
+    if !cfg!(feature = "cpu") {
+        missing.push("CPU profiles: the app built leakscope without its `cpu` feature".to_owned());
+    } else if !cpu::SUPPORTED {
+        missing.push("CPU profiles: they need Linux on x86_64 or aarch64".to_owned());
+    } else if capabilities.frame_pointers
+        == leakscope_proto::v1::capabilities::Presence::Absent as i32
+    {
+        missing.push(
+            "CPU profile stacks: the app was built without frame pointers, so samples stop \
+             at their first frame (-C force-frame-pointers=yes)"
+                .to_owned(),
+        );
+    }
+    HelloResponse {
+        protocol_version: PROTOCOL_VERSION,
+        agent_version: env!("CARGO_PKG_VERSION").into(),
+        pid: std::process::id(),
+        process_name: process_name(),
+        origin_unix_nanos: clock::origin_unix_nanos(),
+        capabilities: Some(capabilities),
+        missing,
+        config: Some(AgentConfig {
+            long_poll_threshold_nanos: config.long_poll_threshold.as_nanos() as u64,
+            retain_finished_max: config.retain_finished_max as u32,
+            retain_finished_nanos: config.retain_finished_for.as_nanos() as u64,
+            watch_interval_nanos: config.watch_interval.as_nanos() as u64,
+            stall_threshold_nanos: crate::runtime::STALL_THRESHOLD.as_nanos() as u64,
+        }),
+        runtimes: crate::runtime::metrics(),
+        tokio_version: build.tokio_version.clone(),
+        tokio_minimum: crate::probe::TOKIO_MINIMUM.to_owned(),
     }
 }
 
