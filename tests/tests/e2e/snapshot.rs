@@ -164,6 +164,9 @@ fn every_leaking_scenario_is_flagged(extra: &[&str], analysed_by: &str) {
     let report = snapshot_json(zoo.addr, &[&["--wait", "6s"], FAST, extra].concat());
     assert_eq!(report["analysed_by"], analysed_by);
     assert_eq!(report["schema_version"], 1);
+    // What the target can show comes from its handshake, on either side.
+    assert!(report["target"]["facts"].is_object(), "{}", report["target"]);
+    assert_eq!(report["target"]["sources"]["resources"], true, "{}", report["target"]);
     assert_eq!(report["backend"], "leakscope");
     // No task dump unless asked: the wait points below come from the agent's capture.
     assert!(report["target"]["dump"].is_null(), "{}", report["target"]);
