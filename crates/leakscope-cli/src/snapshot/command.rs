@@ -113,22 +113,32 @@ pub(crate) fn run(args: SnapshotArgs) -> Result<ExitStatus, CliError> {
     Ok(ExitStatus::Success)
 }
 
+/// Connects and says at once what the handshake found stalled; the interval to ask for, and
+/// whether it was cut to `--wait` (said on stderr).
+async fn connect(
+    args: &SnapshotArgs,
+    target: &Target,
+) -> Result<(Connection, Option<Duration>, bool), CliError> {
+    let connection = Connection::connect(target).await?;
+    warn_stalled(&connection);
+    let (interval, cut) = args.watch_interval();
+    let interval_cut = cut.is_some();
+    if let Some(cut) = cut {
+        eprintln!("leakscope: {cut}");
+    }
+    Ok((connection, interval, interval_cut))
+}
+
 /// Connects, applies updates for `--wait`, takes a dump when `--task-dump` asks, and analyses.
 async fn observe(
     args: &SnapshotArgs,
     target: &Target,
     config: &Config,
 ) -> Result<Observed, CliError> {
-    let mut connection = Connection::connect(target).await?;
-    warn_stalled(&connection);
+    let (mut connection, interval, interval_cut) = connect(args, target).await?;
     let mut model = model_for(&connection);
     let addr = target.to_string();
     let disconnected = || ClientError::Disconnected { addr: addr.clone() };
-    let (interval, cut) = args.watch_interval();
-    let interval_cut = cut.is_some();
-    if let Some(cut) = cut {
-        eprintln!("leakscope: {cut}");
-    }
     let mut updates = connection.watch(interval).await?;
     // The first (full) update comes at once from an agent, and within its publish interval
     // from console-subscriber; `--wait` counts from it. A large one streams in parts.
@@ -234,13 +244,8 @@ async fn observe_in_agent(
     target: &Target,
     config: &Config,
 ) -> Result<Observed, CliError> {
-    let mut connection = Connection::connect(target).await?;
-    warn_stalled(&connection);
+    let (mut connection, interval, _) = connect(args, target).await?;
     let addr = target.to_string();
-    let (interval, cut) = args.watch_interval();
-    if let Some(cut) = cut {
-        eprintln!("leakscope: {cut}");
-    }
     let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
     let request = AggregateRequest {
         wait_nanos: nanos(args.wait),
