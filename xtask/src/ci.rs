@@ -52,13 +52,6 @@ pub(crate) fn run() -> Result<()> {
         &["test", "-p", "leakscope", "--features", "console", "--test", "console"],
         &[],
     )?;
-    // The in-process leak check (`#[leakscope::test]`, `leakscope::testing`) is the `testing`
-    // feature, which no workspace member turns on, so `cargo test --workspace` skips its tests.
-    step(
-        "testing feature",
-        &["test", "-p", "leakscope", "--features", "testing", "--lib", "--test", "leak_test"],
-        &[],
-    )?;
     // The agent must build and serve what stable tokio offers without --cfg tokio_unstable.
     // RUSTFLAGS replaces .cargo/config.toml's flags, so the frame pointers CPU profiles need (and
     // the agent's own CPU-profile test checks) are asked for again. With `testing`, whose check
