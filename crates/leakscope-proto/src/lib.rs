@@ -30,4 +30,8 @@ pub mod v1 {
 
     /// Port tokio-console users already know; leakscope's default.
     pub const DEFAULT_PORT: u16 = 6669;
+
+    /// The longest window, in seconds, an agent follows its updates for in one `Aggregate`
+    /// call (`AggregateRequest.wait_nanos`): a client checks it before asking.
+    pub const MAX_AGGREGATE_WAIT_SECS: u64 = 600;
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use leakscope_analysis::{Config, TaskOrder, analyze, group_tasks};
 use leakscope_proto::v1::{
     AggregateRequest, AggregateResponse, GroupTask, GroupTaskOrder, GroupTasksRequest,
-    GroupTasksResponse,
+    GroupTasksResponse, MAX_AGGREGATE_WAIT_SECS,
 };
 use tonic::Status;
 
@@ -21,7 +21,7 @@ use crate::dump;
 use crate::follow::Follower;
 
 /// The longest window an `Aggregate` call watches for.
-pub(crate) const MAX_WAIT: Duration = Duration::from_secs(600);
+const MAX_WAIT: Duration = Duration::from_secs(MAX_AGGREGATE_WAIT_SECS);
 /// The shortest interval between its updates.
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
 /// Tasks a `GroupTasks` page holds when the request does not say, and at most.
@@ -70,11 +70,7 @@ pub(crate) async fn aggregate(
     let report = analyze(&followed.model, &config);
     let report_json = serde_json::to_vec(&report)
         .map_err(|err| Status::internal(format!("failed to encode the report: {err}")))?;
-    Ok(AggregateResponse {
-        report_json,
-        runtimes: followed.model.runtimes().to_vec(),
-        model_bytes: followed.memory_bytes(),
-    })
+    Ok(AggregateResponse { report_json, runtimes: followed.model.runtimes().to_vec() })
 }
 
 /// A page of one group's tasks, from the model as of at most one watch interval ago (built when

@@ -387,7 +387,7 @@ async fn stream_updates(
     }
 }
 
-pub(crate) fn process_name() -> String {
+fn process_name() -> String {
     std::env::current_exe()
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))

@@ -6,7 +6,9 @@ use std::time::Duration;
 use leakscope_analysis::{Config, Group, Model, Report, analyze, format_count, group_tasks};
 use leakscope_client::{Backend, ClientError, Connection, Target};
 use leakscope_gate::RuntimeStatus;
-use leakscope_proto::v1::{AggregateRequest, GroupTasksRequest, HelloResponse};
+use leakscope_proto::v1::{
+    AggregateRequest, GroupTasksRequest, HelloResponse, MAX_AGGREGATE_WAIT_SECS,
+};
 use tokio_stream::StreamExt as _;
 
 use super::args::{Format, SnapshotArgs};
@@ -16,8 +18,8 @@ use crate::connect::{model_for, take_dump, warn_stalled};
 use crate::exit::{CliError, ExitStatus};
 use crate::runtime::block_on;
 
-/// The longest `--wait` an agent watches for when it analyses (`MAX_WAIT` in the agent).
-const MAX_AGENT_WAIT: Duration = Duration::from_secs(600);
+/// The longest `--wait` an agent watches for when it analyses.
+const MAX_AGENT_WAIT: Duration = Duration::from_secs(MAX_AGGREGATE_WAIT_SECS);
 /// How long the target may send nothing at all (no part of an update) before it counts as
 /// silent.
 const SILENCE_LIMIT: Duration = Duration::from_secs(10);
@@ -212,14 +214,8 @@ async fn observe(
                 ask.limit as usize,
             );
             let now = model.now_nanos();
-            Some(Page {
-                rank: ask.rank,
-                groups: report.groups.len(),
-                order: ask.order,
-                offset: ask.offset,
-                total: page.total,
-                tasks: page.tasks.iter().map(|t| PageTask::from_record(t, now)).collect(),
-            })
+            let tasks = page.tasks.iter().map(|t| PageTask::from_record(t, now)).collect();
+            Some(Page::new(ask, report.groups.len(), page.total, tasks))
         }
         None => None,
     };
@@ -293,14 +289,8 @@ async fn observe_in_agent(
                 limit: ask.limit,
             };
             let answer = connection.group_tasks(request).await?;
-            Some(Page {
-                rank: ask.rank,
-                groups: report.groups.len(),
-                order: ask.order,
-                offset: ask.offset,
-                total: answer.total,
-                tasks: answer.tasks.iter().map(PageTask::from_wire).collect(),
-            })
+            let tasks = answer.tasks.iter().map(PageTask::from_wire).collect();
+            Some(Page::new(ask, report.groups.len(), answer.total, tasks))
         }
         None => None,
     };

@@ -88,6 +88,13 @@ pub(crate) struct PageTask {
     pub(crate) polls: u64,
 }
 
+impl Page {
+    /// The page `ask` asked for of a report of `groups` groups: `tasks` of the group's `total`.
+    pub(crate) fn new(ask: Ask, groups: usize, total: u64, tasks: Vec<PageTask>) -> Self {
+        Self { rank: ask.rank, groups, order: ask.order, offset: ask.offset, total, tasks }
+    }
+}
+
 impl PageTask {
     /// A task of the command's own model, at `now` on the agent's clock.
     pub(crate) fn from_record(task: &TaskRecord, now: u64) -> Self {

@@ -632,7 +632,8 @@ pub struct CpuProfileResponse {
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct AggregateRequest {
     /// How long the agent follows its updates before analysing (growth needs a window); at most
-    /// 10 minutes. 0 analyses what the agent's model holds after one update.
+    /// `MAX_AGGREGATE_WAIT_SECS` (10 minutes). 0 analyses what the agent's model holds after one
+    /// update.
     #[prost(uint64, tag = "1")]
     pub wait_nanos: u64,
     /// How often it takes an update meanwhile; 0 means the agent's watch interval. Paced like a
@@ -658,10 +659,6 @@ pub struct AggregateResponse {
     /// The runtimes as the last update reported them.
     #[prost(message, repeated, tag = "2")]
     pub runtimes: ::prost::alloc::vec::Vec<RuntimeMetrics>,
-    /// Bytes the agent holds for the model behind this report (released `AGGREGATE_KEEP` after the
-    /// last request).
-    #[prost(uint64, tag = "3")]
-    pub model_bytes: u64,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
