@@ -185,9 +185,61 @@ mod tsc {
     }
 }
 
+/// What building something cost the agent's thread: the CPU time the thread spent, where
+/// that can be read, else the wall time. Wall time also counts the time the OS ran other
+/// threads on the CPU: on a busy machine an update that takes 3 ms to build can take 30 ms of
+/// wall time, and pacing on that would space a client's updates out for work the agent did not
+/// do (`server::pace`).
+#[derive(Clone, Copy)]
+pub(crate) struct WorkTimer {
+    cpu: Option<Duration>,
+    wall: Instant,
+}
+
+impl WorkTimer {
+    pub(crate) fn start() -> Self {
+        Self { cpu: thread_cpu(), wall: Instant::now() }
+    }
+
+    pub(crate) fn elapsed(&self) -> Duration {
+        match (self.cpu, thread_cpu()) {
+            (Some(start), Some(now)) => now.saturating_sub(start),
+            _ => self.wall.elapsed(),
+        }
+    }
+}
+
+/// The calling thread's CPU time so far.
+fn thread_cpu() -> Option<Duration> {
+    #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `ts` is a valid, writable `timespec`; the call only writes it.
+        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) } == 0 {
+            return Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Work is what the thread computed: sleeping costs none, spinning costs what it spun.
+    #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    #[test]
+    fn work_is_the_threads_cpu_time_not_the_wall_time() {
+        let timer = WorkTimer::start();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(timer.elapsed() < Duration::from_millis(100), "{:?}", timer.elapsed());
+        let timer = WorkTimer::start();
+        let spun = Instant::now();
+        while spun.elapsed() < Duration::from_millis(50) {
+            std::hint::spin_loop();
+        }
+        assert!(timer.elapsed() > Duration::from_millis(5), "{:?}", timer.elapsed());
+    }
 
     #[test]
     fn the_clock_follows_instant_across_calibrations() {

@@ -111,7 +111,7 @@ impl Followed {
         }
     }
 
-    /// How long the last update took to build and apply.
+    /// What the last update cost the agent's thread to build and apply (`WorkTimer`).
     pub(crate) fn last_work(&self) -> Duration {
         self.last.map_or(Duration::ZERO, |(_, work)| work)
     }
@@ -121,7 +121,9 @@ impl Followed {
         self.last.map(|(at, _)| at.elapsed())
     }
 
-    /// Bytes the model and the watch state hold, roughly: the task records dominate.
+    /// Bytes the model and the watch state hold, roughly: the task records dominate (the
+    /// `/metrics` figure of the agent's own memory).
+    #[cfg(feature = "http")]
     pub(crate) fn memory_bytes(&self) -> u64 {
         let model = &self.model;
         let tasks = model.tasks().count() * std::mem::size_of::<leakscope_analysis::TaskRecord>();
@@ -161,7 +163,7 @@ impl Follower {
     /// is locked for each part alone, as for a `Watch` stream, and the agent's other clients are
     /// served between parts. Returns whether the update was a full one.
     pub(crate) async fn follow(&self, followed: &mut Followed) -> bool {
-        let started = Instant::now();
+        let started = crate::clock::WorkTimer::start();
         let config = self.collector().config().clone();
         if followed.cut_short {
             followed.watch = WatchState::default();

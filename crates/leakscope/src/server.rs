@@ -361,14 +361,14 @@ async fn stream_updates(
             lagged = true;
             continue;
         }
-        let building = std::time::Instant::now();
+        let building = crate::clock::WorkTimer::start();
         let mut plan = lock().begin(&mut state, part_records);
         let full = plan.is_full();
         let mut work = building.elapsed();
         guard.hold(state.memory_bytes() + plan.memory_bytes());
         lagged = false;
         loop {
-            let building = std::time::Instant::now();
+            let building = crate::clock::WorkTimer::start();
             let part = lock().next_part(&mut plan);
             work += building.elapsed();
             let Some(part) = part else { break };
